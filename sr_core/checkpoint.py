@@ -1,0 +1,49 @@
+"""Read a checkpoint file into a flat state dict, safely, whatever wrapper it came in."""
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+# Wrappers seen in the wild: BasicSR ('params', 'params_ema'), Lightning and others ('state_dict').
+WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model")
+
+
+class CheckpointError(ValueError):
+    """The file cannot be read as a checkpoint; the message names the file and the problem."""
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Load tensors from .safetensors or a torch file (weights_only=True), unwrap, strip `module.`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint is empty (0 bytes): {path}")
+    try:
+        if path.suffix == ".safetensors":
+            raw: object = load_file(str(path))
+        else:
+            raw = torch.load(str(path), map_location="cpu", weights_only=True)
+    except (SafetensorError, pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"cannot read checkpoint {path.name}: {first_line}") from exc
+    return normalize_state_dict(raw, path.name)
+
+
+def normalize_state_dict(raw: object, name: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """Unwrap known wrapper dicts and drop DataParallel's `module.` prefix."""
+    for key in WRAPPER_KEYS:
+        if isinstance(raw, dict) and key in raw and isinstance(raw[key], dict):
+            raw = raw[key]
+            break
+    if not isinstance(raw, dict) or not raw:
+        raise CheckpointError(f"{name} holds no state dict (found {type(raw).__name__})")
+    tensors = {k: v for k, v in raw.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise CheckpointError(f"{name} holds no tensors")
+    return {k.removeprefix("module."): v for k, v in tensors.items()}
