@@ -1,0 +1,253 @@
+"""`python -m sr_core ...`: upscale, evaluate, train, export.
+
+Contract: bad arguments, bad images and bad checkpoints exit with status 2 and a one-line
+message on stderr, never a traceback. Progress goes to stderr; results to stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from sr_core.checkpoint import CheckpointError
+from sr_core.hub import HubUnavailable
+from sr_core.image_io import DEFAULT_MAX_PIXELS, ImageError
+from sr_core.models import UnsupportedCheckpoint
+from sr_core.tiling import Progress
+
+USER_ERRORS = (ImageError, CheckpointError, UnsupportedCheckpoint, HubUnavailable, FileNotFoundError, ValueError)
+
+
+class UsageError(ValueError):
+    """A problem with the command line that argparse cannot see."""
+
+
+def add_weight_options(parser: argparse.ArgumentParser, allow_bicubic: bool = False) -> None:
+    extra = "|bicubic" if allow_bicubic else ""
+    parser.add_argument("--weights", default=None,
+                        help=f"PATH|bundled|hub{extra} (default: $SR_WEIGHTS, else the Hub with the bundled fallback)")
+    parser.add_argument("--hub-repo", default=None, help="Hub repo id (default: $SR_HUB_REPO)")
+    parser.add_argument("--hub-file", default=None, help="file in the Hub repo (default: $SR_HUB_FILE or model.safetensors)")
+    parser.add_argument("--hub-revision", default=None, help="branch, tag or commit (default: $SR_HUB_REVISION or main)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sr_core", description="RCAN x3 super-resolution")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("upscale", help="enlarge images x3 into lossless PNG")
+    up.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
+    up.add_argument("-o", "--output", required=True, type=Path, metavar="OUT",
+                    help="a file for one input, a directory for several")
+    add_weight_options(up)
+    up.add_argument("--tile", type=int, default=None, help="tile size in input pixels (bounds memory; same output)")
+    up.add_argument("--ensemble", action="store_true", help="x8 self-ensemble (RCAN+), 8 times slower")
+    up.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
+
+    ev = commands.add_parser("evaluate", help="PSNR/SSIM (Y channel) with the RCAN paper's protocol")
+    ev.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
+    add_weight_options(ev, allow_bicubic=True)
+    ev.add_argument("--scale", type=int, default=3)
+    ev.add_argument("--ensemble", action="store_true")
+    ev.add_argument("--json", action="store_true", help="last line: {set: {psnr, ssim}}")
+
+    tr = commands.add_parser("train", help="train an RCAN-layout model")
+    tr.add_argument("--data", nargs="+", type=Path, required=True, metavar="DIR")
+    tr.add_argument("--config", required=True)
+    tr.add_argument("--out", required=True, type=Path, metavar="PATH", help="weights file (.safetensors)")
+    budget = tr.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--minutes", type=float)
+    budget.add_argument("--iters", type=int)
+    tr.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    tr.add_argument("--resume", action="store_true")
+    tr.add_argument("--val", type=Path, default=None, help="validation set for the periodic PSNR (e.g. Set5)")
+    tr.add_argument("--seed", type=int, default=0)
+
+    be = commands.add_parser("bench", help="engine vs plain reference: time, agreement, GFLOP/s, memory")
+    be.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    be.add_argument("--size", type=int, default=64, help="input side N (NxN)")
+    be.add_argument("--weights", default=None, help="PATH|bundled|hub (default: full-size RCAN x3, random weights)")
+    be.add_argument("--tile", type=int, default=None)
+    be.add_argument("--repeats", type=int, default=3)
+    be.add_argument("--json", action="store_true", help="last line: the result as JSON")
+
+    ex = commands.add_parser("export", help="turn a checkpoint into a Hub-ready folder")
+    ex.add_argument("checkpoint", type=Path)
+    ex.add_argument("-o", "--output", required=True, type=Path, metavar="DIR")
+    ex.add_argument("--push", default=None, metavar="REPO", help="upload the folder to this Hub repo")
+    return parser
+
+
+def stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def progress_printer(label: str):
+    last = [0.0]
+
+    def report(p: Progress) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= 1.0 or p.done == p.total:
+            last[0] = now
+            stderr(f"{label}: {p.done}/{p.total} steps, {100 * p.done / p.total:.0f}%, ETA {p.eta_s:.0f}s")
+
+    return report
+
+
+def output_paths(inputs: list[Path], output: Path, scale: int) -> list[Path]:
+    """One file for one input (or a directory to hold it); a directory for several."""
+    as_dir = len(inputs) > 1 or output.is_dir() or str(output).endswith(("/", "\\"))
+    if not as_dir:
+        if output.suffix.lower() != ".png":
+            raise UsageError(f"output {output} must end in .png (the output is lossless PNG)")
+        paths = [output]
+    else:
+        stems = [p.stem for p in inputs]
+        if len(set(stems)) != len(stems):
+            raise UsageError("several inputs share a file name; upscale them into separate directories")
+        paths = [output / f"{p.stem}_x{scale}.png" for p in inputs]
+    for src, dst in zip(inputs, paths):
+        if src.resolve() == dst.resolve():
+            raise UsageError(f"refusing to overwrite the input {src}")
+    return paths
+
+
+def run_upscale(args: argparse.Namespace) -> int:
+    from sr_core.engine import Upscaler
+    from sr_core.image_io import enlarge, read_image, save_png
+    from sr_core.weights import load_weights
+
+    missing = [str(p) for p in args.inputs if not p.is_file()]
+    if missing:
+        raise UsageError(f"input not found: {', '.join(missing)}")
+    loaded = load_weights(args.weights, args.hub_repo, args.hub_file, args.hub_revision)
+    stderr(f"weights: {loaded.describe()}")
+    upscaler = Upscaler(loaded.model, args.device)
+    targets = output_paths(args.inputs, args.output, upscaler.scale)
+    failures = 0
+    for src, dst in zip(args.inputs, targets):
+        try:
+            image = read_image(src, max_pixels=args.max_pixels)
+            for note in image.notes:
+                stderr(f"{src.name}: {note}")
+            started = time.perf_counter()
+            report = progress_printer(src.name)
+            result = enlarge(image, lambda rgb: upscaler.upscale(rgb, args.tile, args.ensemble, report), upscaler.scale)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            save_png(result, dst, image.icc_profile)
+            stderr(f"{src.name}: {image.size[0]}x{image.size[1]} -> {result.size[0]}x{result.size[1]} "
+                   f"in {time.perf_counter() - started:.1f}s, wrote {dst}")
+            print(dst)
+        except ImageError as exc:
+            failures += 1
+            stderr(f"error: {exc}")
+    return 2 if failures else 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from sr_core.evaluate import bicubic_upscale, evaluate_set, format_table
+
+    if args.weights == "bicubic":
+        upscale = lambda lr: bicubic_upscale(lr, args.scale)
+        label = "bicubic"
+    else:
+        from sr_core.engine import Upscaler
+        from sr_core.weights import load_weights
+
+        loaded = load_weights(args.weights, args.hub_repo, args.hub_file, args.hub_revision)
+        upscaler = Upscaler(loaded.model, args.device)
+        if upscaler.scale != args.scale:
+            raise UsageError(f"the weights are x{upscaler.scale} but --scale is {args.scale}")
+        stderr(f"weights: {loaded.describe()}")
+        label = f"{loaded.arch} ({loaded.source})" + ("+" if args.ensemble else "")
+
+        def upscale(lr: np.ndarray) -> np.ndarray:
+            out = upscaler.upscale(lr.astype(np.float32) / 255.0, ensemble=args.ensemble)
+            return np.floor(out * 255.0 + 0.5).astype(np.uint8)
+
+    results = {}
+    for folder in args.dirs:
+        if not folder.is_dir():
+            raise UsageError(f"not a directory: {folder}")
+        started = time.perf_counter()
+        result = evaluate_set(folder, upscale, args.scale)
+        results[result["set"]] = result
+        stderr(f"{result['set']}: {time.perf_counter() - started:.1f}s")
+    print(f"method: {label}, x{args.scale}")
+    print(format_table(results))
+    if args.json:
+        print(json.dumps({name: {"psnr": round(r["psnr"], 4), "ssim": round(r["ssim"], 5)} for name, r in results.items()}))
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from sr_core.train import CONFIGS, train
+
+    if args.config not in CONFIGS:
+        raise UsageError(f"unknown config {args.config!r}; choose from {', '.join(CONFIGS)}")
+    train(args.data, args.config, args.out, iters=args.iters, minutes=args.minutes, device=args.device,
+          resume=args.resume, val=args.val, seed=args.seed, log=lambda m: print(m, flush=True))
+    return 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from sr_core.bench import run_bench as bench
+    from sr_core.models.rcan import RCAN
+
+    if args.weights is None:
+        torch.manual_seed(0)
+        model, label = RCAN(), "full-size RCAN x3, random weights"
+    else:
+        from sr_core.weights import load_weights
+
+        loaded = load_weights(args.weights)
+        model, label = loaded.model, loaded.describe()
+    stderr(f"bench: {label}, {args.size}x{args.size} input on {args.device}, {args.repeats} timed runs each")
+    result = bench(model, args.size, args.device, args.tile, args.repeats)
+    print(f"reference (fp32 NCHW, no_grad): {result.reference_s * 1000:.1f} ms")
+    print(f"engine:                         {result.engine_s * 1000:.1f} ms   speedup x{result.speedup:.2f}")
+    print(f"agreement: max |diff| {result.max_abs_diff:.4f} levels, PSNR {result.psnr:.1f} dB")
+    print(f"engine {result.gflops:.0f} GFLOP/s of a measured matmul peak {result.peak_gflops:.0f} GFLOP/s "
+          f"({100 * result.gflops / result.peak_gflops:.0f}%)")
+    print(f"peak memory: {result.peak_mem_mb:.0f} MB")
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from sr_core.export import export_checkpoint, push_folder
+
+    folder = export_checkpoint(args.checkpoint, args.output)
+    print(folder)
+    if args.push:
+        print(push_folder(folder, args.push))
+    return 0
+
+
+COMMANDS = {
+    "upscale": run_upscale,
+    "evaluate": run_evaluate,
+    "train": run_train,
+    "bench": run_bench,
+    "export": run_export,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except USER_ERRORS as exc:
+        stderr(f"error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        stderr("interrupted")
+        return 130
