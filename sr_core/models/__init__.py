@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from sr_core.models.rcan import RCAN, detect_rcan_config
+from sr_core.models.safmn import SAFMN, detect_safmn_config
 
 
 class UnsupportedCheckpoint(ValueError):
@@ -30,6 +31,12 @@ ARCHITECTURES: list[Architecture] = [
         "RCAN",
         ("sub_mean.weight", "head.0.weight", "body.0.body.0.body.3.conv_du.0.weight", "tail.0.0.weight", "tail.1.weight"),
         _build_rcan,
+    ),
+    Architecture(
+        "SAFMN",
+        ("to_feat.weight", "feats.0.norm1.weight", "feats.0.safm.mfr.0.weight", "feats.0.safm.aggr.weight",
+         "feats.0.ccm.ccm.0.weight", "to_img.0.weight"),
+        lambda state_dict: SAFMN(detect_safmn_config(state_dict)),
     ),
 ]
 
