@@ -1,6 +1,7 @@
 """The inference engine: device placement, exact tiling, self-ensemble, progress and cancel."""
 from __future__ import annotations
 
+import copy
 import threading
 from typing import Callable
 
@@ -51,6 +52,8 @@ class Upscaler:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("CUDA was requested but torch sees no CUDA device")
         self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
+        if self.device.type != "cpu":
+            model = copy.deepcopy(model)  # the caller's float32 model stays as it was
         model = model.to(self.device, self.dtype).eval()
         if self.device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
@@ -75,9 +78,9 @@ class Upscaler:
     ) -> torch.Tensor:
         """NCHW in the model's range (0..255) -> enlarged NCHW float32 in the same range, unclipped."""
         _, _, height, width = x.shape
-        tile = tile or max(height, width)
-        if tile < 8:
+        if tile is not None and tile < 8:
             raise ValueError(f"tile size must be at least 8 pixels, got {tile}")
+        tile = tile or max(height, width)
         counter = StepCounter(self.steps(height, width, tile, ensemble), progress, cancel)
         x = x.to(self.device, self.dtype)
         if self.device.type == "cuda":

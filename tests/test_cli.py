@@ -1,0 +1,135 @@
+"""The `python -m sr_core` contract: outputs, exit codes, one-line errors, no tracebacks."""
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str | Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    full_env = {**os.environ, "SR_HUB_REPO": "", "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "sr_core", *map(str, args)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, env=full_env,
+    )
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG signature and IHDR for a huge image, with no real pixel data behind it."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+@pytest.fixture()
+def photo(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    path = tmp_path / "photo.jpg"
+    Image.fromarray((rng.random((14, 18, 3)) * 255).astype(np.uint8)).save(path, quality=95)
+    return path
+
+
+def test_upscale_writes_a_3x_png(photo: Path, tmp_path: Path, tiny_checkpoint: Path) -> None:
+    out = tmp_path / "out.png"
+    result = run_cli("upscale", photo, "-o", out, "--weights", tiny_checkpoint, "--tile", "8")
+    assert result.returncode == 0, result.stderr
+    with Image.open(out) as image:
+        assert image.format == "PNG" and image.size == (54, 42) and image.mode == "RGB"
+    assert "steps" in result.stderr  # progress goes to stderr
+    assert photo.read_bytes()[:2] == b"\xff\xd8"  # the input is untouched
+
+
+def test_several_inputs_go_to_a_directory(photo: Path, tmp_path: Path, tiny_checkpoint: Path) -> None:
+    second = tmp_path / "second.png"
+    Image.new("RGBA", (5, 7), (10, 200, 30, 128)).save(second)
+    result = run_cli("upscale", photo, second, "-o", tmp_path / "outdir", "--weights", tiny_checkpoint)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "outdir" / "photo_x3.png").size == (54, 42)
+    with Image.open(tmp_path / "outdir" / "second_x3.png") as rgba:
+        assert rgba.mode == "RGBA" and rgba.size == (15, 21)
+        assert np.allclose(np.asarray(rgba)[..., 3], 128, atol=1)
+
+
+def bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.png"
+    text.write_text("this is not an image")
+    good = tmp_path / "good.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(good)
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(good.read_bytes()[:200])
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(png_claiming(40000, 40000))
+    return {
+        "empty": (empty, "empty"),
+        "text": (text, "not an image"),
+        "truncated": (truncated, "damaged or incomplete"),
+        "huge": (huge, "too large"),
+    }
+
+
+@pytest.mark.parametrize("case", ["empty", "text", "truncated", "huge"])
+def test_bad_images_exit_2_with_one_line(case: str, tmp_path: Path, tiny_checkpoint: Path) -> None:
+    path, message = bad_inputs(tmp_path)[case]
+    result = run_cli("upscale", path, "-o", tmp_path / "out.png", "--weights", tiny_checkpoint)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_checkpoint_of_another_architecture_exits_2(photo: Path, tmp_path: Path) -> None:
+    other = tmp_path / "resnet_like.pth"
+    torch.save({"params": torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)).state_dict()}, other)
+    result = run_cli("upscale", photo, "-o", tmp_path / "out.png", "--weights", other)
+    assert result.returncode == 2
+    assert "not a supported super-resolution checkpoint" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bad_arguments_exit_2(photo: Path, tmp_path: Path, tiny_checkpoint: Path) -> None:
+    assert run_cli("upscale", photo).returncode == 2  # no -o
+    missing = run_cli("upscale", tmp_path / "nope.jpg", "-o", tmp_path / "o.png", "--weights", tiny_checkpoint)
+    assert missing.returncode == 2 and "input not found" in missing.stderr
+    same = run_cli("upscale", tmp_path / "a.png", "-o", tmp_path / "a.png", "--weights", tiny_checkpoint)
+    assert same.returncode == 2
+    wrong_suffix = run_cli("upscale", photo, "-o", tmp_path / "out.jpg", "--weights", tiny_checkpoint)
+    assert wrong_suffix.returncode == 2 and ".png" in wrong_suffix.stderr
+
+
+def test_input_is_never_overwritten(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    src = tmp_path / "x.png"
+    Image.new("RGB", (6, 6), (1, 2, 3)).save(src)
+    before = src.read_bytes()
+    result = run_cli("upscale", src, "-o", src, "--weights", tiny_checkpoint)
+    assert result.returncode == 2 and "overwrite" in result.stderr
+    assert src.read_bytes() == before
+
+
+def test_evaluate_prints_a_table_and_json(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    import json
+
+    folder = tmp_path / "Mini" / "HR"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (36, 39, 3), dtype=np.uint8)).save(folder / f"im{i}.png")
+    for weights in ("bicubic", str(tiny_checkpoint)):
+        result = run_cli("evaluate", tmp_path / "Mini", "--weights", weights, "--json")
+        assert result.returncode == 0, result.stderr
+        scores = json.loads(result.stdout.strip().splitlines()[-1])
+        assert set(scores) == {"Mini"} and 5 < scores["Mini"]["psnr"] < 60 and -1 < scores["Mini"]["ssim"] <= 1
