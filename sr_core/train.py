@@ -111,6 +111,11 @@ def learning_rate(step: int, total: int, recipe: Recipe) -> float:
     return 1e-6 + 0.5 * (recipe.lr - 1e-6) * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
+def pixel_scale(model: nn.Module) -> float:
+    """Factor from 0..255 pixels to the model's range: 1 for RCAN (0..255), 1/255 for SAFMN (0..1)."""
+    return getattr(model.config, "rgb_range", 1.0) / 255.0
+
+
 @torch.no_grad()
 def quick_psnr(model: nn.Module, folder: Path, device: torch.device) -> float:
     """Mean Y-PSNR on a validation set with the paper's protocol (whole images, no ensemble)."""
@@ -119,7 +124,8 @@ def quick_psnr(model: nn.Module, folder: Path, device: torch.device) -> float:
     for path in list_images(folder):
         hr, lr = _hr_lr_pair(path, model.scale)
         x = torch.from_numpy(np.ascontiguousarray(lr)).permute(2, 0, 1)[None].float().to(device)
-        sr = model(x).round().clamp(0, 255)[0].permute(1, 2, 0).byte().cpu().numpy()
+        sr = model(x * pixel_scale(model)) / pixel_scale(model)
+        sr = sr.round().clamp(0, 255)[0].permute(1, 2, 0).byte().cpu().numpy()
         scores.append(psnr_y(sr, hr, shave=model.scale))
     model.train()
     return float(np.mean(scores))
@@ -198,7 +204,7 @@ def train(
             log(f"{per_step * 1000:.1f} ms per step: training for {total} steps in total")
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, total or 10**9, recipe)
-        lr_batch, hr_batch = sampler.batch(recipe.batch, generator)
+        lr_batch, hr_batch = (t * pixel_scale(model) for t in sampler.batch(recipe.batch, generator))
         if dev.type == "cuda":
             lr_batch = lr_batch.contiguous(memory_format=torch.channels_last)
         loss = torch.nn.functional.l1_loss(model(lr_batch), hr_batch)
@@ -209,7 +215,7 @@ def train(
         step += 1
         running += loss.detach()  # no host sync per step: the GPU stays busy
         if step % recipe.eval_every == 0 or step == total:
-            mean_loss = float(running) / (step % recipe.eval_every or recipe.eval_every)
+            mean_loss = float(running) / (step % recipe.eval_every or recipe.eval_every) / pixel_scale(model)
             if not math.isfinite(mean_loss):
                 raise FloatingPointError(f"training diverged at step {step}; resume from the last state")
             message = f"step {step}/{total or '?'}  loss {mean_loss:.3f}  " \
