@@ -1,12 +1,9 @@
 """Read a checkpoint file into a flat state dict, safely, whatever wrapper it came in."""
 from __future__ import annotations
 
-import pickle
-import zipfile
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 # Wrappers seen in the wild: BasicSR ('params', 'params_ema'), Lightning and others ('state_dict').
@@ -29,8 +26,10 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             raw: object = load_file(str(path))
         else:
             raw = torch.load(str(path), map_location="cpu", weights_only=True)
-    except (SafetensorError, pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError) as exc:
+    except Exception as exc:  # torch's unpickler raises many types (KeyError, UnpicklingError, ...) on garbage
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "Weights only load failed" in first_line:
+            first_line = "not a file of plain tensors (it would need unsafe unpickling, which is refused)"
         raise CheckpointError(f"cannot read checkpoint {path.name}: {first_line}") from exc
     return normalize_state_dict(raw, path.name)
 
