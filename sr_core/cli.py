@@ -1,4 +1,4 @@
-"""`python -m sr_core ...`: upscale, evaluate, train, export.
+"""`python -m sr_core ...`: upscale, evaluate, train, bench, export, distill.
 
 Contract: bad arguments, bad images and bad checkpoints exit with status 2 and a one-line
 message on stderr, never a traceback. Progress goes to stderr; results to stdout.
@@ -78,6 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("checkpoint", type=Path)
     ex.add_argument("-o", "--output", required=True, type=Path, metavar="DIR")
     ex.add_argument("--push", default=None, metavar="REPO", help="upload the folder to this Hub repo")
+
+    di = commands.add_parser("distill", help="shrink a training set to a fraction of its patches (arXiv 2502.03656)")
+    di.add_argument("--data", nargs="+", type=Path, required=True, metavar="DIR")
+    di.add_argument("--keep", type=float, default=0.0888,
+                    help="fraction of the candidate patches kept (default 0.0888, the paper's 8.88%%)")
+    di.add_argument("--method", choices=["random", "texture", "gradient"], required=True)
+    di.add_argument("--out", required=True, type=Path, metavar="DIR", help="gets HR/{index:05d}.png and manifest.json")
+    di.add_argument("--seed", type=int, default=0)
+    di.add_argument("--patch", type=int, default=144, help="HR patch side (144 = the recipe's 48px LR crop x3)")
+    di.add_argument("--stride", type=int, default=None, help="candidate grid step (default: --patch, no overlap)")
+    di.add_argument("--steps", type=int, default=200, help="gradient: matching steps")
+    di.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="gradient: where to match")
     return parser
 
 
@@ -198,24 +210,26 @@ def run_train(args: argparse.Namespace) -> int:
 def run_bench(args: argparse.Namespace) -> int:
     import torch
 
-    from sr_core.bench import run_bench as bench
-    from sr_core.models.rcan import RCAN
+    from sr_core.bench import random_rcan, run_bench as bench
 
     if args.weights is None:
-        torch.manual_seed(0)
-        model, label = RCAN(), "full-size RCAN x3, random weights"
+        model, label = random_rcan(), "full-size RCAN x3, random weights scaled to give an image-like output"
     else:
         from sr_core.weights import load_weights
 
         loaded = load_weights(args.weights)
         model, label = loaded.model, loaded.describe()
-    stderr(f"bench: {label}, {args.size}x{args.size} input on {args.device}, {args.repeats} timed runs each")
+    stderr(f"bench: {label}, {args.size}x{args.size} input on {args.device}, {args.repeats} timed runs each, "
+           f"{torch.get_num_threads()} threads")
     result = bench(model, args.size, args.device, args.tile, args.repeats)
-    print(f"reference (fp32 NCHW, no_grad): {result.reference_s * 1000:.1f} ms")
-    print(f"engine:                         {result.engine_s * 1000:.1f} ms   speedup x{result.speedup:.2f}")
-    print(f"agreement: max |diff| {result.max_abs_diff:.4f} levels, PSNR {result.psnr:.1f} dB")
-    print(f"engine {result.gflops:.0f} GFLOP/s of a measured matmul peak {result.peak_gflops:.0f} GFLOP/s "
-          f"({100 * result.gflops / result.peak_gflops:.0f}%)")
+    print(f"reference (fp32 NCHW, no_grad): {result.reference_s * 1000:.1f} ms (median; best {result.reference_min_s * 1000:.1f})")
+    print(f"engine:                         {result.engine_s * 1000:.1f} ms (median; best {result.engine_min_s * 1000:.1f})"
+          f"   speedup x{result.speedup:.2f}")
+    print(f"agreement: max |diff| {result.max_abs_diff:.4f} levels, PSNR {result.psnr:.1f} dB "
+          f"(reference output std {result.output_std:.1f} levels)")
+    print(f"engine {result.gflops:.0f} GFLOP/s (reference FLOPs / engine time) of a measured peak "
+          f"{result.peak_gflops:.0f} GFLOP/s ({100 * result.gflops / result.peak_gflops:.0f}%; "
+          f"matmul {result.matmul_gflops:.0f}, 3x3 conv {result.conv_gflops:.0f})")
     print(f"peak memory: {result.peak_mem_mb:.0f} MB")
     if args.json:
         print(json.dumps(result.to_dict()))
@@ -232,12 +246,23 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_distill(args: argparse.Namespace) -> int:
+    from sr_core.distill import MatchSettings, distill
+
+    manifest = distill(args.data, args.keep, args.method, args.out, seed=args.seed, patch=args.patch,
+                       stride=args.stride, settings=MatchSettings(steps=args.steps), device=args.device, log=stderr)
+    stderr(f"kept {manifest['kept']} of {manifest['candidates']} patches ({args.method})")
+    print(args.out)
+    return 0
+
+
 COMMANDS = {
     "upscale": run_upscale,
     "evaluate": run_evaluate,
     "train": run_train,
     "bench": run_bench,
     "export": run_export,
+    "distill": run_distill,
 }
 
 
