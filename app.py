@@ -1,0 +1,774 @@
+"""The Gradio demo (and Hugging Face Space): enlarge a photo x3 with RCAN, compare it with bicubic, see why textures
+survive.
+
+UI only: reading images, running models and explaining them live in `sr_core` and `explain`. What is here is
+wiring, wording, and the serving rules that keep a shared CPU Space usable: one model run at a time, a bounded
+queue, bounded uploads and pixel counts, a progress bar with an ETA, a Stop button, and every failure shown to
+the user as a one-line message instead of a dead server.
+
+Run: `python app.py` (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are honoured by Gradio itself).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import torch
+
+from explain.analysis import analyze, build_figures, explainer_markdown
+from explain.report import CAPTIONS
+from sr_core.checkpoint import CheckpointError
+from sr_core.engine import Upscaler
+from sr_core.evaluate import make_lr
+from sr_core.hub import HubUnavailable, hub_settings
+from sr_core.image_io import (
+    MAX_PIXELS_ENV,
+    ImageError,
+    InputImage,
+    enlarge,
+    from_uint8,
+    max_pixels_from_env,
+    read_image,
+    save_png,
+    to_uint8,
+)
+from sr_core.imresize import imresize
+from sr_core.models import UnsupportedCheckpoint
+from sr_core.tiling import Cancelled, Progress
+from sr_core.weights import WEIGHTS_ENV, LoadedWeights, load_weights
+
+try:  # Hugging Face ZeroGPU: a GPU is attached only while a function decorated with spaces.GPU runs.
+    import spaces
+
+    on_gpu = spaces.GPU(duration=120)
+except ImportError:
+
+    def on_gpu(fn: Callable) -> Callable:
+        return fn
+
+
+log = logging.getLogger("sr_app")
+
+SCALE = 3
+ROOT = Path(__file__).resolve().parent
+EXAMPLES_DIR = ROOT / "examples"
+
+# Serving limits. A 4 MP photo needs about 1.6 KB per input pixel in the engine (five full-size 64-channel float
+# buffers plus the x3 output), i.e. ~6.5 GB, which fits a 16 GB CPU Space; SR_MAX_PIXELS overrides it.
+APP_MAX_PIXELS = 4_000_000
+MAX_UPLOAD_ENV = "SR_MAX_UPLOAD"  # Gradio size syntax: "20mb", "500kb"
+DEFAULT_MAX_UPLOAD = "20mb"
+QUEUE_SIZE = 16  # waiting requests beyond this get Gradio's "This application is currently busy" message
+MODEL_CONCURRENCY = 1  # model runs share the CPU/GPU; two at once would each take twice as long
+TILE_CHOICES = [128, 256, 512, 1024]
+DEFAULT_TILE = 512
+OUTPUT_KEEP_S = 15 * 60  # our PNGs are copied into Gradio's cache on return; older run folders are removed
+LONG_RUN_S = 10.0  # announce the estimate before runs expected to take longer than this
+PROBE_SIDE = 48  # side of the square input timed once per model to estimate run times
+
+
+def max_pixels() -> int:
+    """SR_MAX_PIXELS when set, else the app's own memory-safe limit (the CLI's 16 MP would not fit a Space)."""
+    return max_pixels_from_env() if os.environ.get(MAX_PIXELS_ENV, "").strip() else APP_MAX_PIXELS
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Models: loaded once per weights choice, each with its measured speed.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def weight_choices() -> list[tuple[str, str]]:
+    """(label, value) pairs for the weights dropdown. New models (e.g. a SAFMN checkpoint) are added here.
+
+    "default" honours SR_WEIGHTS, then the Hub (SR_HUB_REPO), then the bundled model, as `load_weights` does.
+    """
+    configured = os.environ.get(WEIGHTS_ENV, "").strip()
+    if configured and configured not in ("auto", "hub", "bundled"):
+        default_label = f"Default: {Path(configured).name} (SR_WEIGHTS)"
+    elif hub_settings().repo_id:
+        default_label = "Default: Hugging Face Hub, else bundled"
+    else:
+        default_label = "Default: bundled RCAN"
+    choices = [(default_label, "default"), ("Bundled RCAN (in this repo)", "bundled")]
+    if hub_settings().repo_id:
+        choices.append((f"Hugging Face Hub: {hub_settings().describe()}", "hub"))
+    return choices
+
+
+def spec_for(choice: str) -> str | None:
+    """Dropdown value -> `load_weights` spec; only listed values are accepted, never a path from a client."""
+    allowed = {value for _, value in weight_choices()}
+    if choice not in allowed:
+        raise ValueError(f"unknown weights choice {choice!r}; choose one of {sorted(allowed)}")
+    return None if choice == "default" else choice
+
+
+def measure_seconds_per_pixel(upscaler: Upscaler) -> float | None:
+    """Time a small run, so long runs can be announced with an estimate (scaled by pixel count).
+
+    The small probe overestimates slightly on big inputs (fixed per-layer costs), which errs on the safe side.
+    """
+    probe = np.random.default_rng(0).random((PROBE_SIDE, PROBE_SIDE, 3), dtype=np.float32)
+    best = float("inf")
+    try:
+        upscaler.upscale(probe[:16, :16])  # warm-up: the first call pays one-off allocations
+        for _ in range(2):  # best of two: a shared CPU's other jobs only ever make a run slower
+            start = time.perf_counter()
+            upscaler.upscale(probe)
+            if upscaler.device.type == "cuda":
+                torch.cuda.synchronize(upscaler.device)
+            best = min(best, time.perf_counter() - start)
+    except RuntimeError as exc:  # e.g. ZeroGPU, where CUDA exists only inside spaces.GPU functions
+        log.warning("speed probe failed, no time estimates: %s", exc)
+        return None
+    return best / PROBE_SIDE**2
+
+
+def device_label(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"GPU ({torch.cuda.get_device_name(device)})"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+@dataclass
+class Engine:
+    weights: LoadedWeights
+    upscaler: Upscaler
+    seconds_per_pixel: float | None
+
+    @classmethod
+    def load(cls, spec: str | None) -> Engine:
+        weights = load_weights(spec)
+        upscaler = Upscaler(weights.model)
+        return cls(weights, upscaler, measure_seconds_per_pixel(upscaler))
+
+    def estimate_s(self, width: int, height: int, ensemble: bool) -> float | None:
+        if self.seconds_per_pixel is None:
+            return None
+        return self.seconds_per_pixel * width * height * (8 if ensemble else 1)
+
+    def learn_speed(self, width: int, height: int, ensemble: bool, seconds: float) -> None:
+        """Replace the probe's figure by a real run's, once a run is at least as large as the probe."""
+        if width * height >= PROBE_SIDE**2:
+            self.seconds_per_pixel = seconds / (width * height * (8 if ensemble else 1))
+
+    def summary(self) -> str:
+        w = self.weights
+        device = device_label(self.upscaler.device)
+        return f"**{w.arch} ×{SCALE}** · {w.n_params / 1e6:.2f} M parameters · weights: {w.source} · {device}"
+
+
+class Engines:
+    """Each weights choice is loaded at most once; loading is serialised so two requests never load twice."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, Engine] = {}
+        self._lock = threading.Lock()
+
+    def get(self, choice: str) -> Engine:
+        spec = spec_for(choice)
+        with self._lock:
+            if choice not in self._loaded:
+                self._loaded[choice] = Engine.load(spec)
+            return self._loaded[choice]
+
+    def peek(self, choice: str) -> Engine | None:
+        return self._loaded.get(choice)
+
+
+ENGINES = Engines()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Per-run plumbing: output folders, Stop flags, progress, errors.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class RunFolders:
+    """A fresh folder per run under one temp dir. Gradio copies returned files into its own cache, so a folder is
+    only needed until its response is sent; folders older than OUTPUT_KEEP_S are removed when a new run starts."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="sr-app-"))
+
+    def new(self) -> Path:
+        cutoff = time.time() - OUTPUT_KEEP_S
+        for old in self.root.iterdir():
+            if old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
+        return Path(tempfile.mkdtemp(dir=self.root))
+
+
+RUN_FOLDERS = RunFolders()
+
+
+class StopFlags:
+    """One threading.Event per browser session: the Stop button sets it and the engine stops between two steps.
+
+    (Gradio's own `cancels=` only abandons the event; the worker thread would keep the CPU busy.)
+    """
+
+    def __init__(self) -> None:
+        self._flags: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def running(self, session: str | None) -> Iterator[threading.Event]:
+        flag = threading.Event()
+        if session:
+            with self._lock:
+                self._flags[session] = flag
+        try:
+            yield flag
+        finally:
+            with self._lock:
+                if session and self._flags.get(session) is flag:
+                    del self._flags[session]
+
+    def stop(self, session: str | None) -> bool:
+        with self._lock:
+            flag = self._flags.get(session or "")
+        if flag is not None:
+            flag.set()
+        return flag is not None
+
+
+STOP_FLAGS = StopFlags()
+
+
+def progress_reporter(progress: gr.Progress, label: str) -> Callable[[Progress], None]:
+    """Engine steps -> Gradio progress bar with the engine's ETA, at most ~5 updates a second."""
+    last_sent = [0.0]
+
+    def report(p: Progress) -> None:
+        now = time.monotonic()
+        if p.done < p.total and now - last_sent[0] < 0.2:
+            return
+        last_sent[0] = now
+        progress((p.done, p.total), desc=f"{label}: about {format_duration(p.eta_s)} left", unit="steps")
+
+    return report
+
+
+USER_ERRORS = (ImageError, CheckpointError, UnsupportedCheckpoint, HubUnavailable, ValueError, FileNotFoundError)
+
+
+def shown_to_user(fn: Callable) -> Callable:
+    """Every failure becomes a gr.Error with a useful one-line message; the server keeps serving."""
+
+    @functools.wraps(fn)  # keeps the signature, so Gradio still injects gr.Request and gr.Progress
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except Cancelled as exc:
+            raise gr.Error("Stopped. Nothing was saved.", title="Stopped", print_exception=False) from exc
+        except USER_ERRORS as exc:
+            raise gr.Error(str(exc), print_exception=False) from exc
+        except (MemoryError, torch.OutOfMemoryError) as exc:
+            raise gr.Error(
+                "Out of memory for this photo. Choose a smaller tile size under Options, or crop or shrink the photo."
+            ) from exc
+        except Exception as exc:  # noqa: BLE001 - the last line of defence; the traceback goes to the log
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(f"Unexpected error ({type(exc).__name__}: {exc}). It has been logged.") from exc
+
+    return wrapper
+
+
+def pass_upload_through(image: gr.Image) -> gr.Image:
+    """Make a `type="filepath"` gr.Image hand the uploaded file over untouched.
+
+    Stock gr.Image opens every upload with Pillow before the handler runs, so a text file or a decompression
+    bomb fails there with an error the user never sees. Here `read_image` does all decoding (EXIF rotation,
+    alpha, 16-bit, size limits) and explains any refusal; Gradio has already checked that the path is an upload.
+    (An instance override rather than a subclass: subclassing a component makes Gradio write an app.pyi stub.)
+    """
+    stock = image.preprocess
+
+    def preprocess(payload):  # noqa: ANN001, ANN202 - Gradio's ImageData
+        if payload is not None and payload.path is not None:
+            return str(payload.path)
+        return stock(payload)
+
+    image.preprocess = preprocess
+    return image
+
+
+def session_of(request: gr.Request | None) -> str | None:
+    return getattr(request, "session_hash", None)
+
+
+def read_photo(path: str | None) -> InputImage:
+    if not path:
+        raise gr.Error("Upload a photo first (PNG, JPEG, WebP, TIFF, BMP...).", print_exception=False)
+    return read_image(path, max_pixels())
+
+
+class RecentResults:
+    """The last few enlargements (uint8), keyed by (upload path, weights choice), so that "How textures are kept"
+    explains exactly the picture the user got. Gradio names uploads by content hash, so the path is a stable key."""
+
+    def __init__(self, size: int = 3) -> None:
+        self._items: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def put(self, key: tuple[str, str], sr: np.ndarray) -> None:
+        with self._lock:
+            self._items[key] = sr
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def get(self, key: tuple[str, str]) -> np.ndarray | None:
+        with self._lock:
+            return self._items.get(key)
+
+
+RECENT = RecentResults()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Upscale tab
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def bicubic_rgb(rgb: np.ndarray) -> np.ndarray:
+    """The baseline in the slider: MATLAB-style bicubic, the same one the RCAN paper compares against."""
+    return imresize(rgb, SCALE)
+
+
+def run_info(engine: Engine, image: InputImage, seconds: float, ensemble: bool) -> str:
+    width, height = image.size
+    parts = [
+        engine.summary(),
+        f"{format_duration(seconds)}{' with ×8 self-ensemble' if ensemble else ''}",
+        f"{width}×{height} → {width * SCALE}×{height * SCALE} px",
+    ]
+    location = engine.weights.location
+    if Path(location).is_relative_to(ROOT):
+        location = str(Path(location).relative_to(ROOT))
+    lines = [" · ".join(parts), f"Weights: `{location}`"]
+    lines += [f"Note: {note}" for note in image.notes]
+    return "\n\n".join(lines)
+
+
+@on_gpu
+@shown_to_user
+def upscale(
+    image: str | None,
+    tile: int = DEFAULT_TILE,
+    ensemble: bool = False,
+    weights: str = "default",
+    request: gr.Request | None = None,
+    progress: gr.Progress = gr.Progress(),
+) -> tuple[tuple[str, str], str, str]:
+    """Enlarge a photo x3. Returns (bicubic PNG, RCAN PNG) for the slider, the lossless RCAN PNG
+    `<name>_x3.png` for download, and an info line (model, source, device, time, sizes)."""
+    photo = read_photo(image)
+    engine = ENGINES.get(weights)
+    width, height = photo.size
+    estimate = engine.estimate_s(width, height, ensemble)
+    if estimate is not None and estimate > LONG_RUN_S:
+        gr.Info(f"{width}×{height} px: about {format_duration(estimate)} on this "
+                f"{device_label(engine.upscaler.device)}. The bar on the result shows progress; Stop ends the run.")
+    progress(0, desc=f"Starting: about {format_duration(estimate)}" if estimate is not None else "Starting")
+    folder = RUN_FOLDERS.new()
+    name = photo.name or "image"
+    bicubic_path = folder / f"{name}_bicubic_x{SCALE}.png"
+    result_path = folder / f"{name}_x{SCALE}.png"
+    save_png(enlarge(photo, bicubic_rgb, SCALE), bicubic_path)
+
+    outputs: list[np.ndarray] = []
+    started = time.perf_counter()
+    with STOP_FLAGS.running(session_of(request)) as stop:
+        report = progress_reporter(progress, f"Enlarging with {engine.weights.arch}")
+
+        def network(rgb: np.ndarray) -> np.ndarray:
+            outputs.append(engine.upscaler.upscale(rgb, int(tile), ensemble, progress=report, cancel=stop))
+            return outputs[-1]
+
+        result = enlarge(photo, network, SCALE)
+    seconds = time.perf_counter() - started
+    engine.learn_speed(width, height, ensemble, seconds)
+    RECENT.put((image, weights), to_uint8(outputs[0]))
+    progress(1.0, desc="Writing the PNG")
+    save_png(result, result_path)
+    return (str(bicubic_path), str(result_path)), str(result_path), run_info(engine, photo, seconds, ensemble)
+
+
+def upscale_example(image: str, progress: gr.Progress = gr.Progress()) -> tuple[tuple[str, str], str, str]:
+    """The examples' cached runs use the default options."""
+    return upscale(image, progress=progress)
+
+
+def stop_run(request: gr.Request) -> None:
+    if STOP_FLAGS.stop(session_of(request)):
+        gr.Info("Stopping after the current step…")
+
+
+def estimate_text(image: str | None, ensemble: bool, weights: str) -> str:
+    """Shown as soon as a photo is chosen: its size and the expected run time, before anyone presses Enlarge."""
+    if not image:
+        return ""
+    try:
+        width, height = read_image(image, max_pixels()).size
+    except ImageError as exc:
+        return f"⚠️ {exc}"
+    engine = ENGINES.peek(weights)
+    estimate = engine.estimate_s(width, height, ensemble) if engine else None
+    timing = f" · expected time: about {format_duration(estimate)}" if estimate is not None else ""
+    return f"Ready: {width}×{height} px → {width * SCALE}×{height * SCALE} px{timing}"
+
+
+def banner_text(engine: Engine) -> str:
+    note = engine.weights.note
+    return f"⚠️ **Fallback weights in use.** {note}" if note else ""
+
+
+def refresh_banner(weights: str) -> dict:
+    """After a run (the weights choice is loaded by then): show the fallback note of the weights that served."""
+    engine = ENGINES.peek(weights)
+    text = banner_text(engine) if engine else ""
+    return gr.update(value=text, visible=bool(text))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# "How textures are kept" and "Workflow & sources" tabs
+# ---------------------------------------------------------------------------------------------------------------
+
+# Figures of explain.figures.build_figures shown in the explain tab, in order, each with how to read it.
+EXPLAIN_FIGURES: dict[str, str] = {
+    "attention_heatmap": (
+        "Each row is one residual block, each column one feature channel. The colour is the block's *gate* for "
+        "that channel: near 1 the channel passes, near 0 it is muted. The gates are computed from the whole photo, "
+        "so they change from photo to photo."
+    ),
+    "boosted_channels": (
+        "The channels that one block lets through most, drawn over the photo: bright where the channel responds. "
+        "Look for channels that light up on edges, stripes and fine texture rather than on flat areas."
+    ),
+    "texture_map": (
+        "The same gates re-applied to small windows: does the network favour its texture channels where there is "
+        "texture? Left, the answer per window over the photo; right, each window's attention against its amount "
+        "of fine detail."
+    ),
+    "feature_views": (
+        "RCAN's deep features (dozens of numbers per pixel, shown as colours by one shared PCA) enlarged ×3 in six "
+        "ways. Sharper, better aligned views mean the features carry fine structure the enlargement can use."
+    ),
+    "feature_view_metrics": (
+        "The three numbers of each view: how well it follows the output's edges, how much detail it holds beyond "
+        "what the input could hold, and how consistent it is with features of shifted views (FeatSharp's fidelity)."
+    ),
+    "texture_evidence": (
+        "Bicubic and RCAN side by side at the most textured spot, and their spectra: RCAN's curve staying higher "
+        "right of the dashed line is fine detail that bicubic interpolation cannot create."
+    ),
+    "original_errors": (
+        "Only with “I have the original”: where each method is wrong against the real photo (brighter = larger "
+        "error), with PSNR and SSIM as in the RCAN paper."
+    ),
+}
+
+
+# Section headings of the explain tab, placed before the figure they name.
+SECTION_HEADINGS = {
+    "attention_heatmap": "1 · Channel attention: which feature channels each block turns up",
+    "feature_views": "2 · Feature views: how much fine structure the deep features carry",
+    "texture_evidence": "3 · Texture evidence: the result, measured",
+}
+
+
+def explain_summary(metrics: dict) -> str:
+    """The headline numbers above the figures, from `Analysis.metrics()`."""
+    texture = metrics["texture"]
+
+    def number(value: float | None, digits: int = 2) -> str:
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    lines = [
+        f"**Analysed:** {metrics['input']['working_region']['how']}.",
+        f"**Fine detail, RCAN vs bicubic:** {number(texture['hf_energy_ratio_rcan_vs_bicubic'])}× the energy beyond "
+        "the input's Nyquist frequency.",
+        f"**Attention vs texture:** r = {number(texture['attention_texture_correlation'])} "
+        f"(textured windows {number(texture['attention_textured_tiles'], 3)}, flat windows "
+        f"{number(texture['attention_flat_tiles'], 3)}).",
+    ]
+    original = texture["original"]
+    if original:
+        lines.append(
+            "\n| against the original | PSNR (dB) | SSIM |\n|---|---|---|\n"
+            f"| bicubic | {number(original['psnr_bicubic'])} | {number(original['ssim_bicubic'], 4)} |\n"
+            f"| RCAN | {number(original['psnr_rcan'])} | {number(original['ssim_rcan'], 4)} |"
+        )
+    return "\n\n".join(lines)
+
+
+@on_gpu
+@shown_to_user
+def explain(
+    image: str | None,
+    have_original: bool = False,
+    weights: str = "default",
+    progress: gr.Progress = gr.Progress(),
+) -> tuple:
+    """Explain why textures survive on this photo. Returns the explain tab's figures (one per EXPLAIN_FIGURES key,
+    None when absent), a summary, the metrics JSON, the workflow figure and the explainer text."""
+    photo = read_photo(image)
+    engine = ENGINES.get(weights)
+    if engine.weights.arch != "RCAN":
+        raise gr.Error(f"The explanations look inside RCAN's channel attention; {engine.weights.arch} has none. "
+                       "Choose RCAN weights under Options.", print_exception=False)
+    progress(0.1, desc="Looking inside the network")
+    if have_original:
+        original = to_uint8(photo.rgb)
+        if min(original.shape[:2]) < 12 * SCALE:
+            raise gr.Error(f"The original must be at least {12 * SCALE} px a side to be shrunk ×{SCALE} and scored.",
+                           print_exception=False)
+        low_res = from_uint8(make_lr(original, SCALE))
+        analysis = analyze(engine.weights.model, low_res, original=original, image_mode=photo.original_mode)
+    else:
+        sr = RECENT.get((image, weights))
+        analysis = analyze(engine.weights.model, photo.rgb, sr=None if sr is None else from_uint8(sr),
+                           image_mode=photo.original_mode)
+    progress(0.9, desc="Drawing")
+    figures = build_figures(analysis)
+    metrics = analysis.metrics()
+    return (
+        *(figures.get(key) for key in EXPLAIN_FIGURES),
+        explain_summary(metrics),
+        metrics,
+        figures["workflow"],
+        explainer_markdown(analysis),
+    )
+
+
+def explain_after_run(
+    image: str | None, have_original: bool, weights: str, progress: gr.Progress = gr.Progress()
+) -> tuple:
+    """After every run: explain it, unless the model has no channel attention (then say so, without an error)."""
+    engine = ENGINES.peek(weights)
+    if engine is not None and engine.weights.arch != "RCAN":
+        return not_explained_yet(f"*{engine.weights.arch} has no channel attention to look inside: the explanations "
+                                  "need an RCAN model (Options → Model weights).*")
+    return explain(image, have_original, weights, progress=progress)
+
+
+def not_explained_yet(message: str | None = None) -> tuple:
+    """Empty explain outputs with a message; a new photo clears the explanations of the previous one."""
+    message = message or NOT_EXPLAINED
+    return (*(None for _ in EXPLAIN_FIGURES), message, None, None, message)
+
+
+def show_original_errors(metrics: dict | None) -> dict:
+    return gr.update(visible=bool(metrics and metrics["texture"]["original"]))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Layout
+# ---------------------------------------------------------------------------------------------------------------
+
+INTRO = """\
+# Super-resolution ×3 with RCAN, explained
+Upload a photo: **RCAN** (Residual Channel Attention Network, Zhang et al., ECCV 2018) enlarges it three times, next
+to ordinary **bicubic** enlargement; drag the slider to compare. The download is a lossless PNG that keeps
+transparency, 16-bit grey and the colour profile. The other tabs show *why* fine textures survive.
+"""
+
+EXPLAIN_INTRO = """\
+### Why do fine textures survive?
+Computed for the photo in the **Upscale** tab, after each run (or press *Explain*). The network is analysed on its most
+textured 128×128 region or less, so this takes seconds. Tick *I have the original* when your upload is a sharp,
+full-resolution photo: it is first shrunk ×3 the way the RCAN paper does (bicubic), then enlarged back by bicubic and
+by RCAN, and both are scored against it.
+"""
+
+NOT_EXPLAINED = "*Nothing explained yet for this photo: press **Enlarge ×3** or **Explain this photo**.*"
+
+EXAMPLES = [
+    ("fabric_astronaut.png", "Fabric"),
+    ("fur_cat.png", "Fur"),
+    ("wood_coffee.png", "Wood grain"),
+    ("brick_wall.png", "Brick (grey)"),
+    ("foliage_grass.png", "Foliage (grey)"),
+]
+
+CSS = """
+#banner { border: 1px solid var(--color-accent); border-radius: 8px; padding: 4px 12px;
+          background: var(--color-accent-soft); }
+.caption { color: var(--body-text-color-subdued); font-size: 0.95em; margin: 0 0 18px 4px; }
+"""
+
+
+def theme() -> gr.themes.Base:
+    # System fonts only: the Space must render the same offline, without fetching Google Fonts.
+    return gr.themes.Soft(
+        primary_hue="indigo",
+        font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "sans-serif"],
+        font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
+    )
+
+
+def build_demo() -> gr.Blocks:
+    """The whole UI. Loads the default model (and times it) so the first visitor does not wait for it."""
+    default_engine = ENGINES.get("default")
+    with gr.Blocks(title="RCAN ×3 super-resolution, explained", delete_cache=(1800, 3600)) as demo:
+        gr.Markdown(INTRO, elem_id="intro")
+        banner = gr.Markdown(banner_text(default_engine), visible=bool(banner_text(default_engine)), elem_id="banner")
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab("Upscale", id="upscale", elem_id="tab-upscale"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=1, min_width=300):
+                        photo = pass_upload_through(gr.Image(
+                            type="filepath",
+                            image_mode=None,  # keep alpha, grey and 16-bit: read_image decides
+                            format="png",
+                            sources=["upload", "clipboard"],
+                            label="Your photo",
+                            height=320,
+                            elem_id="upload",
+                        ))
+                        ready = gr.Markdown("", elem_id="ready")
+                        with gr.Row():
+                            run = gr.Button("Enlarge ×3", variant="primary", elem_id="run", scale=3)
+                            stop = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
+                        with gr.Accordion("Options", open=False, elem_id="options"):
+                            tile = gr.Dropdown(
+                                TILE_CHOICES,
+                                value=DEFAULT_TILE,
+                                label="Tile size (pixels)",
+                                info="Smaller tiles use less memory. Every size gives exactly the same picture.",
+                                elem_id="tile",
+                            )
+                            ensemble = gr.Checkbox(
+                                False,
+                                label="Self-ensemble (RCAN+)",
+                                info="Averages 8 flipped and rotated passes: a little sharper, 8× slower.",
+                                elem_id="ensemble",
+                            )
+                            weights = gr.Dropdown(
+                                weight_choices(),
+                                value="default",
+                                label="Model weights",
+                                info="Set by SR_WEIGHTS or SR_HUB_REPO; the bundled model is the fallback.",
+                                elem_id="weights",
+                            )
+                        examples_slot = gr.Column(elem_id="examples")  # filled below, once the outputs exist
+                    with gr.Column(scale=2, min_width=420):
+                        slider = gr.ImageSlider(
+                            label="Bicubic (left) · RCAN (right)",
+                            type="filepath",
+                            format="png",
+                            max_height=720,
+                            buttons=["fullscreen"],
+                            interactive=False,
+                            elem_id="slider",
+                        )
+                        download = gr.File(label=f"Lossless PNG (×{SCALE})", interactive=False, elem_id="download")
+                        info = gr.Markdown(default_engine.summary(), label="Run info", elem_id="info")
+
+            with gr.Tab("How textures are kept", id="explain", elem_id="tab-explain"):
+                gr.Markdown(EXPLAIN_INTRO)
+                with gr.Row():
+                    have_original = gr.Checkbox(
+                        False,
+                        label="I have the original: shrink it ×3 first, then score bicubic and RCAN against it",
+                        elem_id="have-original",
+                        scale=3,
+                    )
+                    explain_button = gr.Button("Explain this photo", variant="primary", elem_id="explain-run", scale=1)
+                summary = gr.Markdown(NOT_EXPLAINED, label="Summary", elem_id="explain-summary")
+                plots: list[gr.Plot] = []
+                for key, caption in EXPLAIN_FIGURES.items():
+                    if key in SECTION_HEADINGS:
+                        gr.Markdown(f"### {SECTION_HEADINGS[key]}")
+                    with gr.Column(visible=key != "original_errors") as figure_column:
+                        plot_id = f"plot-{key.replace('_', '-')}"
+                        plots.append(gr.Plot(label=CAPTIONS[key], format="png", elem_id=plot_id))
+                        gr.Markdown(caption, elem_classes=["caption"])
+                    if key == "original_errors":
+                        original_column = figure_column
+                with gr.Accordion("All the numbers (metrics JSON)", open=False, elem_id="metrics-accordion"):
+                    metrics_json = gr.JSON(label="metrics", elem_id="metrics")
+
+            with gr.Tab("Workflow & sources", id="workflow", elem_id="tab-workflow"):
+                gr.Markdown("### The last run, step by step: input → model → output")
+                workflow_plot = gr.Plot(label=CAPTIONS["workflow"], format="png", elem_id="plot-workflow")
+                explainer = gr.Markdown(NOT_EXPLAINED, label="Explainer", elem_id="explainer")
+
+        upscale_outputs = [slider, download, info]
+        explain_inputs = [photo, have_original, weights]
+        explain_outputs = [*plots, summary, metrics_json, workflow_plot, explainer]
+        model_queue = {"concurrency_limit": MODEL_CONCURRENCY, "concurrency_id": "model"}
+
+        with examples_slot:
+            gr.Examples(
+                [[str(EXAMPLES_DIR / file)] for file, _ in EXAMPLES],
+                inputs=[photo],
+                outputs=upscale_outputs,
+                fn=upscale_example,
+                cache_examples=True,
+                cache_mode="lazy",  # computed on first click, then instant for everyone: no start-up cost
+                example_labels=[label for _, label in EXAMPLES],
+                label="Examples: CC0 / public-domain photos with fine textures",
+            )
+
+        run_event = run.click(upscale, [photo, tile, ensemble, weights], upscale_outputs, api_name="upscale",
+                              **model_queue)
+        run_event.success(refresh_banner, weights, banner, queue=False, api_visibility="private")
+        by_button = explain_button.click(explain, explain_inputs, explain_outputs, api_name="explain", **model_queue)
+        after_run = run_event.success(explain_after_run, explain_inputs, explain_outputs, api_visibility="private",
+                                      **model_queue)
+        stop.click(stop_run, None, None, cancels=[run_event], queue=False, api_visibility="private")
+        for trigger in (photo.change, ensemble.change, weights.change):
+            trigger(estimate_text, [photo, ensemble, weights], ready, queue=False, api_visibility="private")
+        cleared = photo.change(not_explained_yet, None, explain_outputs, queue=False, api_visibility="private")
+        for explained in (by_button, after_run, cleared):
+            explained.success(show_original_errors, metrics_json, original_column, queue=False,
+                              api_visibility="private")
+    return demo
+
+
+def launch_options() -> dict:
+    """launch() arguments; server name and port are left to Gradio, which reads GRADIO_SERVER_NAME/PORT."""
+    return {
+        "max_file_size": os.environ.get(MAX_UPLOAD_ENV) or DEFAULT_MAX_UPLOAD,
+        "theme": theme(),
+        "css": CSS,
+    }
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    try:
+        app = build_demo()
+    except (CheckpointError, UnsupportedCheckpoint, HubUnavailable, FileNotFoundError) as exc:
+        raise SystemExit(f"app.py: cannot load the model weights: {exc}") from None
+    app.queue(max_size=QUEUE_SIZE).launch(**launch_options())

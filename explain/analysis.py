@@ -1,0 +1,273 @@
+"""The one entry point of the explainers: `analyze` a photo with an RCAN model, then `build_figures` and
+`explainer_markdown` from the result. Pure functions over arrays; no UI here.
+
+Speed: RCAN on a 2-core CPU costs seconds per 256x256 image and FeatSharp-style tiling runs the extractor on 9x
+the pixels, so the analysis runs on a working region (the whole image up to `max_side`, else its most textured
+`max_side` square), does one hooked forward pass for attention, features, upsampler output and stage timings,
+and computes the feature views on a smaller window (`view_side`) inside it.
+"""
+from __future__ import annotations
+
+import math
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from explain.attention import TextureAttention, texture_attention, tile_attention, tile_average, tile_grid
+from explain.capture import capture_forward, feature_extractor
+from explain.feature_views import FeatureViews, feature_views
+from explain.figures import build_figures
+from explain.measures import high_frequency_energy
+from explain.region import Box, most_textured_box
+from explain.text import explainer_markdown
+from explain.texture import TextureEvidence, compare_with_original, texture_evidence
+from explain.workflow import Stage, timed_modules, workflow_record
+from sr_core.engine import Upscaler
+from sr_core.image_io import from_uint8, to_uint8
+from sr_core.models.rcan import RCAN
+
+__all__ = ["Analysis", "analyze", "build_figures", "explainer_markdown"]
+
+MAX_SIDE = 128  # working region, input pixels
+VIEW_SIDE = 64  # feature-view window, input pixels (tiling runs the extractor on 3x this side)
+TILE = 16  # side of the local windows for tile-wise attention, input pixels
+TOP_K = 4  # most boosted channels kept per block for the overlay figure
+MIN_SIDE = 8  # smaller inputs leave no room for tiles, windows and shifted views
+
+
+@dataclass
+class Analysis:
+    model_info: dict
+    image_size: tuple[int, int]  # (width, height) of the whole input
+    image_mode: str
+    region: Box  # working region, input pixels
+    region_note: str  # how the region was chosen, for the report
+    lr_region: np.ndarray  # (H, W, 3) float32 input of the region
+    sr_region: np.ndarray  # (sH, sW, 3) float32 output of the region (the given output when there is one)
+    attention: np.ndarray  # (G, B, C) channel attention on the whole working region
+    tile_attention: np.ndarray  # (G, B, C, ny, nx) the same gates on local windows
+    tile_size: int
+    texture_attention: TextureAttention
+    top_channels: np.ndarray  # (G, B, k) most boosted channels of each block
+    top_maps: np.ndarray  # (G, B, k, H, W) their |residual| maps
+    views: FeatureViews
+    texture: TextureEvidence
+    workflow: list[Stage]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def scale(self) -> int:
+        return int(self.model_info["config"]["scale"])
+
+    def chosen_block(self) -> tuple[int, int]:
+        """(group, block), 0-based: the block holding the channel most boosted on textured tiles."""
+        boosts = np.nan_to_num(self.texture_attention.boosts, nan=-np.inf)
+        g, b, _ = np.unravel_index(int(np.argmax(boosts)), boosts.shape)
+        return int(g), int(b)
+
+    def texture_boosted(self, n: int = 5) -> list[dict]:
+        """The n (group, block, channel) most boosted on textured tiles relative to flat ones."""
+        boosts = np.nan_to_num(self.texture_attention.boosts, nan=-np.inf)
+        order = np.argsort(-boosts, axis=None, kind="stable")[:n]
+        return [
+            {"group": int(g) + 1, "block": int(b) + 1, "channel": int(c), "boost": float(boosts[g, b, c])}
+            for g, b, c in zip(*np.unravel_index(order, boosts.shape))
+        ]
+
+    def metrics(self) -> dict:
+        """Everything numeric, JSON-ready (NaN and infinities become null): the content of metrics.json.
+        Groups and blocks count from 1; channels are 0-based tensor indices."""
+        ta, tex = self.texture_attention, self.texture
+        g, b = self.chosen_block()
+        width, height = self.image_size
+        result = {
+            "model": self.model_info,
+            "input": {
+                "size": [width, height],
+                "mode": self.image_mode,
+                "working_region": {**self.region.to_dict(), "how": self.region_note},
+            },
+            "attention": {
+                "shape": list(self.attention.shape),
+                "mean": float(self.attention.mean()),
+                "min": float(self.attention.min()),
+                "max": float(self.attention.max()),
+                "tile_size": self.tile_size,
+                "tile_grid": list(self.tile_attention.shape[3:]),
+                "chosen_block": {"group": g + 1, "block": b + 1,
+                                 "most_boosted_channels": self.top_channels[g, b].tolist()},
+                "texture_boosted": self.texture_boosted(),
+            },
+            "feature_views": {
+                name: {"edge_alignment": v.edge_alignment, "hf_energy": v.hf_energy, "fidelity": v.fidelity,
+                       "lineage": v.lineage}
+                for name, v in self.views.views.items()
+            },
+            "feature_view_window": {**self.views.window.to_dict(), "pca_explained": self.views.pca_explained},
+            "texture": {
+                "attention_texture_correlation": ta.correlation,
+                "attention_textured_tiles": ta.textured_mean,
+                "attention_flat_tiles": ta.flat_mean,
+                "attention_difference_textured_minus_flat": ta.textured_mean - ta.flat_mean,
+                "attention_basis": ta.basis,
+                "texture_channels_per_block": int(ta.texture_channels.sum(axis=2).max()),
+                "hf_energy_ratio_rcan_vs_bicubic": tex.hf_energy_ratio,
+                "hf_share_bicubic": tex.hf_share_bicubic,
+                "hf_share_rcan": tex.hf_share_rcan,
+                "zoom_box": tex.zoom.to_dict(),
+                "original": None if tex.original is None else {
+                    "size": list(tex.original.size),
+                    "psnr_bicubic": tex.original.psnr_bicubic,
+                    "ssim_bicubic": tex.original.ssim_bicubic,
+                    "psnr_rcan": tex.original.psnr_rcan,
+                    "ssim_rcan": tex.original.ssim_rcan,
+                },
+            },
+            "workflow": [stage.to_dict() for stage in self.workflow],
+            "timings": dict(self.timings),
+        }
+        return _json_ready(result)
+
+
+def _json_ready(value: object) -> object:
+    """Plain Python types; non-finite floats become None (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    timings[name] = time.perf_counter() - started
+
+
+def _check_rgb(name: str, image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+        shape = getattr(image, "shape", type(image).__name__)
+        raise ValueError(f"{name} must be an HxWx3 RGB array, got {shape}")
+
+
+def _model_info(model: RCAN) -> dict:
+    return {"arch": type(model).__name__, "config": model.config.to_dict(),
+            "n_params": sum(p.numel() for p in model.parameters())}
+
+
+def _upscale_uint8(model: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+    """uint8 RGB -> uint8 RGB through the engine (exact tiling, clipping, rounding as the app)."""
+    upscaler = Upscaler(model, str(next(model.parameters()).device))
+    return lambda lr: to_uint8(upscaler.upscale(from_uint8(lr)))
+
+
+def analyze(
+    model: nn.Module,
+    rgb: np.ndarray,
+    sr: np.ndarray | None = None,
+    original: np.ndarray | None = None,
+    *,
+    image_mode: str = "RGB",
+    max_side: int = MAX_SIDE,
+    view_side: int = VIEW_SIDE,
+    tile: int = TILE,
+) -> Analysis:
+    """Explain how `model` (an RCAN) enlarges `rgb` (float32 HxWx3 in [0, 1]).
+
+    sr: the output the user sees (float (sH)x(sW)x3 in [0, 1]); the texture evidence uses it when given, else the
+    analysis pass's own output. original: the photo's ground-truth HR version (uint8 or float in [0, 1]); when
+    given, bicubic and RCAN are scored against it with the RCAN paper's protocol. image_mode: the file's mode, for
+    the workflow record.
+    """
+    if not isinstance(model, RCAN):
+        raise ValueError(f"the explainers need an RCAN model (channel attention), not {type(model).__name__}")
+    _check_rgb("the image", rgb)
+    rgb = np.clip(np.asarray(rgb, dtype=np.float32), 0.0, 1.0)
+    scale = model.scale
+    height, width = rgb.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        raise ValueError(f"the image is {width}x{height}; the explainers need at least {MIN_SIDE}x{MIN_SIDE} pixels")
+    if sr is not None:
+        _check_rgb("the output", sr)
+        if sr.shape[:2] != (height * scale, width * scale):
+            raise ValueError(f"the output is {sr.shape[1]}x{sr.shape[0]}, expected x{scale} of {width}x{height}")
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    with _timed(timings, "region"):
+        energy = high_frequency_energy(rgb)
+        if max(height, width) <= max_side:
+            region, region_note = Box(0, 0, height, width), f"the whole image ({width}x{height})"
+        else:
+            region = most_textured_box(energy, max_side, max_side)
+            region_note = (f"its most textured {region.width}x{region.height} crop, at x={region.left}, "
+                           f"y={region.top} (local high-frequency energy)")
+        lr_region = region.crop(rgb)
+        region_energy = region.crop(energy)
+
+    with _timed(timings, "forward"):
+        param = next(model.parameters())
+        convert_start = time.perf_counter()
+        x = torch.from_numpy(np.ascontiguousarray(lr_region)).permute(2, 0, 1)[None]
+        x = (x * model.config.rgb_range).to(param.device, param.dtype)
+        conversion_seconds = time.perf_counter() - convert_start
+        grid = tile_grid(region.height, region.width, tile)
+        capture = capture_forward(model, x, grid, timed_modules(model), TOP_K)
+        output_region = (capture.output / model.config.rgb_range).clamp(0, 1)
+
+    with _timed(timings, "attention"):
+        tile_att = tile_attention(model, capture.tile_means)
+        texture_att = texture_attention(tile_att, capture.tile_activity, tile_average(region_energy, grid))
+
+    with _timed(timings, "feature_views"):
+        window = most_textured_box(region_energy, view_side, view_side)
+        views = feature_views(feature_extractor(model), capture.features, capture.learned, output_region,
+                              lr_region, window, scale)
+
+    with _timed(timings, "texture"):
+        sr_region = region.crop(np.asarray(sr, np.float32), scale) if sr is not None \
+            else output_region.permute(1, 2, 0).numpy()
+        texture = texture_evidence(lr_region, sr_region, scale)
+
+    if original is not None:
+        with _timed(timings, "original"):
+            _check_rgb("the original", original)
+            hr = original if original.dtype == np.uint8 else to_uint8(np.asarray(original, np.float32))
+            texture.original = compare_with_original(hr, _upscale_uint8(model), scale)
+
+    with _timed(timings, "workflow"):
+        workflow = workflow_record(model, (width, height), image_mode, region_note, (region.height, region.width),
+                                   conversion_seconds, capture.stage_seconds, capture.stage_shapes)
+    timings["analyze_total"] = time.perf_counter() - started
+
+    return Analysis(
+        model_info=_model_info(model),
+        image_size=(width, height),
+        image_mode=image_mode,
+        region=region,
+        region_note=region_note,
+        lr_region=lr_region,
+        sr_region=sr_region,
+        attention=capture.attention,
+        tile_attention=tile_att,
+        tile_size=tile,
+        texture_attention=texture_att,
+        top_channels=capture.top_channels,
+        top_maps=capture.top_maps,
+        views=views,
+        texture=texture,
+        workflow=workflow,
+        timings=timings,
+    )

@@ -1,0 +1,62 @@
+"""`python -m explain report IMAGE -o DIR`: the offline explainer report.
+
+Contract (outside checks rely on it): writes DIR/index.html and DIR/metrics.json; bad input (unreadable image,
+bad or non-RCAN checkpoint) exits with status 2 and a one-line message on stderr, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from sr_core.cli import USER_ERRORS, add_weight_options, stderr
+from sr_core.image_io import DEFAULT_MAX_PIXELS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m explain", description="Explain how RCAN keeps textures")
+    commands = parser.add_subparsers(dest="command", required=True)
+    report = commands.add_parser("report", help="write an offline HTML report and metrics.json")
+    report.add_argument("image", type=Path, metavar="IMAGE")
+    report.add_argument("-o", "--output", required=True, type=Path, metavar="DIR")
+    add_weight_options(report)
+    report.add_argument("--original", type=Path, default=None, metavar="HR_IMAGE",
+                        help="the photo's original high-resolution version: adds PSNR/SSIM and error maps")
+    report.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
+    return parser
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from explain.analysis import analyze
+    from explain.report import write_report
+    from sr_core.engine import default_device
+    from sr_core.image_io import read_image, to_uint8
+    from sr_core.weights import load_weights
+
+    started = time.perf_counter()
+    image = read_image(args.image, max_pixels=args.max_pixels)
+    original = read_image(args.original, max_pixels=args.max_pixels) if args.original else None
+    loaded = load_weights(args.weights, args.hub_repo, args.hub_file, args.hub_revision)
+    stderr(f"weights: {loaded.describe()}")
+    model = loaded.model.to(args.device or default_device())
+    analysis = analyze(model, image.rgb, original=to_uint8(original.rgb) if original else None,
+                       image_mode=image.original_mode)
+    title = f"How RCAN enlarges {args.image.name} x{analysis.scale}"
+    index, metrics = write_report(analysis, args.output, title)
+    stderr(f"{args.image.name}: report in {time.perf_counter() - started:.1f}s")
+    print(index)
+    print(metrics)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run_report(args)
+    except (*USER_ERRORS, OSError) as exc:
+        message = str(exc).strip().splitlines()
+        stderr(f"error: {message[0] if message else type(exc).__name__}")
+        return 2
+    except KeyboardInterrupt:
+        stderr("interrupted")
+        return 130

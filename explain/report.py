@@ -1,0 +1,112 @@
+"""The offline report for teachers: one self-contained index.html (plotly.js inlined once, no remote scripts)
+and metrics.json, the contract that outside checks read."""
+from __future__ import annotations
+
+import html
+import json
+import re
+import time
+from pathlib import Path
+
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+from explain.analysis import Analysis, build_figures, explainer_markdown
+
+# Figure captions in page order; a key absent from the figures (e.g. no original given) is skipped.
+CAPTIONS = {
+    "workflow": "Workflow: input -> model -> output",
+    "attention_heatmap": "(a) Channel attention of every block",
+    "boosted_channels": "(b) The most boosted channels of one block",
+    "texture_map": "(c) Texture map: where texture channels are boosted",
+    "feature_views": "Feature views (FeatSharp-style)",
+    "feature_view_metrics": "Feature views, scored",
+    "texture_evidence": "Texture evidence: bicubic vs RCAN",
+    "original_errors": "Error maps against the original",
+}
+
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1150px; margin: 2em auto; padding: 0 1em; line-height: 1.5; }}
+table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 0.2em 0.6em; }}
+section.figure {{ margin: 2em 0; }}
+</style>
+<script type="text/javascript">{plotlyjs}</script>
+</head>
+<body>
+<h1>{title}</h1>
+{body}
+</body>
+</html>
+"""
+
+
+def _inline(text: str) -> str:
+    """Escape, then the inline markdown this project writes: links, bold, italics."""
+    text = html.escape(text, quote=False)
+    text = re.sub(r"\[([^\]]+)\]\((https?://[^)\s]+)\)", r'<a href="\2">\1</a>', text)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
+    return re.sub(r"\*(.+?)\*", r"<em>\1</em>", text)
+
+
+def markdown_to_html(markdown: str) -> str:
+    """The markdown subset of `explain.text`: headings, paragraphs, bullet and numbered lists, tables."""
+    out: list[str] = []
+    for block in re.split(r"\n\s*\n", markdown.strip()):
+        lines = block.splitlines()
+        heading = re.match(r"(#{1,6}) (.*)", lines[0])
+        if heading:
+            level = len(heading[1]) + 1  # the page title is the only h1
+            out.append(f"<h{level}>{_inline(heading[2])}</h{level}>")
+            lines = lines[1:]
+            if not lines:
+                continue
+        if lines[0].startswith("|"):
+            rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if "---" not in line]
+            head = "".join(f"<th>{_inline(c)}</th>" for c in rows[0])
+            body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in rows[1:])
+            out.append(f"<table><tr>{head}</tr>{body}</table>")
+        elif re.match(r"(- |\d+\. )", lines[0]):
+            tag = "ul" if lines[0].startswith("- ") else "ol"
+            items: list[str] = []
+            for line in lines:
+                start = re.match(r"(- |\d+\. )(.*)", line)
+                if start:
+                    items.append(start[2])
+                else:  # continuation of the previous item
+                    items[-1] += " " + line.strip()
+            out.append(f"<{tag}>" + "".join(f"<li>{_inline(item)}</li>" for item in items) + f"</{tag}>")
+        else:
+            out.append(f"<p>{_inline(' '.join(line.strip() for line in lines))}</p>")
+    return "\n".join(out)
+
+
+def render_html(analysis: Analysis, figures: dict[str, go.Figure], title: str) -> str:
+    """The whole page: explainer text, then every figure, with plotly.js inlined once in the head."""
+    sections = [markdown_to_html(explainer_markdown(analysis))]
+    for key, caption in CAPTIONS.items():
+        if key in figures:
+            div = figures[key].to_html(full_html=False, include_plotlyjs=False,
+                                       config={"displaylogo": False, "responsive": True})
+            sections.append(f'<section class="figure" id="{key}"><h2>{html.escape(caption)}</h2>\n{div}</section>')
+    return PAGE.format(title=html.escape(title), plotlyjs=get_plotlyjs(), body="\n".join(sections))
+
+
+def write_report(analysis: Analysis, out_dir: Path, title: str) -> tuple[Path, Path]:
+    """Write DIR/index.html and DIR/metrics.json; the figure and page times go into metrics' timings."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    figures = build_figures(analysis)
+    analysis.timings["figures"] = time.perf_counter() - started
+    started = time.perf_counter()
+    page = render_html(analysis, figures, title)
+    index = out_dir / "index.html"
+    index.write_text(page, encoding="utf-8")
+    analysis.timings["report_html"] = time.perf_counter() - started
+    metrics = out_dir / "metrics.json"
+    metrics.write_text(json.dumps(analysis.metrics(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    return index, metrics

@@ -1,0 +1,247 @@
+"""The Gradio app: it builds without launching, its pieces behave, and a launched copy serves the API.
+
+The API tests start `python app.py` once (tiny random RCAN via SR_WEIGHTS, 127.0.0.1, a free port through
+GRADIO_SERVER_PORT) and talk to it with gradio_client, as outside checks do.
+"""
+from __future__ import annotations
+
+import io
+import json
+from types import SimpleNamespace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.app_server import running_app
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture(scope="module")
+def app_module(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SR_WEIGHTS", str(tiny_checkpoint))
+    mp.setenv("GRADIO_EXAMPLES_CACHE", str(tmp_path_factory.mktemp("examples_cache")))
+    mp.delenv("SR_HUB_REPO", raising=False)
+    mp.delenv("SR_MAX_PIXELS", raising=False)
+    import app
+
+    yield app
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def demo(app_module):
+    return app_module.build_demo()
+
+
+# --- building -------------------------------------------------------------------------------------------------
+
+
+def test_builds_with_both_api_endpoints(demo) -> None:
+    api_names = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
+    assert {"upscale", "explain"} <= api_names
+
+
+def test_no_component_recompresses_to_webp(demo) -> None:
+    import gradio as gr
+
+    image_like = [b for b in demo.blocks.values() if isinstance(b, (gr.Image, gr.ImageSlider, gr.Plot, gr.Gallery))]
+    assert image_like
+    assert {b.format for b in image_like} == {"png"}
+
+
+def test_upload_keeps_alpha_and_bit_depth(demo) -> None:
+    upload = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "upload")
+    assert upload.image_mode is None and upload.type == "filepath"
+
+
+def test_fallback_weights_are_announced_in_a_banner(app_module, tiny_checkpoint: Path, monkeypatch) -> None:
+    import sr_core.weights
+
+    monkeypatch.setenv("SR_WEIGHTS", "auto")
+    monkeypatch.delenv("SR_HUB_REPO", raising=False)
+    monkeypatch.setattr(sr_core.weights, "BUNDLED_RCAN", tiny_checkpoint)
+    monkeypatch.setattr(app_module, "ENGINES", app_module.Engines())
+    demo = app_module.build_demo()
+    banner = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "banner")
+    assert banner.visible and "Fallback weights in use" in banner.value and "SR_HUB_REPO" in banner.value
+    info = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "info")
+    assert "weights: bundled" in info.value
+
+
+def test_upload_reaches_the_handler_untouched(demo, tmp_path: Path) -> None:
+    """A file Pillow cannot open must reach read_image (which explains the refusal), not fail inside Gradio."""
+    from gradio.data_classes import ImageData
+
+    upload = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "upload")
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("not an image")
+    assert upload.preprocess(ImageData(path=str(text_file), orig_name="notes.txt")) == str(text_file)
+
+
+def test_stable_element_ids(demo) -> None:
+    ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
+    assert {"upload", "run", "stop", "slider", "download", "info", "banner", "tile", "ensemble", "weights",
+            "explain-run", "have-original", "plot-attention-heatmap", "plot-workflow", "metrics"} <= ids
+
+
+# --- pieces ---------------------------------------------------------------------------------------------------
+
+
+def test_weights_choice_accepts_only_listed_values(app_module) -> None:
+    assert app_module.spec_for("default") is None
+    assert app_module.spec_for("bundled") == "bundled"
+    with pytest.raises(ValueError, match="unknown weights choice"):
+        app_module.spec_for("/etc/passwd")
+
+
+def test_durations_read_naturally(app_module) -> None:
+    fmt = app_module.format_duration
+    assert [fmt(0.44), fmt(42.4), fmt(125), fmt(3 * 3600 + 120)] == ["0.4 s", "42 s", "2 min 05 s", "3 h 02 min"]
+
+
+def test_time_estimate_scales_with_pixels_and_ensemble(app_module, demo) -> None:
+    engine = app_module.ENGINES.get("default")
+    small = engine.estimate_s(100, 100, ensemble=False)
+    assert small is not None and small > 0
+    assert engine.estimate_s(200, 100, ensemble=False) == pytest.approx(2 * small)
+    assert engine.estimate_s(100, 100, ensemble=True) == pytest.approx(8 * small)
+
+
+def test_stop_ends_the_run_between_two_steps(app_module, demo) -> None:
+    import gradio as gr
+
+    session = SimpleNamespace(session_hash="stop-test")
+    steps: list[object] = []
+
+    def progress(value, desc=None, unit="steps"):  # the stand-in gr.Progress presses Stop at the first tile step
+        steps.append(value)
+        if isinstance(value, tuple):
+            app_module.STOP_FLAGS.stop("stop-test")
+
+    with pytest.raises(gr.Error, match="Stopped"):
+        app_module.upscale(str(EXAMPLES / "brick_wall.png"), request=session, progress=progress)
+    tile_steps = [s for s in steps if isinstance(s, tuple)]
+    assert len(tile_steps) == 1 and tile_steps[0][0] < tile_steps[0][1]  # stopped long before the last step
+    assert not app_module.STOP_FLAGS.stop("stop-test")  # the flag went away with the run
+
+
+def test_examples_are_small_credited_pngs() -> None:
+    files = sorted(EXAMPLES.glob("*.png"))
+    licences = (EXAMPLES / "LICENSES.md").read_text()
+    assert len(files) >= 4
+    assert sum(f.stat().st_size for f in files) < 1_000_000
+    for path in files:
+        with Image.open(path) as im:
+            assert im.format == "PNG" and max(im.size) <= 256, path.name
+        assert f"`{path.name}`" in licences, f"{path.name} is not credited in examples/LICENSES.md"
+
+
+# --- the launched app, through gradio_client ------------------------------------------------------------------
+
+MAX_PIXELS = 60_000  # small, so the refusal test needs only a small file
+
+
+@pytest.fixture(scope="module")
+def client(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory):
+    from gradio_client import Client
+
+    workdir = tmp_path_factory.mktemp("app_server")
+    env = {"SR_MAX_PIXELS": str(MAX_PIXELS), "SR_MAX_UPLOAD": "1mb"}
+    with running_app(tiny_checkpoint, workdir, env) as url:
+        yield Client(url, verbose=False)
+
+
+def _png_file(path: Path, image: Image.Image, **save_options) -> Path:
+    image.save(path, **save_options)
+    return path
+
+
+def _read_png(path: str) -> Image.Image:
+    data = Path(path).read_bytes()
+    assert data[:8] == PNG_SIGNATURE, f"{path} is not a PNG"
+    return Image.open(io.BytesIO(data))
+
+
+def test_upscale_returns_lossless_png_x3(client, tmp_path: Path) -> None:
+    from gradio_client import handle_file
+
+    rgb = np.random.default_rng(0).integers(0, 256, (20, 28, 3), dtype=np.uint8)
+    source = _png_file(tmp_path / "holiday.png", Image.fromarray(rgb))
+    (bicubic, rcan), download, info = client.predict(handle_file(str(source)), api_name="/upscale")
+    assert Path(download).name == "holiday_x3.png"
+    result = _read_png(download)
+    assert result.size == (84, 60) and result.mode == "RGB"
+    assert _read_png(bicubic).size == _read_png(rcan).size == (84, 60)
+    assert Path(rcan).read_bytes() == Path(download).read_bytes()
+    assert "RCAN" in info and "28×20 → 84×60" in info
+
+
+def test_alpha_and_exif_rotation_survive(client, tmp_path: Path) -> None:
+    from gradio_client import handle_file
+
+    rgba = np.zeros((12, 16, 4), np.uint8)
+    rgba[..., 1], rgba[:, 8:, 3] = 200, 255  # left half transparent
+    source = _png_file(tmp_path / "logo.png", Image.fromarray(rgba, "RGBA"))
+    _, download, _ = client.predict(handle_file(str(source)), api_name="/upscale")
+    result = _read_png(download)
+    assert result.mode == "RGBA" and result.size == (48, 36)
+    alpha = np.asarray(result)[..., 3]
+    assert alpha[:, :20].max() == 0 and alpha[:, 28:].min() == 255
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown rotated 90 degrees: portrait
+    source = _png_file(tmp_path / "phone.jpg", Image.new("RGB", (16, 10), (90, 120, 60)), exif=exif, quality=95)
+    _, download, _ = client.predict(handle_file(str(source)), api_name="/upscale")
+    assert _read_png(download).size == (30, 48)
+
+
+def test_bad_input_gets_a_clear_error_and_the_next_call_works(client, tmp_path: Path) -> None:
+    from gradio_client import handle_file
+
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("this is not a photo")
+    with pytest.raises(Exception, match="notes.txt is not an image"):
+        client.predict(handle_file(str(text_file)), api_name="/upscale")
+
+    too_large = _png_file(tmp_path / "big.png", Image.new("RGB", (300, 250)))
+    with pytest.raises(Exception, match=r"too large.*75,000 pixels.*limit is 60,000"):
+        client.predict(handle_file(str(too_large)), api_name="/upscale")
+
+    source = _png_file(tmp_path / "ok.png", Image.new("RGB", (10, 10), (10, 200, 30)))
+    _, download, _ = client.predict(handle_file(str(source)), api_name="/upscale")
+    assert _read_png(download).size == (30, 30)
+
+
+def test_upload_size_limit_is_enforced(client, tmp_path: Path) -> None:
+    from gradio_client import handle_file
+
+    noise = np.random.default_rng(1).integers(0, 256, (700, 700, 3), dtype=np.uint8)  # ~1.5 MB as PNG
+    source = _png_file(tmp_path / "noise.png", Image.fromarray(noise), compress_level=0)
+    assert source.stat().st_size > 1_000_000
+    with pytest.raises(Exception, match="exceeds the maximum file size of 1048576 bytes"):
+        client.predict(handle_file(str(source)), api_name="/upscale")
+
+
+def test_explain_returns_figures_and_metrics(client) -> None:
+    from gradio_client import handle_file
+
+    photo = handle_file(str(EXAMPLES / "brick_wall.png"))
+    *figures, summary, metrics, workflow, explainer = client.predict(photo, api_name="/explain")
+    attention = figures[0]
+    assert attention["type"] == "plotly" and json.loads(attention["plot"])["data"][0]["type"] == "heatmap"
+    assert figures[-1] is None  # the error maps need an original
+    assert workflow["type"] == "plotly"
+    assert metrics["attention"]["shape"] == [2, 2, 8]
+    assert metrics["texture"]["original"] is None
+    assert "Fine detail, RCAN vs bicubic" in summary and "arxiv.org/abs/1807.02758" in explainer
+
+    *figures, summary, metrics, _, _ = client.predict(photo, True, api_name="/explain")
+    original = metrics["texture"]["original"]
+    assert original["size"] == [159, 159]  # mod-cropped to a multiple of 3
+    assert original["psnr_bicubic"] > 20 and 0 < original["ssim_rcan"] <= 1
+    assert figures[-1]["type"] == "plotly" and "| RCAN |" in summary

@@ -1,0 +1,88 @@
+"""`python -m explain report`: the offline page and metrics.json contract, and clean failures."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from safetensors.torch import save_file
+
+from explain.cli import main
+from explain.feature_views import VIEW_NAMES
+from explain.report import markdown_to_html
+from sr_core.models.safmn import SAFMN, SAFMNConfig
+
+RNG = np.random.default_rng(0)
+
+
+def save_png(path: Path, height: int, width: int, mode: str = "RGB") -> Path:
+    channels = len(mode)
+    Image.fromarray((RNG.random((height, width, channels)) * 255).astype(np.uint8), mode).save(path)
+    return path
+
+
+def test_report_is_offline_and_metrics_hold_every_contract_key(tiny_checkpoint, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    image = save_png(tmp_path / "photo.png", 30, 36, "RGBA")
+    original = save_png(tmp_path / "original.png", 60, 72)
+    out = tmp_path / "report"
+    rc = main(["report", str(image), "-o", str(out), "--weights", str(tiny_checkpoint), "--original", str(original)])
+    assert rc == 0, capsys.readouterr().err
+
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert '<script src="http' not in page
+    assert not re.search(r"<script[^>]*\bsrc=", page)  # no external script of any kind
+    assert page.count("* plotly.js v") == 1  # the library inlined once, not per figure
+    assert page.count("Plotly.newPlot(") == 8  # every figure, the error maps included
+    assert "Papers and tools" in page and "arxiv.org/abs/2502.16025" in page
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["attention"]["shape"] == [2, 2, 8]
+    for name in VIEW_NAMES:
+        for key in ("edge_alignment", "hf_energy", "fidelity"):
+            assert isinstance(metrics["feature_views"][name][key], float), (name, key)
+    for key in ("attention_texture_correlation", "hf_energy_ratio_rcan_vs_bicubic"):
+        assert isinstance(metrics["texture"][key], float), key
+    assert metrics["texture"]["original"]["psnr_bicubic"] > 0
+    assert metrics["input"] == {**metrics["input"], "size": [36, 30], "mode": "RGBA"}
+    assert {"forward", "feature_views", "figures", "report_html"} <= set(metrics["timings"])
+    assert [stage["name"] for stage in metrics["workflow"]][:3] == ["input", "preprocessing", "head"]
+
+
+def _safmn_checkpoint(path: Path) -> Path:
+    model = SAFMN(SAFMNConfig(dim=8, n_blocks=1, scale=3))
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return path
+
+
+@pytest.mark.parametrize("problem", ["not an image", "missing image", "bad checkpoint", "not RCAN", "tiny image"])
+def test_bad_input_exits_2_with_one_line(problem, tiny_checkpoint, tmp_path, capsys):
+    image = save_png(tmp_path / "photo.png", 20, 20)
+    weights = tiny_checkpoint
+    if problem == "not an image":
+        image.write_text("hello")
+    elif problem == "missing image":
+        image = tmp_path / "nowhere.png"
+    elif problem == "bad checkpoint":
+        weights = tmp_path / "bad.safetensors"
+        weights.write_bytes(b"\x00" * 64)
+    elif problem == "not RCAN":
+        weights = _safmn_checkpoint(tmp_path / "safmn.safetensors")
+    else:
+        image = save_png(tmp_path / "tiny.png", 4, 5)
+    rc = main(["report", str(image), "-o", str(tmp_path / "out"), "--weights", str(weights)])
+    err_lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("weights:")]
+    assert rc == 2
+    assert len(err_lines) == 1 and err_lines[0].startswith("error: "), err_lines
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_markdown_subset_renders_links_lists_and_tables():
+    markdown = "## Title\n\n- **a** [x](https://e.org/p)\n  more\n- b\n\n| h | k |\n|---|---|\n| 1 | <2> |"
+    html = markdown_to_html(markdown)
+    assert "<h3>Title</h3>" in html
+    assert '<li><strong>a</strong> <a href="https://e.org/p">x</a> more</li><li>b</li>' in html
+    assert "<th>h</th>" in html and "<td>&lt;2&gt;</td>" in html
