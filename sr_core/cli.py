@@ -27,7 +27,7 @@ class UsageError(ValueError):
 def add_weight_options(parser: argparse.ArgumentParser, allow_bicubic: bool = False) -> None:
     extra = "|bicubic" if allow_bicubic else ""
     parser.add_argument("--weights", default=None,
-                        help=f"PATH|bundled|hub{extra} (default: $SR_WEIGHTS, else the Hub with the bundled fallback)")
+                        help=f"PATH|bundled|bundled-safmn|hub{extra} (default: $SR_WEIGHTS, else the Hub with the bundled fallback)")
     parser.add_argument("--hub-repo", default=None, help="Hub repo id (default: $SR_HUB_REPO)")
     parser.add_argument("--hub-file", default=None, help="file in the Hub repo (default: $SR_HUB_FILE or model.safetensors)")
     parser.add_argument("--hub-revision", default=None, help="branch, tag or commit (default: $SR_HUB_REVISION or main)")

@@ -18,8 +18,11 @@ from sr_core.hub import HubUnavailable, download_weights, hub_settings
 from sr_core.models import model_from_state_dict
 from sr_core.models.rcan import RCAN, RCANConfig
 
-BUNDLED_RCAN = Path(__file__).resolve().parent / "bundled" / "rcan_x3.safetensors"
-WEIGHTS_ENV = "SR_WEIGHTS"  # a path, "bundled", "hub" or "auto"
+BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
+BUNDLED_RCAN = BUNDLED_DIR / "rcan_x3.safetensors"
+# Models trained by this project and shipped in the repo, by spec name ("bundled" is the default RCAN).
+BUNDLED = {"bundled": BUNDLED_RCAN, "bundled-safmn": BUNDLED_DIR / "safmn_x3.safetensors"}
+WEIGHTS_ENV = "SR_WEIGHTS"  # a path, "bundled", "bundled-safmn", "hub" or "auto"
 
 
 @dataclass
@@ -44,14 +47,14 @@ def load_weights(
     hub_file: str | None = None,
     hub_revision: str | None = None,
 ) -> LoadedWeights:
-    """Resolve `spec` (a path, "bundled", "hub", or None/"auto") to a ready model.
+    """Resolve `spec` (a path, "bundled", "bundled-safmn", "hub", or None/"auto") to a ready model.
 
     "auto" and "hub" try the Hub and fall back to the bundled model, with a note, when it
     cannot be reached. A file that is not a supported checkpoint raises an error either way.
     """
     spec = spec or os.environ.get(WEIGHTS_ENV) or "auto"
-    if spec == "bundled":
-        return load_file(BUNDLED_RCAN, source="bundled")
+    if spec in BUNDLED:
+        return load_file(BUNDLED[spec], source="bundled")
     if spec not in ("auto", "hub"):
         return load_file(Path(spec), source="file")
     settings = hub_settings(hub_repo, hub_file, hub_revision)
