@@ -1,5 +1,5 @@
-"""The Gradio demo (and Hugging Face Space): enlarge a photo x3 with RCAN, compare it with bicubic, see why textures
-survive.
+"""The Gradio demo (and Hugging Face Space): enlarge a photo x3 with RCAN (best textures) or SAFMN (fast), compare
+it with bicubic, see why textures survive, and see what each model costs in time.
 
 UI only: reading images, running models and explaining them live in `sr_core` and `explain`. What is here is
 wiring, wording, and the serving rules that keep a shared CPU Space usable: one model run at a time, a bounded
@@ -27,7 +27,9 @@ import gradio as gr
 import numpy as np
 import torch
 
-from explain.analysis import analyze, build_figures, explainer_markdown
+from explain.analysis import analyze_any, build_figures, explainer_markdown
+from explain.figures import quality_vs_time_figure
+from explain.quality import load_quality_vs_time, quality_caption
 from explain.report import CAPTIONS
 from sr_core.checkpoint import CheckpointError
 from sr_core.engine import Upscaler
@@ -78,6 +80,12 @@ OUTPUT_KEEP_S = 15 * 60  # our PNGs are copied into Gradio's cache on return; ol
 LONG_RUN_S = 10.0  # announce the estimate before runs expected to take longer than this
 PROBE_SIDE = 48  # side of the square input timed once per model to estimate run times
 
+# The model choice, (label, value): RCAN runs the weights chosen under Options (SR_WEIGHTS, the Hub, else the
+# bundled RCAN); SAFMN runs the checkpoint named by SR_SAFMN_WEIGHTS, else the bundled SAFMN.
+MODEL_CHOICES = [("RCAN — best textures", "rcan"), ("SAFMN — fast", "safmn")]
+DEFAULT_MODEL = "rcan"
+SAFMN_WEIGHTS_ENV = "SR_SAFMN_WEIGHTS"
+
 
 def max_pixels() -> int:
     """SR_MAX_PIXELS when set, else the app's own memory-safe limit (the CLI's 16 MP would not fit a Space)."""
@@ -125,6 +133,16 @@ def spec_for(choice: str) -> str | None:
     if choice not in allowed:
         raise ValueError(f"unknown weights choice {choice!r}; choose one of {sorted(allowed)}")
     return None if choice == "default" else choice
+
+
+def model_spec(model: str, weights: str) -> str | None:
+    """(model choice, weights choice) -> `load_weights` spec. The weights dropdown applies to RCAN; SAFMN's weights
+    are set by the server (SR_SAFMN_WEIGHTS), never by a client."""
+    if model == "safmn":
+        return os.environ.get(SAFMN_WEIGHTS_ENV, "").strip() or "bundled-safmn"
+    if model != "rcan":
+        raise ValueError(f"unknown model choice {model!r}; choose one of {[value for _, value in MODEL_CHOICES]}")
+    return spec_for(weights)
 
 
 def measure_seconds_per_pixel(upscaler: Upscaler) -> float | None:
@@ -183,21 +201,22 @@ class Engine:
 
 
 class Engines:
-    """Each weights choice is loaded at most once; loading is serialised so two requests never load twice."""
+    """Each (model, weights) choice is loaded at most once, when first used; loading is serialised so two requests
+    never load twice."""
 
     def __init__(self) -> None:
-        self._loaded: dict[str, Engine] = {}
+        self._loaded: dict[tuple[str, str], Engine] = {}
         self._lock = threading.Lock()
 
-    def get(self, choice: str) -> Engine:
-        spec = spec_for(choice)
+    def get(self, weights: str, model: str = DEFAULT_MODEL) -> Engine:
+        spec = model_spec(model, weights)
         with self._lock:
-            if choice not in self._loaded:
-                self._loaded[choice] = Engine.load(spec)
-            return self._loaded[choice]
+            if (model, weights) not in self._loaded:
+                self._loaded[model, weights] = Engine.load(spec)
+            return self._loaded[model, weights]
 
-    def peek(self, choice: str) -> Engine | None:
-        return self._loaded.get(choice)
+    def peek(self, weights: str, model: str = DEFAULT_MODEL) -> Engine | None:
+        return self._loaded.get((model, weights))
 
 
 ENGINES = Engines()
@@ -331,22 +350,23 @@ def read_photo(path: str | None) -> InputImage:
 
 
 class RecentResults:
-    """The last few enlargements (uint8), keyed by (upload path, weights choice), so that "How textures are kept"
-    explains exactly the picture the user got. Gradio names uploads by content hash, so the path is a stable key."""
+    """The last few enlargements (uint8), keyed by (upload path, weights choice, model choice), so that "How
+    textures are kept" explains exactly the picture the user got. Gradio names uploads by content hash, so the
+    path is a stable key."""
 
     def __init__(self, size: int = 3) -> None:
-        self._items: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str, str], np.ndarray] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def put(self, key: tuple[str, str], sr: np.ndarray) -> None:
+    def put(self, key: tuple[str, str, str], sr: np.ndarray) -> None:
         with self._lock:
             self._items[key] = sr
             self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
 
-    def get(self, key: tuple[str, str]) -> np.ndarray | None:
+    def get(self, key: tuple[str, str, str]) -> np.ndarray | None:
         with self._lock:
             return self._items.get(key)
 
@@ -386,13 +406,14 @@ def upscale(
     tile: int = DEFAULT_TILE,
     ensemble: bool = False,
     weights: str = "default",
+    model: str = DEFAULT_MODEL,
     request: gr.Request | None = None,
     progress: gr.Progress = gr.Progress(),
 ) -> tuple[tuple[str, str], str, str]:
-    """Enlarge a photo x3. Returns (bicubic PNG, RCAN PNG) for the slider, the lossless RCAN PNG
-    `<name>_x3.png` for download, and an info line (model, source, device, time, sizes)."""
+    """Enlarge a photo x3 with `model` ("rcan" or "safmn"). Returns (bicubic PNG, model's PNG) for the slider, the
+    lossless PNG `<name>_x3.png` for download, and an info line (model, source, device, time, sizes)."""
     photo = read_photo(image)
-    engine = ENGINES.get(weights)
+    engine = ENGINES.get(weights, model)
     width, height = photo.size
     estimate = engine.estimate_s(width, height, ensemble)
     if estimate is not None and estimate > LONG_RUN_S:
@@ -417,7 +438,7 @@ def upscale(
         result = enlarge(photo, network, SCALE)
     seconds = time.perf_counter() - started
     engine.learn_speed(width, height, ensemble, seconds)
-    RECENT.put((image, weights), to_uint8(outputs[0]))
+    RECENT.put((image, weights, model), to_uint8(outputs[0]))
     progress(1.0, desc="Writing the PNG")
     save_png(result, result_path)
     return (str(bicubic_path), str(result_path)), str(result_path), run_info(engine, photo, seconds, ensemble)
@@ -433,7 +454,7 @@ def stop_run(request: gr.Request) -> None:
         gr.Info("Stopping after the current step…")
 
 
-def estimate_text(image: str | None, ensemble: bool, weights: str) -> str:
+def estimate_text(image: str | None, ensemble: bool, weights: str, model: str) -> str:
     """Shown as soon as a photo is chosen: its size and the expected run time, before anyone presses Enlarge."""
     if not image:
         return ""
@@ -441,7 +462,7 @@ def estimate_text(image: str | None, ensemble: bool, weights: str) -> str:
         width, height = read_image(image, max_pixels()).size
     except ImageError as exc:
         return f"⚠️ {exc}"
-    engine = ENGINES.peek(weights)
+    engine = ENGINES.peek(weights, model)
     estimate = engine.estimate_s(width, height, ensemble) if engine else None
     timing = f" · expected time: about {format_duration(estimate)}" if estimate is not None else ""
     return f"Ready: {width}×{height} px → {width * SCALE}×{height * SCALE} px{timing}"
@@ -452,18 +473,25 @@ def banner_text(engine: Engine) -> str:
     return f"⚠️ **Fallback weights in use.** {note}" if note else ""
 
 
-def refresh_banner(weights: str) -> dict:
-    """After a run (the weights choice is loaded by then): show the fallback note of the weights that served."""
-    engine = ENGINES.peek(weights)
+def show_model_used(weights: str, model: str) -> tuple[dict, dict]:
+    """After a run (the choice is loaded by then): the fallback note of the weights that served, and the slider
+    named after the model that made the right-hand picture."""
+    engine = ENGINES.peek(weights, model)
     text = banner_text(engine) if engine else ""
-    return gr.update(value=text, visible=bool(text))
+    arch = engine.weights.arch if engine else "model"
+    return gr.update(value=text, visible=bool(text)), gr.update(label=f"Bicubic (left) · {arch} (right)")
+
+
+def enable_weights_choice(model: str) -> dict:
+    """The weights dropdown picks RCAN's weights; it has no say over SAFMN."""
+    return gr.update(interactive=model == "rcan")
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # "How textures are kept" and "Workflow & sources" tabs
 # ---------------------------------------------------------------------------------------------------------------
 
-# Figures of explain.figures.build_figures shown in the explain tab, in order, each with how to read it.
+# Figure slots of the explain tab (and outputs of /explain), in order, each with how to read RCAN's figure there.
 EXPLAIN_FIGURES: dict[str, str] = {
     "attention_heatmap": (
         "Each row is one residual block, each column one feature channel. The colour is the block's *gate* for "
@@ -488,8 +516,8 @@ EXPLAIN_FIGURES: dict[str, str] = {
         "what the input could hold, and how consistent it is with features of shifted views (FeatSharp's fidelity)."
     ),
     "texture_evidence": (
-        "Bicubic and RCAN side by side at the most textured spot, and their spectra: RCAN's curve staying higher "
-        "right of the dashed line is fine detail that bicubic interpolation cannot create."
+        "Bicubic and the network side by side at the most textured spot, and their spectra: the network's curve "
+        "staying higher right of the dashed line is fine detail that bicubic interpolation cannot create."
     ),
     "original_errors": (
         "Only with “I have the original”: where each method is wrong against the real photo (brighter = larger "
@@ -498,35 +526,63 @@ EXPLAIN_FIGURES: dict[str, str] = {
 }
 
 
+# SAFMN has no channel attention: its modulation maps take the first slot, so /explain returns the same outputs
+# whichever model ran (metrics["model"]["arch"] says which), and the slots that look inside RCAN stay empty.
+FIRST_SLOT = {"RCAN": "attention_heatmap", "SAFMN": "safm_modulation"}
+RCAN_ONLY = ("boosted_channels", "texture_map", "feature_views", "feature_view_metrics")
+SAFM_HELP = (
+    "Where SAFMN's multi-scale modulation amplifies or suppresses features. Each panel is one block: its SAFM "
+    "layer computes, for every pixel and channel, a factor m (GELU of features pooled at 1, ½, ¼ and ⅛ size) that "
+    "multiplies the normalised features it adds back. Shown is |m| averaged over channels: bright where the block "
+    "amplifies, dark where it suppresses. Each map has its own colour scale; *r* is its correlation with the "
+    "amount of fine detail in 16-pixel windows."
+)
+
 # Section headings of the explain tab, placed before the figure they name.
 SECTION_HEADINGS = {
     "attention_heatmap": "1 · Channel attention: which feature channels each block turns up",
+    "safm_modulation": "1 · Modulation maps: where each SAFMN block looks",
     "feature_views": "2 · Feature views: how much fine structure the deep features carry",
     "texture_evidence": "3 · Texture evidence: the result, measured",
 }
 
 
+def slot_figures(figures: dict) -> list:
+    """build_figures' figures in the order of EXPLAIN_FIGURES (None for a slot the model has nothing for)."""
+    first = figures.get("attention_heatmap", figures.get("safm_modulation"))
+    return [first if key == "attention_heatmap" else figures.get(key) for key in EXPLAIN_FIGURES]
+
+
+def _number(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
 def explain_summary(metrics: dict) -> str:
-    """The headline numbers above the figures, from `Analysis.metrics()`."""
-    texture = metrics["texture"]
-
-    def number(value: float | None, digits: int = 2) -> str:
-        return "n/a" if value is None else f"{value:.{digits}f}"
-
+    """The headline numbers above the figures, from the analysis' `metrics()`."""
+    texture, arch = metrics["texture"], metrics["model"]["arch"]
+    tag = arch.lower()  # the texture keys name the model's side: hf_energy_ratio_rcan_vs_bicubic, psnr_safmn, ...
     lines = [
-        f"**Analysed:** {metrics['input']['working_region']['how']}.",
-        f"**Fine detail, RCAN vs bicubic:** {number(texture['hf_energy_ratio_rcan_vs_bicubic'])}× the energy beyond "
-        "the input's Nyquist frequency.",
-        f"**Attention vs texture:** r = {number(texture['attention_texture_correlation'])} "
-        f"(textured windows {number(texture['attention_textured_tiles'], 3)}, flat windows "
-        f"{number(texture['attention_flat_tiles'], 3)}).",
+        f"**Model:** {arch}. **Analysed:** {metrics['input']['working_region']['how']}.",
+        f"**Fine detail, {arch} vs bicubic:** {_number(texture[f'hf_energy_ratio_{tag}_vs_bicubic'])}× the energy "
+        "beyond the input's Nyquist frequency.",
     ]
+    if arch == "SAFMN":
+        blocks = metrics["modulation"]["blocks"]
+        rs = [b["texture_correlation"] for b in blocks if b["texture_correlation"] is not None]
+        best = max(blocks, key=lambda b: -2.0 if b["texture_correlation"] is None else b["texture_correlation"])
+        lines.append(f"**Modulation vs texture:** {sum(r > 0.3 for r in rs)} of {len(blocks)} blocks modulate more "
+                     f"where there is more fine detail (r > 0.3); most: block {best['block']}, r = "
+                     f"{_number(best['texture_correlation'])}.")
+    else:
+        lines.append(f"**Attention vs texture:** r = {_number(texture['attention_texture_correlation'])} "
+                     f"(textured windows {_number(texture['attention_textured_tiles'], 3)}, flat windows "
+                     f"{_number(texture['attention_flat_tiles'], 3)}).")
     original = texture["original"]
     if original:
         lines.append(
             "\n| against the original | PSNR (dB) | SSIM |\n|---|---|---|\n"
-            f"| bicubic | {number(original['psnr_bicubic'])} | {number(original['ssim_bicubic'], 4)} |\n"
-            f"| RCAN | {number(original['psnr_rcan'])} | {number(original['ssim_rcan'], 4)} |"
+            f"| bicubic | {_number(original['psnr_bicubic'])} | {_number(original['ssim_bicubic'], 4)} |\n"
+            f"| {arch} | {_number(original[f'psnr_{tag}'])} | {_number(original[f'ssim_{tag}'], 4)} |"
         )
     return "\n\n".join(lines)
 
@@ -537,15 +593,16 @@ def explain(
     image: str | None,
     have_original: bool = False,
     weights: str = "default",
+    model: str = DEFAULT_MODEL,
     progress: gr.Progress = gr.Progress(),
 ) -> tuple:
-    """Explain why textures survive on this photo. Returns the explain tab's figures (one per EXPLAIN_FIGURES key,
-    None when absent), a summary, the metrics JSON, the workflow figure and the explainer text."""
+    """Explain why textures survive on this photo. Returns the explain tab's figures (one per EXPLAIN_FIGURES slot,
+    None when absent), a summary, the metrics JSON, the workflow figure and the explainer text.
+
+    For SAFMN the first slot holds its modulation maps, the four slots that look inside RCAN are None, and the
+    metrics have "modulation" in place of "attention" and "feature_views"."""
     photo = read_photo(image)
-    engine = ENGINES.get(weights)
-    if engine.weights.arch != "RCAN":
-        raise gr.Error(f"The explanations look inside RCAN's channel attention; {engine.weights.arch} has none. "
-                       "Choose RCAN weights under Options.", print_exception=False)
+    engine = ENGINES.get(weights, model)
     progress(0.1, desc="Looking inside the network")
     if have_original:
         original = to_uint8(photo.rgb)
@@ -553,16 +610,16 @@ def explain(
             raise gr.Error(f"The original must be at least {12 * SCALE} px a side to be shrunk ×{SCALE} and scored.",
                            print_exception=False)
         low_res = from_uint8(make_lr(original, SCALE))
-        analysis = analyze(engine.weights.model, low_res, original=original, image_mode=photo.original_mode)
+        analysis = analyze_any(engine.weights.model, low_res, original=original, image_mode=photo.original_mode)
     else:
-        sr = RECENT.get((image, weights))
-        analysis = analyze(engine.weights.model, photo.rgb, sr=None if sr is None else from_uint8(sr),
-                           image_mode=photo.original_mode)
+        sr = RECENT.get((image, weights, model))
+        analysis = analyze_any(engine.weights.model, photo.rgb, sr=None if sr is None else from_uint8(sr),
+                               image_mode=photo.original_mode)
     progress(0.9, desc="Drawing")
     figures = build_figures(analysis)
     metrics = analysis.metrics()
     return (
-        *(figures.get(key) for key in EXPLAIN_FIGURES),
+        *slot_figures(figures),
         explain_summary(metrics),
         metrics,
         figures["workflow"],
@@ -570,25 +627,49 @@ def explain(
     )
 
 
-def explain_after_run(
-    image: str | None, have_original: bool, weights: str, progress: gr.Progress = gr.Progress()
-) -> tuple:
-    """After every run: explain it, unless the model has no channel attention (then say so, without an error)."""
-    engine = ENGINES.peek(weights)
-    if engine is not None and engine.weights.arch != "RCAN":
-        return not_explained_yet(f"*{engine.weights.arch} has no channel attention to look inside: the explanations "
-                                  "need an RCAN model (Options → Model weights).*")
-    return explain(image, have_original, weights, progress=progress)
+def not_explained_yet() -> tuple:
+    """Empty explain outputs; a new photo clears the explanations of the previous one."""
+    return (*(None for _ in EXPLAIN_FIGURES), NOT_EXPLAINED, None, None, NOT_EXPLAINED)
 
 
-def not_explained_yet(message: str | None = None) -> tuple:
-    """Empty explain outputs with a message; a new photo clears the explanations of the previous one."""
-    message = message or NOT_EXPLAINED
-    return (*(None for _ in EXPLAIN_FIGURES), message, None, None, message)
+def arrange_explain_tab(metrics: dict | None) -> tuple:
+    """After an explanation: the sections of the model that ran, and the error maps only with an original.
+
+    Outputs, in order: the first slot's heading, plot (label) and help text; the columns of RCAN_ONLY; the error
+    maps' column. A new photo (no metrics) keeps the layout and hides the error maps."""
+    if metrics is None:
+        return (*(gr.update() for _ in range(3 + len(RCAN_ONLY))), gr.update(visible=False))
+    first = FIRST_SLOT.get(metrics["model"]["arch"], "attention_heatmap")
+    help_text = SAFM_HELP if first == "safm_modulation" else EXPLAIN_FIGURES[first]
+    return (
+        gr.update(value=f"### {SECTION_HEADINGS[first]}"),
+        gr.update(label=CAPTIONS[first]),
+        gr.update(value=help_text),
+        *(gr.update(visible=first == "attention_heatmap") for _ in RCAN_ONLY),
+        gr.update(visible=bool(metrics["texture"]["original"])),
+    )
 
 
-def show_original_errors(metrics: dict | None) -> dict:
-    return gr.update(visible=bool(metrics and metrics["texture"]["original"]))
+def quality_section() -> tuple[object | None, str, dict | None]:
+    """(quality-versus-time figure, its caption, the record) from explain/quality_vs_time.json, shipped in the repo;
+    without the file the section says how to make it."""
+    try:
+        data = load_quality_vs_time()
+    except (FileNotFoundError, ValueError) as exc:
+        log.warning("no quality-versus-time chart: %s", exc)
+        return None, f"*No quality-versus-time record ({exc}); `python bench/quality_vs_time.py` writes it.*", None
+    return quality_vs_time_figure(data), quality_caption(data), data
+
+
+def model_choice_info(quality: dict | None) -> str:
+    """The trade-off in one line under the model choice, from the measured points when there are any."""
+    measured = {p["arch"]: p for p in (quality or {}).get("points", []) if p["kind"] == "measured"}
+    if not {"RCAN", "SAFMN"} <= set(measured):
+        return "RCAN keeps the most texture; SAFMN is much lighter and faster."
+    rcan, safmn = measured["RCAN"], measured["SAFMN"]
+    gap = rcan["psnr_set5"] - safmn["psnr_set5"]
+    return (f"Measured here: SAFMN runs {rcan['ms_per_mp'] / safmn['ms_per_mp']:.1f}× faster and scores "
+            f"{abs(gap):.2f} dB {'lower' if gap >= 0 else 'higher'} on Set5 (chart under Workflow & sources).")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -596,18 +677,21 @@ def show_original_errors(metrics: dict | None) -> dict:
 # ---------------------------------------------------------------------------------------------------------------
 
 INTRO = """\
-# Super-resolution ×3 with RCAN, explained
-Upload a photo: **RCAN** (Residual Channel Attention Network, Zhang et al., ECCV 2018) enlarges it three times, next
-to ordinary **bicubic** enlargement; drag the slider to compare. The download is a lossless PNG that keeps
-transparency, 16-bit grey and the colour profile. The other tabs show *why* fine textures survive.
+# Super-resolution ×3 with RCAN or SAFMN, explained
+Upload a photo: **RCAN** (Residual Channel Attention Network, Zhang et al., ECCV 2018; best textures) or **SAFMN**
+(Spatially-Adaptive Feature Modulation Network, Sun et al., ICCV 2023; fast) enlarges it three times, next to
+ordinary **bicubic** enlargement; drag the slider to compare. The download is a lossless PNG that keeps
+transparency, 16-bit grey and the colour profile. The other tabs show *why* fine textures survive, and what each
+model costs in time.
 """
 
 EXPLAIN_INTRO = """\
 ### Why do fine textures survive?
-Computed for the photo in the **Upscale** tab, after each run (or press *Explain*). The network is analysed on its most
-textured 128×128 region or less, so this takes seconds. Tick *I have the original* when your upload is a sharp,
-full-resolution photo: it is first shrunk ×3 the way the RCAN paper does (bicubic), then enlarged back by bicubic and
-by RCAN, and both are scored against it.
+Computed for the photo in the **Upscale** tab with the model chosen there, after each run (or press *Explain*). The
+network is analysed on its most textured 128×128 region or less, so this takes seconds: for RCAN its channel
+attention and deep features, for SAFMN its modulation maps, for both the texture evidence. Tick *I have the
+original* when your upload is a sharp, full-resolution photo: it is first shrunk ×3 the way the RCAN paper does
+(bicubic), then enlarged back by bicubic and by the model, and both are scored against it.
 """
 
 NOT_EXPLAINED = "*Nothing explained yet for this photo: press **Enlarge ×3** or **Explain this photo**.*"
@@ -637,9 +721,11 @@ def theme() -> gr.themes.Base:
 
 
 def build_demo() -> gr.Blocks:
-    """The whole UI. Loads the default model (and times it) so the first visitor does not wait for it."""
+    """The whole UI. Loads the default model (and times it) so the first visitor does not wait for it; SAFMN is
+    loaded when first chosen."""
     default_engine = ENGINES.get("default")
-    with gr.Blocks(title="RCAN ×3 super-resolution, explained", delete_cache=(1800, 3600)) as demo:
+    quality_figure, quality_text, quality = quality_section()
+    with gr.Blocks(title="RCAN or SAFMN ×3 super-resolution, explained", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(INTRO, elem_id="intro")
         banner = gr.Markdown(banner_text(default_engine), visible=bool(banner_text(default_engine)), elem_id="banner")
         with gr.Tabs(elem_id="tabs"):
@@ -656,6 +742,13 @@ def build_demo() -> gr.Blocks:
                             elem_id="upload",
                         ))
                         ready = gr.Markdown("", elem_id="ready")
+                        model = gr.Radio(
+                            MODEL_CHOICES,
+                            value=DEFAULT_MODEL,
+                            label="Model",
+                            info=model_choice_info(quality),
+                            elem_id="model",
+                        )
                         with gr.Row():
                             run = gr.Button("Enlarge ×3", variant="primary", elem_id="run", scale=3)
                             stop = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
@@ -676,14 +769,14 @@ def build_demo() -> gr.Blocks:
                             weights = gr.Dropdown(
                                 weight_choices(),
                                 value="default",
-                                label="Model weights",
-                                info="Set by SR_WEIGHTS or SR_HUB_REPO; the bundled model is the fallback.",
+                                label="RCAN weights",
+                                info="For RCAN: set by SR_WEIGHTS or SR_HUB_REPO; the bundled model is the fallback.",
                                 elem_id="weights",
                             )
                         examples_slot = gr.Column(elem_id="examples")  # filled below, once the outputs exist
                     with gr.Column(scale=2, min_width=420):
                         slider = gr.ImageSlider(
-                            label="Bicubic (left) · RCAN (right)",
+                            label="Bicubic (left) · model (right)",
                             type="filepath",
                             format="png",
                             max_height=720,
@@ -699,32 +792,36 @@ def build_demo() -> gr.Blocks:
                 with gr.Row():
                     have_original = gr.Checkbox(
                         False,
-                        label="I have the original: shrink it ×3 first, then score bicubic and RCAN against it",
+                        label="I have the original: shrink it ×3 first, then score bicubic and the model against it",
                         elem_id="have-original",
                         scale=3,
                     )
                     explain_button = gr.Button("Explain this photo", variant="primary", elem_id="explain-run", scale=1)
                 summary = gr.Markdown(NOT_EXPLAINED, label="Summary", elem_id="explain-summary")
                 plots: list[gr.Plot] = []
+                columns: dict[str, gr.Column] = {}
                 for key, caption in EXPLAIN_FIGURES.items():
-                    if key in SECTION_HEADINGS:
-                        gr.Markdown(f"### {SECTION_HEADINGS[key]}")
-                    with gr.Column(visible=key != "original_errors") as figure_column:
+                    with gr.Column(visible=key != "original_errors") as columns[key]:
+                        if key in SECTION_HEADINGS:
+                            heading = gr.Markdown(f"### {SECTION_HEADINGS[key]}")
                         plot_id = f"plot-{key.replace('_', '-')}"
                         plots.append(gr.Plot(label=CAPTIONS[key], format="png", elem_id=plot_id))
-                        gr.Markdown(caption, elem_classes=["caption"])
-                    if key == "original_errors":
-                        original_column = figure_column
+                        help_text = gr.Markdown(caption, elem_classes=["caption"])
+                    if key == "attention_heatmap":
+                        first_slot = [heading, plots[-1], help_text]
                 with gr.Accordion("All the numbers (metrics JSON)", open=False, elem_id="metrics-accordion"):
                     metrics_json = gr.JSON(label="metrics", elem_id="metrics")
 
             with gr.Tab("Workflow & sources", id="workflow", elem_id="tab-workflow"):
+                gr.Markdown("### Quality versus time: which model to choose")
+                gr.Plot(quality_figure, label="Quality versus time", format="png", elem_id="plot-quality")
+                gr.Markdown(quality_text, elem_classes=["caption"], elem_id="quality-caption")
                 gr.Markdown("### The last run, step by step: input → model → output")
                 workflow_plot = gr.Plot(label=CAPTIONS["workflow"], format="png", elem_id="plot-workflow")
                 explainer = gr.Markdown(NOT_EXPLAINED, label="Explainer", elem_id="explainer")
 
         upscale_outputs = [slider, download, info]
-        explain_inputs = [photo, have_original, weights]
+        explain_inputs = [photo, have_original, weights, model]
         explain_outputs = [*plots, summary, metrics_json, workflow_plot, explainer]
         model_queue = {"concurrency_limit": MODEL_CONCURRENCY, "concurrency_id": "model"}
 
@@ -740,19 +837,20 @@ def build_demo() -> gr.Blocks:
                 label="Examples: CC0 / public-domain photos with fine textures",
             )
 
-        run_event = run.click(upscale, [photo, tile, ensemble, weights], upscale_outputs, api_name="upscale",
+        run_event = run.click(upscale, [photo, tile, ensemble, weights, model], upscale_outputs, api_name="upscale",
                               **model_queue)
-        run_event.success(refresh_banner, weights, banner, queue=False, api_visibility="private")
+        run_event.success(show_model_used, [weights, model], [banner, slider], queue=False, api_visibility="private")
         by_button = explain_button.click(explain, explain_inputs, explain_outputs, api_name="explain", **model_queue)
-        after_run = run_event.success(explain_after_run, explain_inputs, explain_outputs, api_visibility="private",
+        after_run = run_event.success(explain, explain_inputs, explain_outputs, api_visibility="private",
                                       **model_queue)
         stop.click(stop_run, None, None, cancels=[run_event], queue=False, api_visibility="private")
-        for trigger in (photo.change, ensemble.change, weights.change):
-            trigger(estimate_text, [photo, ensemble, weights], ready, queue=False, api_visibility="private")
+        model.change(enable_weights_choice, model, weights, queue=False, api_visibility="private")
+        for trigger in (photo.change, ensemble.change, weights.change, model.change):
+            trigger(estimate_text, [photo, ensemble, weights, model], ready, queue=False, api_visibility="private")
         cleared = photo.change(not_explained_yet, None, explain_outputs, queue=False, api_visibility="private")
+        arranged = [*first_slot, *(columns[key] for key in RCAN_ONLY), columns["original_errors"]]
         for explained in (by_button, after_run, cleared):
-            explained.success(show_original_errors, metrics_json, original_column, queue=False,
-                              api_visibility="private")
+            explained.success(arrange_explain_tab, metrics_json, arranged, queue=False, api_visibility="private")
     return demo
 
 

@@ -60,12 +60,49 @@ def attention_layers(model: RCAN) -> list[list[CALayer]]:
 
 
 @contextmanager
-def _hooks(handles: list[torch.utils.hooks.RemovableHandle]) -> Iterator[None]:
+def removed_after(handles: list[torch.utils.hooks.RemovableHandle]) -> Iterator[None]:
+    """Hooks stay on the shared model only for the duration of the block."""
     try:
         yield
     finally:
         for handle in handles:
             handle.remove()
+
+
+def owner_thread() -> Callable[[], bool]:
+    """A check that is true only in the calling thread: hooks record the forward pass of the thread that
+    registered them, never another request's pass through the same model."""
+    owner = threading.get_ident()
+    return lambda: threading.get_ident() == owner
+
+
+def stage_timing_hooks(
+    timed: list[tuple[str, nn.Module]], mine: Callable[[], bool],
+    seconds: dict[str, float], shapes: dict[str, tuple[int, ...]],
+) -> list[torch.utils.hooks.RemovableHandle]:
+    """Hooks that fill seconds[name] and shapes[name] (output shape) for every (name, module) in `timed`."""
+    started: dict[str, float] = {}
+
+    def on_start(name: str):
+        def hook(_module: nn.Module, _inputs: tuple) -> None:
+            if mine():
+                started[name] = time.perf_counter()
+
+        return hook
+
+    def on_end(name: str):
+        def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+            if mine():
+                seconds[name] = time.perf_counter() - started[name]
+                shapes[name] = tuple(output.shape)
+
+        return hook
+
+    handles = []
+    for name, module in timed:
+        handles.append(module.register_forward_pre_hook(on_start(name)))
+        handles.append(module.register_forward_hook(on_end(name)))
+    return handles
 
 
 def capture_forward(
@@ -86,13 +123,9 @@ def capture_forward(
     top_channels = np.zeros((n_groups, n_blocks, k), dtype=np.int64)
     top_maps = np.zeros((n_groups, n_blocks, k, x.shape[2], x.shape[3]), dtype=np.float32)
     learned: list[torch.Tensor] = []
-    started: dict[str, float] = {}
     seconds: dict[str, float] = {}
     shapes: dict[str, tuple[int, ...]] = {}
-    owner = threading.get_ident()
-
-    def mine() -> bool:
-        return threading.get_ident() == owner
+    mine = owner_thread()
 
     def on_gate(g: int, b: int):
         def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
@@ -114,21 +147,6 @@ def capture_forward(
 
         return hook
 
-    def on_start(name: str):
-        def hook(_module: nn.Module, _inputs: tuple) -> None:
-            if mine():
-                started[name] = time.perf_counter()
-
-        return hook
-
-    def on_end(name: str):
-        def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
-            if mine():
-                seconds[name] = time.perf_counter() - started[name]
-                shapes[name] = tuple(output.shape)
-
-        return hook
-
     handles = []
     for g, group in enumerate(layers):
         for b, layer in enumerate(group):
@@ -136,11 +154,9 @@ def capture_forward(
             handles.append(layer.register_forward_hook(on_block(g, b)))
     handles.append(model.tail[0].register_forward_hook(
         lambda _m, _i, out: learned.append(out.detach().clone()) if mine() else None))
-    for name, module in timed:
-        handles.append(module.register_forward_pre_hook(on_start(name)))
-        handles.append(module.register_forward_hook(on_end(name)))
+    handles += stage_timing_hooks(timed, mine, seconds, shapes)
 
-    with _hooks(handles), torch.inference_mode():
+    with removed_after(handles), torch.inference_mode():
         features = model.features(x)
         output = model.upsample(features)
 

@@ -1,4 +1,4 @@
-"""Plotly figures of an Analysis (the only module that imports plotly).
+"""Plotly figures of an analysis, and the quality-versus-time chart (the only module that imports plotly).
 
 Kept light for the browser: photos are embedded as PNG data URIs no larger than 384 px a side, maps as small
 Heatmap traces (hover shows the values), so a report with every figure stays responsive.
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,11 +19,12 @@ from explain.feature_views import VIEW_NAMES
 from explain.measures import luminance
 
 if TYPE_CHECKING:
-    from explain.analysis import Analysis
+    from explain.analysis import Analysis, BaseAnalysis, SAFMNAnalysis
 
 MAX_IMAGE_SIDE = 384
 MAX_MAP_SIDE = 64  # heatmaps overlaid on photos are block-averaged to at most this many cells a side
 FONT = dict(size=12)
+ARCH_COLOURS = {"RCAN": "#3b5bdb", "SAFMN": "#e8590c"}
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
@@ -202,16 +204,16 @@ def feature_view_metrics_figure(analysis: Analysis) -> go.Figure:
     return fig
 
 
-def texture_evidence_figure(analysis: Analysis) -> go.Figure:
-    """Zoomed crops at the most textured spot, bicubic vs RCAN, and their radially averaged spectra."""
-    tex = analysis.texture
+def texture_evidence_figure(analysis: BaseAnalysis) -> go.Figure:
+    """Zoomed crops at the most textured spot, bicubic vs the model, and their radially averaged spectra."""
+    tex, model = analysis.texture, analysis.model_name
     nyquist = 0.5 / analysis.scale
     fig = make_subplots(rows=1, cols=3, column_widths=[0.3, 0.3, 0.4], subplot_titles=(
-        "bicubic (MATLAB imresize)", "RCAN",
-        f"spectra: RCAN/bicubic beyond input Nyquist = {tex.hf_energy_ratio:.2f}x"))
+        "bicubic (MATLAB imresize)", model,
+        f"spectra: {model}/bicubic beyond input Nyquist = {tex.hf_energy_ratio:.2f}x"))
     fig.add_trace(_image_trace(_enlarged(tex.bicubic_zoom)), row=1, col=1)
     fig.add_trace(_image_trace(_enlarged(tex.rcan_zoom)), row=1, col=2)
-    for name, power in (("bicubic", tex.power_bicubic), ("RCAN", tex.power_rcan)):
+    for name, power in (("bicubic", tex.power_bicubic), (model, tex.power_rcan)):
         keep = power > 0
         fig.add_trace(go.Scatter(x=tex.frequencies[keep], y=power[keep], mode="lines", name=name,
                                  hovertemplate=f"{name}: f=%{{x:.3f}}, power %{{y:.3g}}<extra></extra>"),
@@ -228,13 +230,13 @@ def texture_evidence_figure(analysis: Analysis) -> go.Figure:
     return fig
 
 
-def original_errors_figure(analysis: Analysis) -> go.Figure:
-    """|Y error| against the original for bicubic and RCAN, with PSNR/SSIM (RCAN paper protocol)."""
+def original_errors_figure(analysis: BaseAnalysis) -> go.Figure:
+    """|Y error| against the original for bicubic and the model, with PSNR/SSIM (RCAN paper protocol)."""
     o = analysis.texture.original
     assert o is not None
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.04, subplot_titles=(
         f"bicubic: {o.psnr_bicubic:.2f} dB, SSIM {o.ssim_bicubic:.4f}",
-        f"RCAN: {o.psnr_rcan:.2f} dB, SSIM {o.ssim_rcan:.4f}"))
+        f"{analysis.model_name}: {o.psnr_rcan:.2f} dB, SSIM {o.ssim_rcan:.4f}"))
     top = float(np.percentile(np.concatenate([o.error_bicubic.ravel(), o.error_rcan.ravel()]), 99)) or 1.0
     for col, error in ((1, o.error_bicubic), (2, o.error_rcan)):
         values, _ = _block_mean(error, 192)
@@ -250,7 +252,7 @@ def original_errors_figure(analysis: Analysis) -> go.Figure:
     return fig
 
 
-def workflow_figure(analysis: Analysis) -> go.Figure:
+def workflow_figure(analysis: BaseAnalysis) -> go.Figure:
     """The run as a pipeline: one box per stage (shape, parameters), with its time as a bar beside it."""
     stages = analysis.workflow
     longest = max(stage.seconds for stage in stages) or 1.0
@@ -280,17 +282,102 @@ def workflow_figure(analysis: Analysis) -> go.Figure:
     return fig
 
 
-def build_figures(analysis: Analysis) -> dict[str, go.Figure]:
-    """Every figure of the analysis, keyed by a stable name (the app and the report use the same keys)."""
-    figures = {
-        "workflow": workflow_figure(analysis),
-        "attention_heatmap": attention_heatmap(analysis),
-        "boosted_channels": boosted_channels_figure(analysis),
-        "texture_map": texture_map_figure(analysis),
-        "feature_views": feature_views_figure(analysis),
-        "feature_view_metrics": feature_view_metrics_figure(analysis),
-        "texture_evidence": texture_evidence_figure(analysis),
+def safm_modulation_figure(analysis: SAFMNAnalysis) -> go.Figure:
+    """The photo, then one panel per block: SAFM's modulation strength (mean |m| over channels) over the photo."""
+    maps, relation = analysis.modulation, analysis.modulation_texture
+    n_panels = len(maps) + 1
+    cols = math.ceil(math.sqrt(n_panels))
+    rows = math.ceil(n_panels / cols)
+    titles = ["input (working region)"] + [
+        f"block {i + 1}: mean {block_map.mean():.2f}, r {relation.correlation[i]:.2f}"
+        for i, block_map in enumerate(maps)]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.02, vertical_spacing=0.06)
+    photo = _gray(analysis.lr_region)
+    height, width = photo.shape[:2]
+    fig.add_trace(_image_trace(analysis.lr_region), row=1, col=1)
+    for i, block_map in enumerate(maps, start=1):
+        values, _ = _block_mean(block_map)
+        # Each block on its own scale (where, not how much), set by the interior: the zero padding darkens the
+        # image border, which would otherwise take the bottom of the scale.
+        interior = values[1:-1, 1:-1] if min(values.shape) > 4 else values
+        low, high = np.percentile(interior, [2, 98])
+        row, col = i // cols + 1, i % cols + 1
+        fig.add_trace(_image_trace(photo), row=row, col=col)
+        fig.add_trace(go.Heatmap(
+            z=values, x=_cell_centres(values.shape[1], width), y=_cell_centres(values.shape[0], height),
+            colorscale="Inferno", zmin=float(low), zmax=float(high) if high > low else float(low) + 1e-6,
+            opacity=0.65, showscale=False, hovertemplate=f"block {i}<br>mean |m| %{{z:.3f}}<extra></extra>",
+        ), row=row, col=col)
+    _hide_axes(fig)
+    fig.update_annotations(font=dict(size=11))
+    fig.update_layout(
+        title="SAFM modulation per block: bright = amplified, dark = suppressed",
+        height=260 * rows + 90, font=FONT, margin=dict(l=10, r=10, t=80, b=10),
+    )
+    return fig
+
+
+def quality_vs_time_figure(data: dict) -> go.Figure:
+    """PSNR on Set5 against milliseconds per output megapixel (log scale): the bundled models as measured on
+    this machine, and the full-size models at their published PSNR, joined to the bundled model of the same
+    architecture. `data` is explain/quality_vs_time.json (bench/quality_vs_time.py)."""
+    points = data["points"]
+    log_x = np.log10([p["ms_per_mp"] for p in points])
+    psnr = [p["psnr_set5"] for p in points]
+    middle = (log_x.min() + log_x.max()) / 2
+    fig = go.Figure()
+    for arch in sorted({p["arch"] for p in points}):
+        pair = [p for p in points if p["arch"] == arch]
+        if len(pair) == 2:
+            fig.add_trace(go.Scatter(
+                x=[p["ms_per_mp"] for p in pair], y=[p["psnr_set5"] for p in pair], mode="lines",
+                line=dict(color="#bbb", dash="dot"), hoverinfo="skip", showlegend=False))
+    styles = {
+        "measured": ("bundled model: PSNR and speed measured here", dict(symbol="circle", size=13)),
+        "published": ("full-size model: published PSNR, speed measured here (random weights)",
+                      dict(symbol="diamond-open", size=14, line=dict(width=2))),
     }
+    for kind, (name, marker) in styles.items():
+        chosen = [p for p in points if p["kind"] == kind]
+        if not chosen:
+            continue
+        fig.add_trace(go.Scatter(
+            x=[p["ms_per_mp"] for p in chosen], y=[p["psnr_set5"] for p in chosen], mode="markers+text",
+            name=name, text=[p["label"] for p in chosen],
+            textposition=["top right" if math.log10(p["ms_per_mp"]) <= middle else "top left" for p in chosen],
+            marker=dict(color=[ARCH_COLOURS.get(p["arch"], "#555") for p in chosen], **marker),
+            customdata=[[p["n_params"] / 1e6, p["psnr_source"], p["speed_source"]] for p in chosen],
+            hovertemplate=("<b>%{text}</b><br>%{y:.2f} dB (%{customdata[1]})<br>%{x:,.0f} ms per output MP "
+                           "(%{customdata[2]})<br>%{customdata[0]:.2f} M parameters<extra></extra>"),
+        ))
+    machine = data["machine"]
+    fig.update_xaxes(type="log", title_text="milliseconds per output megapixel (log scale; left is faster)",
+                     range=[log_x.min() - 0.3, log_x.max() + 0.3])  # room for the labels beside the end points
+    fig.update_yaxes(title_text="PSNR on Set5 x3 (dB, Y channel)", range=[min(psnr) - 0.4, max(psnr) + 0.4])
+    fig.update_layout(
+        title=f"Quality versus time on {machine['cpu']} ({machine['threads']} threads, {machine['date'][:10]})",
+        height=520, font=FONT, margin=dict(l=60, r=20, t=60, b=120),
+        legend=dict(orientation="h", x=0, xanchor="left", y=-0.2, yanchor="top"),
+    )
+    return fig
+
+
+def build_figures(analysis: BaseAnalysis) -> dict[str, go.Figure]:
+    """Every figure of the analysis, keyed by a stable name (the app and the report use the same keys).
+    RCAN: workflow, attention_heatmap, boosted_channels, texture_map, feature_views, feature_view_metrics,
+    texture_evidence; SAFMN: workflow, safm_modulation, texture_evidence; either: original_errors with an original."""
+    figures = {"workflow": workflow_figure(analysis)}
+    if analysis.model_name == "SAFMN":
+        figures["safm_modulation"] = safm_modulation_figure(analysis)
+    else:
+        figures.update({
+            "attention_heatmap": attention_heatmap(analysis),
+            "boosted_channels": boosted_channels_figure(analysis),
+            "texture_map": texture_map_figure(analysis),
+            "feature_views": feature_views_figure(analysis),
+            "feature_view_metrics": feature_view_metrics_figure(analysis),
+        })
+    figures["texture_evidence"] = texture_evidence_figure(analysis)
     if analysis.texture.original is not None:
         figures["original_errors"] = original_errors_figure(analysis)
     return figures

@@ -13,15 +13,16 @@ from plotly.offline import get_plotlyjs
 
 from explain.analysis import Analysis, build_figures, explainer_markdown
 
-# Figure captions in page order; a key absent from the figures (e.g. no original given) is skipped.
+# Figure captions in page order; a key absent from the figures (no original given, another model's) is skipped.
 CAPTIONS = {
     "workflow": "Workflow: input -> model -> output",
+    "safm_modulation": "SAFM modulation: where each SAFMN block amplifies or suppresses features",
     "attention_heatmap": "(a) Channel attention of every block",
     "boosted_channels": "(b) The most boosted channels of one block",
     "texture_map": "(c) Texture map: where texture channels are boosted",
     "feature_views": "Feature views (FeatSharp-style)",
     "feature_view_metrics": "Feature views, scored",
-    "texture_evidence": "Texture evidence: bicubic vs RCAN",
+    "texture_evidence": "Texture evidence: bicubic vs the network",
     "original_errors": "Error maps against the original",
 }
 

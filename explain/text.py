@@ -9,13 +9,17 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from explain.feature_views import VIEW_NAMES
 
 if TYPE_CHECKING:
-    from explain.analysis import Analysis
+    from explain.analysis import Analysis, BaseAnalysis, SAFMNAnalysis
 
 RCAN = "[RCAN](https://arxiv.org/abs/1807.02758)"
+SAFMN = "[SAFMN](https://arxiv.org/abs/2302.13800)"
 FEATSHARP = "[FeatSharp](https://arxiv.org/abs/2502.16025)"
+LINKS = {"RCAN": RCAN, "SAFMN": SAFMN}
 
 SOURCES = """\
 - **RCAN**: Zhang et al., *Image Super-Resolution Using Very Deep Residual Channel Attention Networks*, ECCV 2018,
@@ -26,8 +30,9 @@ SOURCES = """\
 - **SAFMN**: Sun et al., *Spatially-Adaptive Feature Modulation for Efficient Image Super-Resolution*, ICCV 2023,
   [arXiv 2302.13800](https://arxiv.org/abs/2302.13800), code
   [github.com/sunny2109/SAFMN](https://github.com/sunny2109/SAFMN). A much lighter network that modulates
-  features *per position* rather than RCAN's one gate per channel for the whole image; the *texture map*
-  (RCAN's gates re-applied to local windows) asks RCAN the spatial question that SAFMN builds in.
+  features *per position* rather than RCAN's one gate per channel for the whole image: the app's fast choice,
+  whose *SAFM modulation* figure shows those per-position maps; for RCAN, the *texture map* (its gates
+  re-applied to local windows) asks the spatial question that SAFMN builds in.
 - **FeatSharp**: Ranzinger et al., *FeatSharp: Your Vision Model Features, Sharper*, ICML 2025,
   [arXiv 2502.16025](https://arxiv.org/abs/2502.16025). Enlarges a model's feature maps by fusing FeatUp's
   joint bilateral upsampler with features of tiled high-resolution views; the *feature views* figure applies
@@ -48,20 +53,26 @@ def _pct(share: float) -> str:
     return _fmt(100 * share, ".1f", "%")
 
 
-def _task(a: Analysis) -> str:
+def _network(a: BaseAnalysis) -> str:
+    cfg = a.model_info["config"]
+    if a.model_name == "SAFMN":
+        return f"{SAFMN} with {cfg['n_blocks']} feature mixing blocks x {cfg['dim']} channels"
+    return f"{RCAN} with {cfg['n_resgroups']} residual groups x {cfg['n_resblocks']} blocks x {cfg['n_feats']} channels"
+
+
+def _task(a: BaseAnalysis) -> str:
     width, height = a.image_size
-    s, cfg = a.scale, a.model_info["config"]
+    s = a.scale
     return (
         "## What you are doing\n\n"
         f"**Single-image super-resolution, x{s}**: the {width}x{height} photo becomes {width * s}x{height * s}. "
         f"Nine output pixels must be invented for every input pixel, so the network predicts the fine detail that "
-        f"photos like this one usually have. Here that network is {RCAN} with {cfg['n_resgroups']} residual groups "
-        f"x {cfg['n_resblocks']} blocks x {cfg['n_feats']} channels ({a.model_info['n_params'] / 1e6:.2f}M "
-        f"parameters). The explainers ran on {a.region_note}.\n"
+        f"photos like this one usually have. Here that network is {_network(a)} "
+        f"({a.model_info['n_params'] / 1e6:.2f}M parameters). The explainers ran on {a.region_note}.\n"
     )
 
 
-def _workflow(a: Analysis) -> str:
+def _workflow(a: BaseAnalysis) -> str:
     lines = ["## How it runs: input -> model -> output\n",
              "Each step with the shape it produces on the working region and the time it took "
              "(the *workflow* figure):\n"]
@@ -130,20 +141,46 @@ def _views(a: Analysis) -> str:
     )
 
 
-def _texture(a: Analysis) -> str:
-    tex = a.texture
+def _modulation(a: SAFMNAnalysis) -> str:
+    maps, relation = a.modulation, a.modulation_texture
+    r = relation.correlation
+    finite = np.isfinite(r)
+    if not finite.any():
+        trend = "cannot be related to texture here (the photo or the maps are flat over the tiles)"
+    else:
+        best = int(np.nanargmax(np.where(finite, r, np.nan)))
+        follows = int((r[finite] > 0.3).sum())
+        trend = (f"{follows} of {len(r)} blocks modulate more strongly where there is more fine detail (r > 0.3 "
+                 f"between tile modulation and tile high-frequency energy); block {best + 1} follows texture most "
+                 f"closely (r = {_fmt(float(r[best]))}, {relation.textured_mean[best]:.3f} on the most textured "
+                 f"quarter of tiles against {relation.flat_mean[best]:.3f} on the flattest)")
+    return (
+        "### Spatially-adaptive feature modulation\n\n"
+        f"{SAFMN} has no channel attention. In each of its {len(maps)} blocks, SAFM splits the features into four "
+        "chunks, looks at three of them at 1/2, 1/4 and 1/8 size (max-pooled, so a chunk sees a wide "
+        "neighbourhood), mixes the results and passes them through GELU: a modulation map m with one value per "
+        "channel *and pixel*, which multiplies the normalised features before the block adds them back. Where "
+        "|m| is near 0 the block suppresses its update; where it is large the block amplifies the features "
+        f"(*SAFM modulation*, mean |m| over channels per block, {a.tile_size}-pixel windows for the statistics). "
+        f"On this photo the block means range from {maps.mean(axis=(1, 2)).min():.2f} to "
+        f"{maps.mean(axis=(1, 2)).max():.2f}; {trend}.\n"
+    )
+
+
+def _texture(a: BaseAnalysis) -> str:
+    tex, model = a.texture, a.model_name
     ratio = tex.hf_energy_ratio
     o = tex.original
     if not (math.isfinite(ratio) and ratio > 1):
-        verdict = "RCAN adds no more fine detail than bicubic interpolation here"
+        verdict = f"{model} adds no more fine detail than bicubic interpolation here"
     elif o is not None and o.psnr_rcan < o.psnr_bicubic:
-        verdict = ("RCAN scores below bicubic against the original, so this extra energy is error, "
+        verdict = (f"{model} scores below bicubic against the original, so this extra energy is error, "
                    "not recovered texture")
     else:
-        verdict = "RCAN puts back fine detail that bicubic interpolation cannot create"
+        verdict = f"{model} puts back fine detail that bicubic interpolation cannot create"
     text = (
         "### Texture evidence\n\n"
-        f"At the most textured spot (*texture evidence*, zoomed crops) and over the working region, RCAN's output "
+        f"At the most textured spot (*texture evidence*, zoomed crops) and over the working region, {model}'s output "
         f"has {_fmt(ratio, '.2f', 'x')} the spectral energy of bicubic interpolation beyond the input's Nyquist "
         f"frequency ({_pct(tex.hf_share_rcan)} of its energy against {_pct(tex.hf_share_bicubic)}). {verdict}."
     )
@@ -151,19 +188,19 @@ def _texture(a: Analysis) -> str:
         text += (
             f" Against the original ({o.size[0]}x{o.size[1]}, downscaled x{a.scale} and enlarged again, Y channel, "
             f"{a.scale}-pixel border shaved as in {RCAN}'s test code): bicubic {o.psnr_bicubic:.2f} dB / SSIM "
-            f"{o.ssim_bicubic:.4f}, RCAN {o.psnr_rcan:.2f} dB / SSIM {o.ssim_rcan:.4f} (*error maps*)."
+            f"{o.ssim_bicubic:.4f}, {model} {o.psnr_rcan:.2f} dB / SSIM {o.ssim_rcan:.4f} (*error maps*)."
         )
     return text + "\n"
 
 
-def explainer_markdown(analysis: Analysis) -> str:
+def explainer_markdown(analysis: BaseAnalysis) -> str:
     """The full explainer: task, workflow, why textures survive (with this run's numbers), and sources."""
+    inside = [_modulation(analysis)] if analysis.model_name == "SAFMN" else [_attention(analysis), _views(analysis)]
     return "\n".join([
         _task(analysis),
         _workflow(analysis),
         "## Why the textures survive: what the figures show\n",
-        _attention(analysis),
-        _views(analysis),
+        *inside,
         _texture(analysis),
         "## Papers and tools\n",
         SOURCES,

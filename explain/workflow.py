@@ -1,5 +1,6 @@
-"""The run as a pipeline, input -> preprocessing -> head -> residual groups -> upsampler -> output, with the
-tensor shape, parameter count and time of each stage (timed by hooks during the explainers' one forward pass)."""
+"""The run as a pipeline, input -> network stages -> output, with the tensor shape, parameter count and time of
+each stage (timed by hooks during the explainers' one forward pass). RCAN: preprocessing -> head -> residual
+groups -> upsampler -> reconstruction; SAFMN: shallow features -> feature mixing blocks -> reconstruction."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -7,6 +8,7 @@ from dataclasses import asdict, dataclass
 from torch import nn
 
 from sr_core.models.rcan import RCAN
+from sr_core.models.safmn import SAFMN
 
 
 @dataclass
@@ -25,8 +27,12 @@ def _param_count(modules: list[nn.Module]) -> int:
     return sum(p.numel() for module in modules for p in module.parameters())
 
 
-def network_stages(model: RCAN) -> list[tuple[str, str, list[nn.Module]]]:
+def network_stages(model: nn.Module) -> list[tuple[str, str, list[nn.Module]]]:
     """(name, what it does, modules) of each stage inside the network, in order."""
+    if isinstance(model, SAFMN):
+        return safmn_stages(model)
+    if not isinstance(model, RCAN):
+        raise ValueError(f"no workflow record for {type(model).__name__}")
     cfg = model.config
     c, s = cfg.n_feats, cfg.scale
     groups = list(model.body)[:-1]
@@ -47,13 +53,30 @@ def network_stages(model: RCAN) -> list[tuple[str, str, list[nn.Module]]]:
     return stages
 
 
-def timed_modules(model: RCAN) -> list[tuple[str, nn.Module]]:
+def safmn_stages(model: SAFMN) -> list[tuple[str, str, list[nn.Module]]]:
+    """SAFMN's stages (official module names: to_feat, feats.{i}, to_img); it works in 0..1, without mean shift."""
+    cfg = model.config
+    c, s = cfg.dim, cfg.scale
+    hidden = int(c * cfg.ffn_scale)
+    stages = [("shallow features", f"3x3 conv, 3 -> {c} channels (to_feat), on RGB in 0..1", [model.to_feat])]
+    stages += [
+        (f"block {i + 1}",
+         f"LayerNorm, SAFM (multi-scale modulation: 4 channel chunks at 1, 1/2, 1/4, 1/8 size, GELU gate), skip; "
+         f"LayerNorm, CCM (3x3 conv {c} -> {hidden}, GELU, 1x1 back), skip", [block])
+        for i, block in enumerate(model.feats)
+    ]
+    stages.append(("reconstruction", f"add the shallow features (global skip), 3x3 conv {c} -> {3 * s * s}, "
+                   f"PixelShuffle({s}): RGB at x{s} size", [model.to_img]))
+    return stages
+
+
+def timed_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """Every module whose time and output shape the forward pass records, keyed by a unique name."""
     return [(f"{name}/{i}", module) for name, _, modules in network_stages(model) for i, module in enumerate(modules)]
 
 
 def workflow_record(
-    model: RCAN,
+    model: nn.Module,
     image_size: tuple[int, int],
     image_mode: str,
     region_note: str,

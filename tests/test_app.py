@@ -1,7 +1,7 @@
 """The Gradio app: it builds without launching, its pieces behave, and a launched copy serves the API.
 
-The API tests start `python app.py` once (tiny random RCAN via SR_WEIGHTS, 127.0.0.1, a free port through
-GRADIO_SERVER_PORT) and talk to it with gradio_client, as outside checks do.
+The API tests start `python app.py` once (tiny random RCAN via SR_WEIGHTS, tiny random SAFMN via SR_SAFMN_WEIGHTS,
+127.0.0.1, a free port through GRADIO_SERVER_PORT) and talk to it with gradio_client, as outside checks do.
 """
 from __future__ import annotations
 
@@ -14,16 +14,22 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.app_server import running_app
+from tests.app_server import TINY_SAFMN_BLOCKS, running_app, save_tiny_safmn
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.fixture(scope="module")
-def app_module(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory):
+def tiny_safmn(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_safmn(tmp_path_factory.mktemp("safmn") / "tiny_safmn.safetensors")
+
+
+@pytest.fixture(scope="module")
+def app_module(tiny_checkpoint: Path, tiny_safmn: Path, tmp_path_factory: pytest.TempPathFactory):
     mp = pytest.MonkeyPatch()
     mp.setenv("SR_WEIGHTS", str(tiny_checkpoint))
+    mp.setenv("SR_SAFMN_WEIGHTS", str(tiny_safmn))
     mp.setenv("GRADIO_EXAMPLES_CACHE", str(tmp_path_factory.mktemp("examples_cache")))
     mp.delenv("SR_HUB_REPO", raising=False)
     mp.delenv("SR_MAX_PIXELS", raising=False)
@@ -85,8 +91,20 @@ def test_upload_reaches_the_handler_untouched(demo, tmp_path: Path) -> None:
 
 def test_stable_element_ids(demo) -> None:
     ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
-    assert {"upload", "run", "stop", "slider", "download", "info", "banner", "tile", "ensemble", "weights",
-            "explain-run", "have-original", "plot-attention-heatmap", "plot-workflow", "metrics"} <= ids
+    assert {"upload", "model", "run", "stop", "slider", "download", "info", "banner", "tile", "ensemble", "weights",
+            "explain-run", "have-original", "plot-attention-heatmap", "plot-workflow", "plot-quality", "metrics"} <= ids
+
+
+def test_model_choice_defaults_to_rcan_and_the_chart_is_drawn(demo) -> None:
+    import gradio as gr
+
+    choice = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "model")
+    assert isinstance(choice, gr.Radio) and choice.value == "rcan"
+    assert [label for label, _ in choice.choices] == ["RCAN — best textures", "SAFMN — fast"]
+    assert "faster" in choice.info
+    chart = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "plot-quality")
+    names = {trace["name"] for trace in json.loads(chart.value["plot"])["data"] if trace.get("name")}
+    assert any("measured here" in n for n in names) and any("published" in n for n in names)
 
 
 # --- pieces ---------------------------------------------------------------------------------------------------
@@ -97,6 +115,45 @@ def test_weights_choice_accepts_only_listed_values(app_module) -> None:
     assert app_module.spec_for("bundled") == "bundled"
     with pytest.raises(ValueError, match="unknown weights choice"):
         app_module.spec_for("/etc/passwd")
+
+
+def test_model_choice_resolves_to_its_weights(app_module, tiny_safmn: Path, monkeypatch) -> None:
+    assert app_module.model_spec("rcan", "bundled") == "bundled"
+    assert app_module.model_spec("safmn", "bundled") == str(tiny_safmn)  # the weights dropdown is RCAN's only
+    monkeypatch.delenv("SR_SAFMN_WEIGHTS")
+    assert app_module.model_spec("safmn", "default") == "bundled-safmn"
+    with pytest.raises(ValueError, match="unknown model choice"):
+        app_module.model_spec("/etc/passwd", "default")
+
+
+def test_each_model_is_loaded_once_and_only_when_chosen(app_module, monkeypatch) -> None:
+    loads: list[str | None] = []
+    real_load = app_module.Engine.load
+
+    def counting_load(spec):
+        loads.append(spec)
+        return real_load(spec)
+
+    monkeypatch.setattr(app_module.Engine, "load", staticmethod(counting_load))
+    engines = app_module.Engines()
+    assert engines.peek("default", "safmn") is None
+    first = engines.get("default", "safmn")
+    assert engines.get("default", "safmn") is first and first.weights.arch == "SAFMN"
+    assert engines.get("default").weights.arch == "RCAN"
+    assert len(loads) == 2
+
+
+def test_explain_tab_shows_the_sections_of_the_model_that_ran(app_module) -> None:
+    def arranged(arch: str, original: dict | None) -> tuple:
+        return app_module.arrange_explain_tab({"model": {"arch": arch}, "texture": {"original": original}})
+
+    heading, plot, help_text, *rcan_only, errors = arranged("SAFMN", None)
+    assert "Modulation maps" in heading["value"] and "SAFM" in plot["label"] and "amplifies" in help_text["value"]
+    assert [column["visible"] for column in rcan_only] == [False] * len(app_module.RCAN_ONLY)
+    assert errors["visible"] is False
+    heading, plot, _, *rcan_only, errors = arranged("RCAN", {"psnr_rcan": 30.0})
+    assert "Channel attention" in heading["value"] and all(column["visible"] for column in rcan_only)
+    assert errors["visible"] is True
 
 
 def test_durations_read_naturally(app_module) -> None:
@@ -147,11 +204,11 @@ MAX_PIXELS = 60_000  # small, so the refusal test needs only a small file
 
 
 @pytest.fixture(scope="module")
-def client(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory):
+def client(tiny_checkpoint: Path, tiny_safmn: Path, tmp_path_factory: pytest.TempPathFactory):
     from gradio_client import Client
 
     workdir = tmp_path_factory.mktemp("app_server")
-    env = {"SR_MAX_PIXELS": str(MAX_PIXELS), "SR_MAX_UPLOAD": "1mb"}
+    env = {"SR_MAX_PIXELS": str(MAX_PIXELS), "SR_MAX_UPLOAD": "1mb", "SR_SAFMN_WEIGHTS": str(tiny_safmn)}
     with running_app(tiny_checkpoint, workdir, env) as url:
         yield Client(url, verbose=False)
 
@@ -179,6 +236,19 @@ def test_upscale_returns_lossless_png_x3(client, tmp_path: Path) -> None:
     assert _read_png(bicubic).size == _read_png(rcan).size == (84, 60)
     assert Path(rcan).read_bytes() == Path(download).read_bytes()
     assert "RCAN" in info and "28×20 → 84×60" in info
+
+
+def test_the_safmn_choice_reaches_the_engine(client, tmp_path: Path) -> None:
+    from gradio_client import handle_file
+
+    rgb = np.random.default_rng(2).integers(0, 256, (20, 28, 3), dtype=np.uint8)
+    source = _png_file(tmp_path / "street.png", Image.fromarray(rgb))
+    (_, fast), download, info = client.predict(handle_file(str(source)), model="safmn", api_name="/upscale")
+    assert _read_png(download).size == (84, 60) and Path(fast).read_bytes() == Path(download).read_bytes()
+    assert "SAFMN ×3" in info and "RCAN" not in info
+    (_, default), _, info = client.predict(handle_file(str(source)), api_name="/upscale")  # the default is RCAN
+    assert "RCAN ×3" in info
+    assert not np.array_equal(np.asarray(_read_png(fast)), np.asarray(_read_png(default)))
 
 
 def test_alpha_and_exif_rotation_survive(client, tmp_path: Path) -> None:
@@ -245,3 +315,24 @@ def test_explain_returns_figures_and_metrics(client) -> None:
     assert original["size"] == [159, 159]  # mod-cropped to a multiple of 3
     assert original["psnr_bicubic"] > 20 and 0 < original["ssim_rcan"] <= 1
     assert figures[-1]["type"] == "plotly" and "| RCAN |" in summary
+
+
+def test_explain_with_safmn_keeps_the_outputs_and_shows_the_modulation_maps(client) -> None:
+    from gradio_client import handle_file
+
+    photo = handle_file(str(EXAMPLES / "brick_wall.png"))  # 160x160
+    *figures, summary, metrics, workflow, explainer = client.predict(photo, False, "default", "safmn",
+                                                                     api_name="/explain")
+    assert len(figures) == 7  # the same slots as for RCAN
+    modulation, *rcan_only, texture, errors = figures
+    traces = json.loads(modulation["plot"])["data"]
+    assert sum(trace["type"] == "heatmap" for trace in traces) == TINY_SAFMN_BLOCKS
+    assert rcan_only == [None] * 4 and texture["type"] == "plotly" and errors is None
+    assert metrics["model"]["arch"] == "SAFMN" and "attention" not in metrics
+    assert metrics["modulation"]["shape"] == [TINY_SAFMN_BLOCKS, 128, 128]  # the working region, capped
+    assert "Modulation vs texture" in summary and "Fine detail, SAFMN vs bicubic" in summary
+    assert workflow["type"] == "plotly" and "arxiv.org/abs/2302.13800" in explainer
+
+    *figures, summary, metrics, _, _ = client.predict(photo, True, model="safmn", api_name="/explain")
+    assert metrics["texture"]["original"]["psnr_safmn"] > 0 and figures[-1]["type"] == "plotly"
+    assert "| SAFMN |" in summary

@@ -1,4 +1,5 @@
-"""The app in a real browser: upload a photo, enlarge it, see the comparison slider and the explanations.
+"""The app in a real browser: upload a photo, enlarge it with either model, see the comparison slider, the
+explanations and the quality-versus-time chart.
 
 Uses Debian's chromium through the playwright package (never `playwright install`); skipped when either is
 missing. Screenshots go to tests/artifacts/ (gitignored) for people to look at.
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_server import running_app
+from tests.app_server import running_app, save_tiny_safmn
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -35,7 +36,9 @@ if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
 @pytest.fixture(scope="module")
 def page(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory):
     ARTIFACTS.mkdir(exist_ok=True)
-    with running_app(tiny_checkpoint, tmp_path_factory.mktemp("browser_app")) as url, sync_api.sync_playwright() as pw:
+    workdir = tmp_path_factory.mktemp("browser_app")
+    env = {"SR_SAFMN_WEIGHTS": str(save_tiny_safmn(workdir / "tiny_safmn.safetensors"))}
+    with running_app(tiny_checkpoint, workdir, env) as url, sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1360, "height": 960})
@@ -82,3 +85,26 @@ def test_a_non_image_shows_an_error_and_the_app_keeps_working(page) -> None:
     page.locator("#ready").get_by_text("Ready: 160×160 px").wait_for()
     page.click("#run")
     page.wait_for_function("Array.from(document.querySelectorAll('#slider img')).every(i => i.naturalWidth === 480)")
+
+
+def test_safmn_runs_shows_its_modulation_maps_and_the_chart(page) -> None:
+    page.get_by_role("tab", name="Upscale").click()
+    page.set_input_files("#upload input[type=file]", str(PHOTO))
+    page.locator("#ready").get_by_text("Ready: 192×140 px").wait_for()
+    page.locator("#model").get_by_label("SAFMN — fast").check()
+    page.click("#run")
+    page.locator("#info").get_by_text("SAFMN ×3").wait_for()
+    page.wait_for_function("Array.from(document.querySelectorAll('#slider img')).every(i => i.naturalWidth === 576)")
+    assert "SAFMN (right)" in page.locator("#slider").inner_text()
+
+    page.get_by_role("tab", name="How textures are kept").click()
+    page.get_by_text("Modulation maps: where each SAFMN block looks").wait_for()
+    page.locator("#plot-attention-heatmap .js-plotly-plot").wait_for()
+    page.wait_for_selector("#plot-feature-views", state="hidden")  # RCAN's sections step aside
+    assert "Fine detail, SAFMN vs bicubic" in page.locator("#explain-summary").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "5_safmn_explain.png"), full_page=True)
+
+    page.get_by_role("tab", name="Workflow & sources").click()
+    page.locator("#plot-quality .js-plotly-plot").wait_for()
+    assert "Spatially-adaptive feature modulation" in page.locator("#explainer").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "6_quality_vs_time.png"), full_page=True)

@@ -1,0 +1,45 @@
+"""The quality-versus-time record: PSNR on Set5 x3 against milliseconds per output megapixel, for the bundled
+models (measured on one machine) and the full-size published ones (published PSNR, speed measured there).
+
+`bench/quality_vs_time.py` writes it; the file ships in the repo, so the app draws the chart without the
+benchmark data. `explain.figures.quality_vs_time_figure` draws it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+QUALITY_VS_TIME = Path(__file__).resolve().parent / "quality_vs_time.json"
+POINT_KEYS = ("label", "arch", "kind", "psnr_set5", "ms_per_mp", "n_params", "psnr_source", "speed_source")
+KINDS = ("measured", "published")
+
+
+def load_quality_vs_time(path: Path = QUALITY_VS_TIME) -> dict:
+    """The record, checked: every point has POINT_KEYS and a kind in KINDS, and the machine is described.
+
+    Raises FileNotFoundError when the file is absent and ValueError when it is malformed."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    for key in ("cpu", "threads", "torch", "date"):
+        if key not in data.get("machine", {}):
+            raise ValueError(f"{path}: machine.{key} is missing")
+    points = data.get("points") or []
+    if not points:
+        raise ValueError(f"{path}: no points")
+    for point in points:
+        missing = [key for key in POINT_KEYS if key not in point]
+        if missing:
+            raise ValueError(f"{path}: point {point.get('label', '?')!r} lacks {', '.join(missing)}")
+        if point["kind"] not in KINDS:
+            raise ValueError(f"{path}: point {point['label']!r} has kind {point['kind']!r}, not one of {KINDS}")
+    return data
+
+
+def quality_caption(data: dict) -> str:
+    """One markdown paragraph under the chart: how it was measured, on what, and the published sources."""
+    machine = data["machine"]
+    sources = sorted({p["psnr_source"] for p in data["points"] if p["kind"] == "published"})
+    return (
+        f"Measured with `{data['command']}` on {machine['cpu']} ({machine['threads']} torch threads, torch "
+        f"{machine['torch']}, {machine['date'][:10]}). {data['protocol']['psnr']} {data['protocol']['speed']} "
+        f"Published PSNR: {'; '.join(sources)}."
+    )
