@@ -297,6 +297,47 @@ def _sr_region(sr: np.ndarray | None, region: Box, output_region: torch.Tensor, 
     return output_region.permute(1, 2, 0).numpy()
 
 
+@dataclass
+class _Run:
+    """The part of an analysis every model shares: checked input, working region, clock."""
+
+    model: nn.Module
+    image_size: tuple[int, int]
+    image_mode: str
+    region: Box
+    region_note: str
+    region_energy: np.ndarray
+    lr_region: np.ndarray
+    timings: dict[str, float]
+    started: float
+
+
+def _start(model: nn.Module, rgb: np.ndarray, sr: np.ndarray | None, image_mode: str, max_side: int) -> _Run:
+    started = time.perf_counter()
+    rgb = _checked_input(rgb, sr, model.scale)
+    timings: dict[str, float] = {}
+    with _timed(timings, "region"):
+        region, region_note, region_energy = _working_region(rgb, max_side)
+        lr_region = region.crop(rgb)
+    height, width = rgb.shape[:2]
+    return _Run(model, (width, height), image_mode, region, region_note, region_energy, lr_region, timings, started)
+
+
+def _finish(run: _Run, sr: np.ndarray | None, original: np.ndarray | None, output_region: torch.Tensor,
+            conversion_seconds: float, capture: object) -> dict:
+    """The fields of BaseAnalysis: texture evidence, workflow record and timings, after the model's own pass."""
+    sr_region = _sr_region(sr, run.region, output_region, run.model.scale)
+    texture = _texture_evidence(run.model, run.lr_region, sr_region, original, run.timings)
+    with _timed(run.timings, "workflow"):
+        workflow = workflow_record(run.model, run.image_size, run.image_mode, run.region_note,
+                                   (run.region.height, run.region.width), conversion_seconds,
+                                   capture.stage_seconds, capture.stage_shapes)
+    run.timings["analyze_total"] = time.perf_counter() - run.started
+    return dict(model_info=_model_info(run.model), image_size=run.image_size, image_mode=run.image_mode,
+                region=run.region, region_note=run.region_note, lr_region=run.lr_region, sr_region=sr_region,
+                texture=texture, workflow=workflow, timings=run.timings)
+
+
 def analyze(
     model: nn.Module,
     rgb: np.ndarray,
@@ -317,15 +358,8 @@ def analyze(
     """
     if not isinstance(model, RCAN):
         raise ValueError(f"the explainers need an RCAN model (channel attention), not {type(model).__name__}")
-    scale = model.scale
-    rgb = _checked_input(rgb, sr, scale)
-    height, width = rgb.shape[:2]
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-
-    with _timed(timings, "region"):
-        region, region_note, region_energy = _working_region(rgb, max_side)
-        lr_region = region.crop(rgb)
+    run = _start(model, rgb, sr, image_mode, max_side)
+    region, region_energy, lr_region, timings = run.region, run.region_energy, run.lr_region, run.timings
 
     with _timed(timings, "forward"):
         x, conversion_seconds = _model_input(model, lr_region)
@@ -340,24 +374,10 @@ def analyze(
     with _timed(timings, "feature_views"):
         window = most_textured_box(region_energy, view_side, view_side)
         views = feature_views(feature_extractor(model), capture.features, capture.learned, output_region,
-                              lr_region, window, scale)
-
-    sr_region = _sr_region(sr, region, output_region, scale)
-    texture = _texture_evidence(model, lr_region, sr_region, original, timings)
-
-    with _timed(timings, "workflow"):
-        workflow = workflow_record(model, (width, height), image_mode, region_note, (region.height, region.width),
-                                   conversion_seconds, capture.stage_seconds, capture.stage_shapes)
-    timings["analyze_total"] = time.perf_counter() - started
+                              lr_region, window, model.scale)
 
     return Analysis(
-        model_info=_model_info(model),
-        image_size=(width, height),
-        image_mode=image_mode,
-        region=region,
-        region_note=region_note,
-        lr_region=lr_region,
-        sr_region=sr_region,
+        **_finish(run, sr, original, output_region, conversion_seconds, capture),
         attention=capture.attention,
         tile_attention=tile_att,
         tile_size=tile,
@@ -365,9 +385,6 @@ def analyze(
         top_channels=capture.top_channels,
         top_maps=capture.top_maps,
         views=views,
-        texture=texture,
-        workflow=workflow,
-        timings=timings,
     )
 
 
@@ -386,46 +403,22 @@ def analyze_safmn(
     which the maps are compared with local texture."""
     if not isinstance(model, SAFMN):
         raise ValueError(f"the modulation view needs a SAFMN model, not {type(model).__name__}")
-    scale = model.scale
-    rgb = _checked_input(rgb, sr, scale)
-    height, width = rgb.shape[:2]
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-
-    with _timed(timings, "region"):
-        region, region_note, region_energy = _working_region(rgb, max_side)
-        lr_region = region.crop(rgb)
+    run = _start(model, rgb, sr, image_mode, max_side)
+    region, timings = run.region, run.timings
 
     with _timed(timings, "forward"):
-        x, conversion_seconds = _model_input(model, lr_region)
+        x, conversion_seconds = _model_input(model, run.lr_region)
         capture = capture_modulation(model, x, timed_modules(model))
         output_region = (capture.output / _value_range(model)).clamp(0, 1)
 
     with _timed(timings, "modulation"):
-        relation = modulation_texture(capture.maps, region_energy, tile_grid(region.height, region.width, tile))
-
-    sr_region = _sr_region(sr, region, output_region, scale)
-    texture = _texture_evidence(model, lr_region, sr_region, original, timings)
-
-    with _timed(timings, "workflow"):
-        workflow = workflow_record(model, (width, height), image_mode, region_note, (region.height, region.width),
-                                   conversion_seconds, capture.stage_seconds, capture.stage_shapes)
-    timings["analyze_total"] = time.perf_counter() - started
+        relation = modulation_texture(capture.maps, run.region_energy, tile_grid(region.height, region.width, tile))
 
     return SAFMNAnalysis(
-        model_info=_model_info(model),
-        image_size=(width, height),
-        image_mode=image_mode,
-        region=region,
-        region_note=region_note,
-        lr_region=lr_region,
-        sr_region=sr_region,
+        **_finish(run, sr, original, output_region, conversion_seconds, capture),
         modulation=capture.maps,
         modulation_texture=relation,
         tile_size=tile,
-        texture=texture,
-        workflow=workflow,
-        timings=timings,
     )
 
 
