@@ -219,18 +219,19 @@ def run_bench(args: argparse.Namespace) -> int:
 
         loaded = load_weights(args.weights)
         model, label = loaded.model, loaded.describe()
-    stderr(f"bench: {label}, {args.size}x{args.size} input on {args.device}, {args.repeats} timed runs each, "
-           f"{torch.get_num_threads()} threads")
+    stderr(f"bench: {label}, {args.size}x{args.size} input on {args.device}, {args.repeats} timed runs each")
     result = bench(model, args.size, args.device, args.tile, args.repeats)
-    print(f"reference (fp32 NCHW, no_grad): {result.reference_s * 1000:.1f} ms (median; best {result.reference_min_s * 1000:.1f})")
-    print(f"engine:                         {result.engine_s * 1000:.1f} ms (median; best {result.engine_min_s * 1000:.1f})"
-          f"   speedup x{result.speedup:.2f}")
+    print(f"reference (fp32 NCHW, no_grad): {result.reference_s * 1000:.1f} ms "
+          f"(median; best {result.reference_min_s * 1000:.1f})")
+    print(f"engine:                         {result.engine_s * 1000:.1f} ms "
+          f"(median; best {result.engine_min_s * 1000:.1f})   speedup x{result.speedup:.2f}")
     print(f"agreement: max |diff| {result.max_abs_diff:.4f} levels, PSNR {result.psnr:.1f} dB "
           f"(reference output std {result.output_std:.1f} levels)")
     print(f"engine {result.gflops:.0f} GFLOP/s (reference FLOPs / engine time) of a measured peak "
           f"{result.peak_gflops:.0f} GFLOP/s ({100 * result.gflops / result.peak_gflops:.0f}%; "
           f"matmul {result.matmul_gflops:.0f}, 3x3 conv {result.conv_gflops:.0f})")
-    print(f"peak memory: {result.peak_mem_mb:.0f} MB")
+    print(f"peak memory: {result.peak_mem_mb:.0f} MB; threads per round (both alike): {result.threads} "
+          f"of {torch.get_num_threads()}, torch {torch.__version__}")
     if args.json:
         print(json.dumps(result.to_dict()))
     return 0

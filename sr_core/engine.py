@@ -1,21 +1,75 @@
-"""The inference engine: device placement, exact tiling, self-ensemble, progress and cancel."""
+"""The inference engine: device placement, fast CPU convolutions, exact tiling, self-ensemble, progress and cancel."""
 from __future__ import annotations
 
+import contextlib
 import copy
+import os
 import threading
-from typing import Callable
+import time
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from sr_core.tiling import Progress, StepCounter, tiled_forward_for
 
 ENSEMBLE_SIZE = 8
+# Tile side used when the caller gives none (bench/README.md, 2-core EPYC, float32): for a 2000x1500
+# input the full RCAN peaks at ~2.8 GB RSS (tile 512: ~3.0 GB, 1024: ~3.5, whole image: ~4.3), its halos
+# add 2.8% of work, and tiles keep each layer's maps nearer the cache: at 512x512 on one thread, tiles of
+# 128 and 256 both took 32 s, the whole image 39-40 s.
+DEFAULT_TILE = 256
+# On CUDA (fp16, no Winograd temporaries) bigger tiles cost little memory and save launches; unmeasured.
+DEFAULT_TILE_CUDA = 1024
+
+# Winograd F(4,3), Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (CVPR 2016,
+# arXiv 1509.09308), interpolation points 0, +-1, +-2, infinity: 4 outputs of a 3-tap filter from 6 inputs.
+WINOGRAD_BT = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
+               (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1))
+WINOGRAD_G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
+              (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))
+WINOGRAD_AT = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
+WINOGRAD_MIN_CHANNELS = 32  # below this the grouped conv is too thin to pay for the transforms
+# Rows are transformed and convolved in strips of about this much input, so the transformed rows (1.5x)
+# stay in cache: at 160x160, 1 MiB strips ran the full model in 2.9 s, whole maps in 5.2 s (direct: 3.7 s).
+WINOGRAD_STRIP_BYTES = 1 << 20
+WINOGRAD_MAX_THREADS = 1  # with more CPU threads the direct channels_last convs were faster (RowWinogradConv)
 
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def idle_cpus(interval_s: float = 0.05) -> float | None:
+    """How many of our CPUs other processes left idle over the last `interval_s` (Linux /proc/stat), else
+    None. A container's CPU quota is not seen: there it is the host's idle share of our CPUs."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:9]]  # user .. steal; guest is inside user
+        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(interval_s)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cpus * (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def cpu_threads_worth_using() -> int:
+    """Intra-op threads for the next CPU run: one per idle CPU, at least 1, at most torch's setting.
+
+    Why: torch's OpenMP threads spin-wait at the end of every op, so when another process holds one
+    of the cores, every op waits for its preempted thread. On the shared 2-core test machine, with
+    the other core busy, the full RCAN at 96x96 took 1.0 s on 1 thread and 3-66 s on 2 (bench/README.md).
+    """
+    idle = idle_cpus()
+    limit = torch.get_num_threads()
+    return limit if idle is None else max(1, min(limit, round(idle)))
 
 
 def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -39,12 +93,103 @@ def dihedral_inverse(x: torch.Tensor, k: int) -> torch.Tensor:
     return x
 
 
+class RowWinogradConv(nn.Module):
+    """A 3x3 conv (stride 1, zero padding 1): Winograd F(4,3) vertically, 4 output rows at a time, and
+    3 direct taps horizontally; or the original conv while `active` is False.
+
+    Why: on this CPU oneDNN's direct 3x3 conv already runs near the FMA peak, and torch's fp32 GEMMs
+    (MKL) run at half its speed, so a 2-D Winograd built on batched matmuls loses. In one direction,
+    F(4,3) turns the conv into one grouped conv (6 groups, 1x3 kernels) that oneDNN runs about as fast
+    as the 3x3 one, with 6 * 3 / 4 = 4.5 instead of 9 multiply-adds per output and input channel; both
+    transforms are single large GEMMs over whole rows (6x6 and 4x6 matrices) plus one transpose each.
+    The transforms are memory-bound and scale worse with threads than the conv: on one thread the
+    full model ran 1.36x faster than the plain forward, on two only 1.15x, where channels_last direct
+    convs reach 1.27x; hence the switch (the engine sets it per run). The float32 error is a few times
+    that of the direct conv (tests/test_engine.py, bench/README.md).
+    """
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        if not is_winograd_candidate(conv):
+            raise ValueError(f"not a dense 3x3 stride-1 padding-1 conv: {conv}")
+        k, c = conv.out_channels, conv.in_channels
+        g = torch.tensor(WINOGRAD_G, dtype=torch.float64)
+        # U[a] = G w down the kernel's rows: point a, output k, input c, kernel column j.
+        u = torch.einsum("ai,kcij->akcj", g, conv.weight.detach().cpu().double())
+        weight = u.reshape(6 * k, c, 1, 3).float().contiguous(memory_format=torch.channels_last)
+        bias = torch.zeros(6, k)
+        if conv.bias is not None:
+            bias[1] = conv.bias.detach().cpu()  # column 1 of A^T is all ones: the bias reaches every output once
+        device = conv.weight.device
+        self.register_buffer("weight", weight.to(device))
+        self.register_buffer("bias", bias.reshape(-1).to(device))
+        self.register_buffer("bt", torch.tensor(WINOGRAD_BT, dtype=torch.float32, device=device))
+        self.register_buffer("at", torch.tensor(WINOGRAD_AT, dtype=torch.float32, device=device))
+        self.out_channels = k
+        self.conv = conv
+        self.active = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.active:
+            return self.conv(x)
+        n, c, h, w = x.shape
+        tiles = -(-h // 4)
+        padded = x.new_empty(n, 4 * tiles + 2, w, c)  # NHWC, one zero row on top, the rest below
+        padded[:, :1].zero_()
+        padded[:, h + 1 :].zero_()
+        padded[:, 1 : h + 1].copy_(x.permute(0, 2, 3, 1))
+        y = x.new_empty(n, tiles, 4, w * self.out_channels)  # tile t's output rows 4t .. 4t+3
+        per_strip = max(1, WINOGRAD_STRIP_BYTES // (4 * w * c * x.element_size()))
+        for i in range(n):
+            for t0 in range(0, tiles, per_strip):
+                t1 = min(t0 + per_strip, tiles)
+                self._strip(padded[i, 4 * t0 :], t1 - t0, out=y[i, t0:t1])
+        return y.view(n, 4 * tiles, w, self.out_channels)[:, :h].permute(0, 3, 1, 2)  # channels_last
+
+    def _strip(self, padded: torch.Tensor, tiles: int, out: torch.Tensor) -> None:
+        """`tiles` Winograd tiles of 4 output rows each from `padded` (rows, w, c), independent of
+        the others: the transforms carry the vertical taps, the grouped conv only looks sideways."""
+        _, w, c = padded.shape
+        k = self.out_channels
+        rows = padded.as_strided((tiles, 6, w * c), (4 * w * c, w * c, 1))  # tile t reads rows 4t .. 4t+5
+        v = torch.matmul(self.bt, rows).view(tiles, 6, w, c).transpose(1, 2).contiguous()
+        m = F.conv2d(v.view(1, tiles, w, 6 * c).permute(0, 3, 1, 2), self.weight, self.bias,
+                     padding=(0, 1), groups=6)  # channels_last: (tiles, w, 6 * k) in memory
+        m = m.permute(0, 2, 3, 1).reshape(tiles, w, 6, k).transpose(1, 2).contiguous()
+        torch.matmul(self.at, m.view(tiles, 6, w * k), out=out)
+
+
+def is_winograd_candidate(module: nn.Module) -> bool:
+    return (
+        isinstance(module, nn.Conv2d)
+        and module.kernel_size == (3, 3) and module.stride == (1, 1) and module.padding == (1, 1)
+        and module.dilation == (1, 1) and module.groups == 1 and module.padding_mode == "zeros"
+        and min(module.in_channels, module.out_channels) >= WINOGRAD_MIN_CHANNELS
+        and module.in_channels == module.out_channels  # a wide conv (the upsampler's) would need huge temporaries
+    )
+
+
+def use_row_winograd(model: nn.Module) -> int:
+    """Swap every wide 3x3 conv of `model` (in place) for its `RowWinogradConv`; returns how many."""
+    swapped = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if is_winograd_candidate(child):
+                setattr(parent, name, RowWinogradConv(child))
+                swapped += 1
+    return swapped
+
+
 class Upscaler:
     """Runs a super-resolution model on float images in [0, 1].
 
-    CUDA runs in half precision with channels_last; the CPU in float32 (channels_last was measured
-    slower there). Every pass goes through the layer-wise tiled forward, so progress, cancel and
-    bounded memory work the same whether or not a tile size is given.
+    The engine works on its own copy of the model. CUDA runs it in half precision with channels_last
+    and cuDNN's autotuner. The CPU runs float32 on as many threads as there are idle CPUs (see
+    `cpu_threads_worth_using`); its wide 3x3 convs become `RowWinogradConv`s, used on one thread, and
+    the model works in channels_last (RCAN on the 2-core test machine: 1.37-1.39x faster than the plain
+    forward on one thread, 1.18-1.28x on two, bench/README.md); a model without such convs (SAFMN) stays
+    NCHW, measured faster there. Every pass goes through the layer-wise tiled forward, so progress,
+    cancel and bounded memory work the same whatever the tile size, and tiling is exact.
     """
 
     def __init__(self, model: nn.Module, device: str | None = None) -> None:
@@ -52,19 +197,27 @@ class Upscaler:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("CUDA was requested but torch sees no CUDA device")
         self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
-        if self.device.type != "cpu":
-            model = copy.deepcopy(model)  # the caller's float32 model stays as it was
-        model = model.to(self.device, self.dtype).eval()
+        model = copy.deepcopy(model).to(self.device, self.dtype).eval()  # the caller's model stays as it was
         if self.device.type == "cuda":
+            # Measured on an H200 for the plain fp16 forward: 42.9 -> 40.8 ms (bench/gpu_variants.py);
+            # unmeasured in the engine. The autotuner reruns once per new tile shape.
+            torch.backends.cudnn.benchmark = True
+            self.channels_last = True
+        else:
+            self.channels_last = use_row_winograd(model) > 0
+        if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
         self.tiled = tiled_forward_for(model)
         self.scale: int = model.scale
         # The model's pixel range: 255 for RCAN (as the official code), 1 for models without rgb_range.
         self.value_range = float(getattr(model.config, "rgb_range", 1.0))
+        self.default_tile = DEFAULT_TILE_CUDA if self.device.type == "cuda" else DEFAULT_TILE
+        # CPU intra-op threads per run; None: `cpu_threads_worth_using()` when each run starts.
+        self.threads: int | None = None
 
     def steps(self, height: int, width: int, tile: int | None, ensemble: bool) -> int:
-        tile = tile or max(height, width)
+        tile = tile or self.default_tile
         return self.tiled.steps(self.model, height, width, tile) * (ENSEMBLE_SIZE if ensemble else 1)
 
     @torch.inference_mode()
@@ -76,23 +229,44 @@ class Upscaler:
         progress: Callable[[Progress], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> torch.Tensor:
-        """NCHW in the model's range (0..255) -> enlarged NCHW float32 in the same range, unclipped."""
+        """NCHW in the model's range (0..255) -> enlarged NCHW float32 in the same range, unclipped.
+
+        `tile` None means the device's default tile; every tile size gives the same result up to float rounding.
+        """
         _, _, height, width = x.shape
         if tile is not None and tile < 8:
             raise ValueError(f"tile size must be at least 8 pixels, got {tile}")
-        tile = tile or max(height, width)
+        tile = tile or self.default_tile
         counter = StepCounter(self.steps(height, width, tile, ensemble), progress, cancel)
         x = x.to(self.device, self.dtype)
-        if self.device.type == "cuda":
+        if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         views = range(ENSEMBLE_SIZE) if ensemble else range(1)
         total: torch.Tensor | None = None
-        for k in views:
-            out = dihedral_inverse(self.tiled.forward(self.model, dihedral(x, k), tile, counter), k).float()
-            total = out if total is None else total.add_(out)
+        with self._cpu_threads():
+            for k in views:
+                out = dihedral_inverse(self.tiled.forward(self.model, dihedral(x, k), tile, counter), k).float()
+                total = out if total is None else total.add_(out)
         assert total is not None
         return total.div_(len(views))
 
+    @contextlib.contextmanager
+    def _cpu_threads(self) -> Iterator[None]:
+        if self.device.type != "cpu":
+            yield
+            return
+        previous = torch.get_num_threads()
+        threads = self.threads or cpu_threads_worth_using()
+        torch.set_num_threads(threads)
+        for conv in self.model.modules():
+            if isinstance(conv, RowWinogradConv):
+                conv.active = threads <= WINOGRAD_MAX_THREADS
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
+
+    @torch.inference_mode()
     def upscale(
         self,
         rgb: np.ndarray,
@@ -106,5 +280,5 @@ class Upscaler:
             raise ValueError(f"expected an HxWx3 RGB array, got shape {rgb.shape}")
         x = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
         out = self.upscale_tensor(x * self.value_range, tile, ensemble, progress, cancel)
-        out = (out / self.value_range).clamp(0.0, 1.0)
+        out = out.div_(self.value_range).clamp_(0.0, 1.0)  # in place: the output is the largest array here
         return out[0].permute(1, 2, 0).cpu().numpy()

@@ -1,15 +1,21 @@
 """Tiling must not change the answer; progress, cancel and self-ensemble behave."""
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
 import pytest
 import torch
 
-from sr_core.engine import Upscaler, dihedral, dihedral_inverse
+from sr_core import engine
+from sr_core.bench import random_rcan
+from sr_core.engine import RowWinogradConv, Upscaler, cpu_threads_worth_using, dihedral, dihedral_inverse, idle_cpus
+from sr_core.models.rcan import RCANConfig
 from sr_core.tiling import Cancelled, Progress
 from sr_core.weights import tiny_random_rcan
+
+WIDE = RCANConfig(n_resgroups=2, n_resblocks=2, n_feats=32, reduction=8)  # wide enough for the Winograd convs
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +99,88 @@ def test_self_ensemble_of_an_equivariant_model_changes_nothing() -> None:
     views = [up.upscale_tensor(dihedral(torch.from_numpy(rgb).permute(2, 0, 1)[None] * 255, k)) for k in range(8)]
     mean = sum(dihedral_inverse(v, k) for k, v in enumerate(views)) / 8
     assert np.abs(ens - (mean / 255).clamp(0, 1)[0].permute(1, 2, 0).numpy()).max() < 1e-5
+
+
+@pytest.mark.parametrize("strip_bytes", [1 << 20, 1])  # one strip; a strip per Winograd tile
+@pytest.mark.parametrize("height, width", [(1, 5), (7, 9), (13, 4), (16, 16)])
+def test_row_winograd_conv_equals_the_direct_conv(
+    height: int, width: int, strip_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "WINOGRAD_STRIP_BYTES", strip_bytes)
+    generator = torch.Generator().manual_seed(height * 100 + width)
+    conv = torch.nn.Conv2d(32, 32, 3, padding=1)
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * 0.06)
+        conv.bias.copy_(torch.randn(32, generator=generator))
+    x = torch.randn(2, 32, height, width, generator=generator) * 50
+    with torch.no_grad():
+        exact = torch.nn.functional.conv2d(x.double(), conv.weight.double(), conv.bias.double(), padding=1)
+        direct, winograd = conv(x), RowWinogradConv(conv)(x)
+    scale = float(exact.abs().max())
+    direct_err = float((direct.double() - exact).abs().max())
+    winograd_err = float((winograd.double() - exact).abs().max())
+    assert winograd.shape == direct.shape
+    assert winograd_err < 1e-5 * scale  # float32 rounding, not a wrong tap or a lost bias
+    assert winograd_err < 20 * max(direct_err, 1e-7 * scale)
+
+
+def test_row_winograd_refuses_convs_it_cannot_replace() -> None:
+    for conv in [torch.nn.Conv2d(32, 32, 3, padding=1, stride=2), torch.nn.Conv2d(32, 32, 5, padding=2),
+                 torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.Conv2d(8, 8, 3, padding=1)]:
+        with pytest.raises(ValueError, match="not a dense 3x3"):
+            RowWinogradConv(conv)
+
+
+@pytest.fixture(scope="module")
+def wide_model() -> torch.nn.Module:
+    return random_rcan(WIDE, seed=1)
+
+
+def test_cpu_engine_uses_winograd_on_its_own_copy_and_matches_the_plain_forward(wide_model: torch.nn.Module) -> None:
+    before = {k: v.clone() for k, v in wide_model.state_dict().items()}
+    up = Upscaler(wide_model, "cpu")
+    swapped = [m for m in up.model.modules() if isinstance(m, RowWinogradConv)]
+    assert len(swapped) == 2 * (2 * 2 + 1) + 1  # two per RCAB, one per group, the body's last conv
+    assert not any(isinstance(m, RowWinogradConv) for m in wide_model.modules())
+    after = wide_model.state_dict()
+    assert all(torch.equal(before[k], after[k]) and after[k].is_contiguous() for k in before)
+
+    x = torch.from_numpy(random_image(21, 18, seed=4)).permute(2, 0, 1)[None] * 255
+    with torch.no_grad():
+        plain = wide_model(x)
+    assert plain.std() > 20  # an image-like output, so agreement means something
+    for threads in (1, 2):  # Winograd on one thread, the direct channels_last convs on more
+        up.threads = threads
+        out = up.upscale_tensor(x)
+        assert all(conv.active == (threads == 1) for conv in swapped)
+        assert (out - plain).abs().max() < 0.01  # in 8-bit levels
+
+
+@pytest.mark.parametrize("tile", [8, 13])
+def test_winograd_engine_tiles_equal_the_whole_image(wide_model: torch.nn.Module, tile: int) -> None:
+    up = Upscaler(wide_model, "cpu")
+    up.threads = 1  # the Winograd path
+    x = torch.from_numpy(random_image(25, 19, seed=tile)).permute(2, 0, 1)[None] * 255
+    whole = up.upscale_tensor(x, tile=64)
+    seen: list[Progress] = []
+    tiled = up.upscale_tensor(x, tile=tile, progress=seen.append)
+    assert (tiled - whole).abs().max() < 0.01  # levels: only the rounding of differently grouped sums differs
+    assert seen[-1].done == seen[-1].total == up.steps(25, 19, tile, ensemble=False)
+
+
+def test_cpu_threads_follow_idle_cpus_within_torchs_limit(upscaler: Upscaler) -> None:
+    idle = idle_cpus()
+    if idle is not None:  # Linux
+        assert -0.01 <= idle <= len(os.sched_getaffinity(0)) + 0.01
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert cpu_threads_worth_using() == 1  # never more than the caller allows
+        torch.set_num_threads(2)
+        assert 1 <= cpu_threads_worth_using() <= 2
+        upscaler.threads = 1
+        upscaler.upscale(random_image(9, 9))
+        assert torch.get_num_threads() == 2  # a run puts the caller's setting back
+    finally:
+        upscaler.threads = None
+        torch.set_num_threads(previous)
