@@ -32,7 +32,8 @@ from explain.figures import quality_vs_time_figure
 from explain.quality import load_quality_vs_time, quality_caption
 from explain.report import CAPTIONS
 from sr_core.checkpoint import CheckpointError
-from sr_core.engine import Upscaler
+from sr_core.engine import DEFAULT_TILE, Upscaler
+from sr_core.estimate import Throughput, estimate_seconds, learn_from_run, measure_throughput
 from sr_core.evaluate import make_lr
 from sr_core.hub import HubUnavailable, hub_settings
 from sr_core.image_io import (
@@ -67,18 +68,18 @@ SCALE = 3
 ROOT = Path(__file__).resolve().parent
 EXAMPLES_DIR = ROOT / "examples"
 
-# Serving limits. A 4 MP photo needs about 1.6 KB per input pixel in the engine (five full-size 64-channel float
-# buffers plus the x3 output), i.e. ~6.5 GB, which fits a 16 GB CPU Space; SR_MAX_PIXELS overrides it.
+# Serving limits. A 4 MP photo needs about 0.9 KB per input pixel in the engine (three full-size 64-channel float
+# maps plus the x3 output; bench/memory_vs_tile.py), i.e. ~3.8 GB, which fits a 16 GB CPU Space; SR_MAX_PIXELS
+# overrides it.
 APP_MAX_PIXELS = 4_000_000
 MAX_UPLOAD_ENV = "SR_MAX_UPLOAD"  # Gradio size syntax: "20mb", "500kb"
 DEFAULT_MAX_UPLOAD = "20mb"
 QUEUE_SIZE = 16  # waiting requests beyond this get Gradio's "This application is currently busy" message
 MODEL_CONCURRENCY = 1  # model runs share the CPU/GPU; two at once would each take twice as long
 TILE_CHOICES = [128, 256, 512, 1024]
-DEFAULT_TILE = 512
 OUTPUT_KEEP_S = 15 * 60  # our PNGs are copied into Gradio's cache on return; older run folders are removed
 LONG_RUN_S = 10.0  # announce the estimate before runs expected to take longer than this
-PROBE_SIDE = 48  # side of the square input timed once per model to estimate run times
+PROBE_SIDE = 96  # side of the square input timed once per model to estimate run times
 
 # The model choice, (label, value): RCAN runs the weights chosen under Options (SR_WEIGHTS, the Hub, else the
 # bundled RCAN); SAFMN runs the checkpoint named by SR_SAFMN_WEIGHTS, else the bundled SAFMN.
@@ -145,25 +146,13 @@ def model_spec(model: str, weights: str) -> str | None:
     return spec_for(weights)
 
 
-def measure_seconds_per_pixel(upscaler: Upscaler) -> float | None:
-    """Time a small run, so long runs can be announced with an estimate (scaled by pixel count).
-
-    The small probe overestimates slightly on big inputs (fixed per-layer costs), which errs on the safe side.
-    """
-    probe = np.random.default_rng(0).random((PROBE_SIDE, PROBE_SIDE, 3), dtype=np.float32)
-    best = float("inf")
+def measure_speed(upscaler: Upscaler) -> Throughput | None:
+    """Time a small run once per model, so long runs can be announced with an estimate."""
     try:
-        upscaler.upscale(probe[:16, :16])  # warm-up: the first call pays one-off allocations
-        for _ in range(2):  # best of two: a shared CPU's other jobs only ever make a run slower
-            start = time.perf_counter()
-            upscaler.upscale(probe)
-            if upscaler.device.type == "cuda":
-                torch.cuda.synchronize(upscaler.device)
-            best = min(best, time.perf_counter() - start)
+        return measure_throughput(upscaler, side=PROBE_SIDE)
     except RuntimeError as exc:  # e.g. ZeroGPU, where CUDA exists only inside spaces.GPU functions
         log.warning("speed probe failed, no time estimates: %s", exc)
         return None
-    return best / PROBE_SIDE**2
 
 
 def device_label(device: torch.device) -> str:
@@ -176,23 +165,23 @@ def device_label(device: torch.device) -> str:
 class Engine:
     weights: LoadedWeights
     upscaler: Upscaler
-    seconds_per_pixel: float | None
+    throughput: Throughput | None
 
     @classmethod
     def load(cls, spec: str | None) -> Engine:
         weights = load_weights(spec)
         upscaler = Upscaler(weights.model)
-        return cls(weights, upscaler, measure_seconds_per_pixel(upscaler))
+        return cls(weights, upscaler, measure_speed(upscaler))
 
-    def estimate_s(self, width: int, height: int, ensemble: bool) -> float | None:
-        if self.seconds_per_pixel is None:
+    def estimate_s(self, width: int, height: int, tile: int, ensemble: bool) -> float | None:
+        if self.throughput is None:
             return None
-        return self.seconds_per_pixel * width * height * (8 if ensemble else 1)
+        return estimate_seconds(self.throughput, self.upscaler, height, width, tile, ensemble)
 
-    def learn_speed(self, width: int, height: int, ensemble: bool, seconds: float) -> None:
+    def learn_speed(self, width: int, height: int, tile: int, ensemble: bool, seconds: float) -> None:
         """Replace the probe's figure by a real run's, once a run is at least as large as the probe."""
-        if width * height >= PROBE_SIDE**2:
-            self.seconds_per_pixel = seconds / (width * height * (8 if ensemble else 1))
+        if self.throughput is not None and width * height >= PROBE_SIDE**2:
+            self.throughput = learn_from_run(self.throughput, self.upscaler, height, width, tile, ensemble, seconds)
 
     def summary(self) -> str:
         w = self.weights
@@ -415,7 +404,7 @@ def upscale(
     photo = read_photo(image)
     engine = ENGINES.get(weights, model)
     width, height = photo.size
-    estimate = engine.estimate_s(width, height, ensemble)
+    estimate = engine.estimate_s(width, height, int(tile), ensemble)
     if estimate is not None and estimate > LONG_RUN_S:
         gr.Info(f"{width}×{height} px: about {format_duration(estimate)} on this "
                 f"{device_label(engine.upscaler.device)}. The bar on the result shows progress; Stop ends the run.")
@@ -437,7 +426,7 @@ def upscale(
 
         result = enlarge(photo, network, SCALE)
     seconds = time.perf_counter() - started
-    engine.learn_speed(width, height, ensemble, seconds)
+    engine.learn_speed(width, height, int(tile), ensemble, seconds)
     RECENT.put((image, weights, model), to_uint8(outputs[0]))
     progress(1.0, desc="Writing the PNG")
     save_png(result, result_path)
@@ -454,7 +443,7 @@ def stop_run(request: gr.Request) -> None:
         gr.Info("Stopping after the current step…")
 
 
-def estimate_text(image: str | None, ensemble: bool, weights: str, model: str) -> str:
+def estimate_text(image: str | None, tile: int, ensemble: bool, weights: str, model: str) -> str:
     """Shown as soon as a photo is chosen: its size and the expected run time, before anyone presses Enlarge."""
     if not image:
         return ""
@@ -463,7 +452,7 @@ def estimate_text(image: str | None, ensemble: bool, weights: str, model: str) -
     except ImageError as exc:
         return f"⚠️ {exc}"
     engine = ENGINES.peek(weights, model)
-    estimate = engine.estimate_s(width, height, ensemble) if engine else None
+    estimate = engine.estimate_s(width, height, int(tile), ensemble) if engine else None
     timing = f" · expected time: about {format_duration(estimate)}" if estimate is not None else ""
     return f"Ready: {width}×{height} px → {width * SCALE}×{height * SCALE} px{timing}"
 
@@ -845,8 +834,9 @@ def build_demo() -> gr.Blocks:
                                       **model_queue)
         stop.click(stop_run, None, None, cancels=[run_event], queue=False, api_visibility="private")
         model.change(enable_weights_choice, model, weights, queue=False, api_visibility="private")
-        for trigger in (photo.change, ensemble.change, weights.change, model.change):
-            trigger(estimate_text, [photo, ensemble, weights, model], ready, queue=False, api_visibility="private")
+        for trigger in (photo.change, tile.change, ensemble.change, weights.change, model.change):
+            trigger(estimate_text, [photo, tile, ensemble, weights, model], ready, queue=False,
+                    api_visibility="private")
         cleared = photo.change(not_explained_yet, None, explain_outputs, queue=False, api_visibility="private")
         arranged = [*first_slot, *(columns[key] for key in RCAN_ONLY), columns["original_errors"]]
         for explained in (by_button, after_run, cleared):

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("-o", "--output", required=True, type=Path, metavar="OUT",
                     help="a file for one input, a directory for several")
     add_weight_options(up)
-    up.add_argument("--tile", type=int, default=None, help="tile size in input pixels (bounds memory; same output)")
+    up.add_argument("--tile", type=int, default=None, help="tile size in input pixels (default 256, sr_core.engine.DEFAULT_TILE; bounds memory; same output)")
     up.add_argument("--ensemble", action="store_true", help="x8 self-ensemble (RCAN+), 8 times slower")
     up.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
 

@@ -163,10 +163,12 @@ def test_durations_read_naturally(app_module) -> None:
 
 def test_time_estimate_scales_with_pixels_and_ensemble(app_module, demo) -> None:
     engine = app_module.ENGINES.get("default")
-    small = engine.estimate_s(100, 100, ensemble=False)
+    tile = app_module.DEFAULT_TILE
+    small = engine.estimate_s(100, 100, tile, ensemble=False)
     assert small is not None and small > 0
-    assert engine.estimate_s(200, 100, ensemble=False) == pytest.approx(2 * small)
-    assert engine.estimate_s(100, 100, ensemble=True) == pytest.approx(8 * small)
+    assert engine.estimate_s(200, 100, tile, ensemble=False) == pytest.approx(2 * small)  # one tile: no halos
+    assert engine.estimate_s(100, 100, tile, ensemble=True) == pytest.approx(8 * small)
+    assert engine.estimate_s(600, 600, 128, ensemble=False) > engine.estimate_s(600, 600, 600, ensemble=False)
 
 
 def test_stop_ends_the_run_between_two_steps(app_module, demo) -> None:
