@@ -1,7 +1,8 @@
 """`python -m explain report IMAGE -o DIR`: the offline explainer report.
 
 Contract (outside checks rely on it): writes DIR/index.html and DIR/metrics.json; bad input (unreadable image,
-bad or non-RCAN checkpoint) exits with status 2 and a one-line message on stderr, never a traceback.
+a file that is not a supported checkpoint) exits with status 2 and a one-line message on stderr, never a
+traceback. An RCAN gets the full explainers; a SAFMN its modulation maps plus the texture evidence and workflow.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sr_core.image_io import DEFAULT_MAX_PIXELS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m explain", description="Explain how RCAN keeps textures")
+    parser = argparse.ArgumentParser(prog="python -m explain", description="Explain how RCAN (or SAFMN) keeps textures")
     commands = parser.add_subparsers(dest="command", required=True)
     report = commands.add_parser("report", help="write an offline HTML report and metrics.json")
     report.add_argument("image", type=Path, metavar="IMAGE")
@@ -27,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from explain.analysis import analyze
+    from explain.analysis import analyze_any
     from explain.report import write_report
     from sr_core.engine import default_device
     from sr_core.image_io import read_image, to_uint8
@@ -39,9 +40,9 @@ def run_report(args: argparse.Namespace) -> int:
     loaded = load_weights(args.weights, args.hub_repo, args.hub_file, args.hub_revision)
     stderr(f"weights: {loaded.describe()}")
     model = loaded.model.to(args.device or default_device())
-    analysis = analyze(model, image.rgb, original=to_uint8(original.rgb) if original else None,
+    analysis = analyze_any(model, image.rgb, original=to_uint8(original.rgb) if original else None,
                        image_mode=image.original_mode)
-    title = f"How RCAN enlarges {args.image.name} x{analysis.scale}"
+    title = f"How {analysis.model_name} enlarges {args.image.name} x{analysis.scale}"
     index, metrics = write_report(analysis, args.output, title)
     stderr(f"{args.image.name}: report in {time.perf_counter() - started:.1f}s")
     print(index)

@@ -11,7 +11,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from explain.analysis import Analysis, build_figures, explainer_markdown
+from explain.analysis import BaseAnalysis, build_figures, explainer_markdown
 
 # Figure captions in page order; a key absent from the figures (no original given, another model's) is skipped.
 CAPTIONS = {
@@ -86,7 +86,7 @@ def markdown_to_html(markdown: str) -> str:
     return "\n".join(out)
 
 
-def render_html(analysis: Analysis, figures: dict[str, go.Figure], title: str) -> str:
+def render_html(analysis: BaseAnalysis, figures: dict[str, go.Figure], title: str) -> str:
     """The whole page: explainer text, then every figure, with plotly.js inlined once in the head."""
     sections = [markdown_to_html(explainer_markdown(analysis))]
     for key, caption in CAPTIONS.items():
@@ -97,7 +97,7 @@ def render_html(analysis: Analysis, figures: dict[str, go.Figure], title: str) -
     return PAGE.format(title=html.escape(title), plotlyjs=get_plotlyjs(), body="\n".join(sections))
 
 
-def write_report(analysis: Analysis, out_dir: Path, title: str) -> tuple[Path, Path]:
+def write_report(analysis: BaseAnalysis, out_dir: Path, title: str) -> tuple[Path, Path]:
     """Write DIR/index.html and DIR/metrics.json; the figure and page times go into metrics' timings."""
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from safetensors.torch import save_file
 
@@ -58,7 +59,7 @@ def _safmn_checkpoint(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("problem", ["not an image", "missing image", "bad checkpoint", "not RCAN", "tiny image"])
+@pytest.mark.parametrize("problem", ["not an image", "missing image", "bad checkpoint", "not SR", "tiny image"])
 def test_bad_input_exits_2_with_one_line(problem, tiny_checkpoint, tmp_path, capsys):
     image = save_png(tmp_path / "photo.png", 20, 20)
     weights = tiny_checkpoint
@@ -69,8 +70,9 @@ def test_bad_input_exits_2_with_one_line(problem, tiny_checkpoint, tmp_path, cap
     elif problem == "bad checkpoint":
         weights = tmp_path / "bad.safetensors"
         weights.write_bytes(b"\x00" * 64)
-    elif problem == "not RCAN":
-        weights = _safmn_checkpoint(tmp_path / "safmn.safetensors")
+    elif problem == "not SR":
+        weights = tmp_path / "classifier.pth"
+        torch.save(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(4, 2)).state_dict(), weights)
     else:
         image = save_png(tmp_path / "tiny.png", 4, 5)
     rc = main(["report", str(image), "-o", str(tmp_path / "out"), "--weights", str(weights)])
@@ -78,6 +80,17 @@ def test_bad_input_exits_2_with_one_line(problem, tiny_checkpoint, tmp_path, cap
     assert rc == 2
     assert len(err_lines) == 1 and err_lines[0].startswith("error: "), err_lines
     assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_a_safmn_checkpoint_gets_its_own_report(tmp_path):
+    image = save_png(tmp_path / "photo.png", 24, 20)
+    weights = _safmn_checkpoint(tmp_path / "safmn.safetensors")
+    assert main(["report", str(image), "-o", str(tmp_path / "out"), "--weights", str(weights)]) == 0
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["model"]["arch"] == "SAFMN"
+    assert len(metrics["modulation"]["blocks"]) == 1 and "attention" not in metrics
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert 'id="safm_modulation"' in page and "How SAFMN enlarges" in page
 
 
 def test_markdown_subset_renders_links_lists_and_tables():
