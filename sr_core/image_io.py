@@ -137,13 +137,6 @@ def save_png(pil: Image.Image, path: str | Path, icc_profile: bytes | None = Non
         raise ImageError(f"cannot write {path}: {_reason(exc)}") from exc
 
 
-def png_bytes(pil: Image.Image, icc_profile: bytes | None = None) -> bytes:
-    """The PNG that `save_png` would write, in memory (for downloads from the app)."""
-    buffer = io.BytesIO()
-    pil.save(buffer, format="PNG", **_png_options(pil, icc_profile))
-    return buffer.getvalue()
-
-
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
     """Float in [0, 1] -> uint8, rounded to nearest (x * 255 + 0.5), values outside [0, 1] clipped."""
     out = np.empty(rgb.shape, np.uint8)
