@@ -31,6 +31,7 @@ import torch
 from explain.analysis import analyze_any, build_figures, explainer_markdown, recording_for
 from explain.analysis import metrics as explain_metrics
 from explain.glossary import with_tooltips
+from explain.stats import effect_verdict
 from explain.figures import quality_vs_time_figure
 from explain.quality import load_quality_vs_time, quality_caption
 from explain.report import CAPTIONS
@@ -595,9 +596,9 @@ def explain_summary(metrics: dict) -> str:
     ]
     if arch == "RCAN":
         effect = texture["attention_texture_effect"]
-        trend = "a trend" if effect["exceeds_uncertainty"] else "no trend (the interval includes 0)"
-        lines.append(f"**Gates, textured − flat tiles:** {_number(effect['difference'], 3)} on the 0..1 scale, 95% "
-                     f"interval [{_number(effect['low'], 3)}, {_number(effect['high'], 3)}]: {trend}.")
+        trend = effect_verdict(effect["difference"], effect["relative"], effect["exceeds_uncertainty"])
+        lines.append(f"**Gates, textured − flat tiles:** {_number(effect['difference'], 4)} on the 0..1 scale, 95% "
+                     f"interval [{_number(effect['low'], 4)}, {_number(effect['high'], 4)}]: {trend}.")
     original = texture["original"]
     if original:
         lines.append(

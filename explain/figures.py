@@ -108,21 +108,21 @@ def texture_evidence_figure(analysis: BaseAnalysis) -> go.Figure:
     tex, model = analysis.texture, analysis.model_name
     nyquist = 0.5 / analysis.scale
     crops = [("bicubic (MATLAB imresize)", tex.bicubic_zoom), (model, tex.rcan_zoom)]
-    curves = [("bicubic", tex.power_bicubic, "#868e96"), (model, tex.power_rcan, ARCH_COLOURS.get(model, "#333"))]
+    curves = [("bicubic", tex.power_bicubic, "#868e96"),
+              (f"{model} ({tex.hf_energy_ratio:.2f}x)", tex.power_rcan, ARCH_COLOURS.get(model, "#333"))]
     if tex.original_zoom is not None:
         crops.insert(0, ("original", tex.original_zoom))
-        curves.append(("original", tex.power_original, "#2b8a3e"))
+        curves.append((f"original ({tex.hf_energy_ratio_original:.2f}x)", tex.power_original, "#2b8a3e"))
     n = len(crops)
     widths = [0.6 / n] * n + [0.4]
-    title = (f"spectra beyond input Nyquist: {model} {tex.hf_energy_ratio:.2f}x bicubic"
-             + ("" if tex.hf_energy_ratio_original is None else f", original {tex.hf_energy_ratio_original:.2f}x"))
+    title = "spectra; (n x) = fine-detail energy over bicubic's"
     fig = make_subplots(rows=1, cols=n + 1, column_widths=widths, subplot_titles=[c for c, _ in crops] + [title])
     for col, (_, crop) in enumerate(crops, start=1):
         fig.add_trace(image_trace(enlarged(crop)), row=1, col=col)
     for name, power, colour in curves:
         keep = power > 0
         fig.add_trace(go.Scatter(x=tex.frequencies[keep], y=power[keep], mode="lines", name=name,
-                                 line=dict(color=colour, width=3 if name == "original" else 2),
+                                 line=dict(color=colour, width=3 if name.startswith("original") else 2),
                                  hovertemplate=f"{name}: f=%{{x:.3f}}, power %{{y:.3g}}<extra></extra>"),
                       row=1, col=n + 1)
     fig.add_vline(x=nyquist, line_dash="dash", annotation_text="input Nyquist", row=1, col=n + 1)
@@ -203,8 +203,9 @@ def ablation_figure(analysis: BaseAnalysis) -> go.Figure:
     abls = list(analysis.experiments.ablations.values())
     height, width = analysis.sr_region.shape[:2]
     fig = make_subplots(rows=1, cols=len(abls) + 1, horizontal_spacing=0.03, subplot_titles=[
-        "input (where the texture is)"] + [f"{a.name.replace('_', ' ')}: {100 * a.texture_share_of_change:.0f}% of "
-                                           "the change on the most textured quarter" for a in abls])
+        "input (where the texture is)"] + [f"{a.name.replace('_', ' ')}: mean {a.mean_abs_change:.2f} levels, "
+                                           f"{100 * a.texture_share_of_change:.0f}% on the textured quarter"
+                                           for a in abls])
     fig.add_trace(image_trace(analysis.lr_region, analysis.scale), row=1, col=1)
     top = float(max(np.percentile(a.change, 99) for a in abls)) or 1.0
     for col, a in enumerate(abls, start=2):

@@ -23,13 +23,25 @@ from explain.measures import high_frequency_energy
 from explain.region import Box, most_textured_box
 from explain.texture import TextureEvidence, compare_with_original, texture_evidence
 from explain.workflow import Stage, workflow_record
-from sr_core.engine import Upscaler
+from sr_core.engine import Upscaler, cpu_threads_worth_using
 from sr_core.evaluate import mod_crop
 from sr_core.image_io import to_uint8
 from sr_core.imresize import imresize
 
 MAX_SIDE = 128  # working region, input pixels
 MIN_SIDE = 8  # smaller inputs leave no room for tiles, windows and shifted views
+
+
+@contextmanager
+def threads_worth_using() -> Iterator[None]:
+    """The region passes use as many CPU threads as are idle, as the engine does (on a shared CPU, a busy
+    thread makes every op of a many-threaded pass wait: bench/README.md)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(cpu_threads_worth_using())
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @contextmanager

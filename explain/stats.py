@@ -14,6 +14,7 @@ import numpy as np
 
 BOOTSTRAP_SAMPLES = 2000
 CONFIDENCE = 0.95
+NEGLIGIBLE = 0.02  # a relative difference below 2% is called negligible even when it exceeds its uncertainty
 
 
 @dataclass(frozen=True)
@@ -55,3 +56,13 @@ def texture_effect(values: np.ndarray, high: np.ndarray, low: np.ndarray, seed: 
         relative=difference / abs(flat) if flat != 0 else float("nan"),
         low=float(low_q), high=float(high_q), n_textured=int(a.size), n_flat=int(b.size),
     )
+
+
+def effect_verdict(difference: float | None, relative: float | None, exceeds_uncertainty: bool) -> str:
+    """The words for an effect (also usable on its JSON form): no trend inside the uncertainty, "negligible"
+    below NEGLIGIBLE relative size, else its direction."""
+    if difference is None or not exceeds_uncertainty or not math.isfinite(difference):
+        return "no trend: the interval includes 0"
+    if relative is not None and math.isfinite(relative) and abs(relative) < NEGLIGIBLE:
+        return f"beyond its uncertainty but negligible (under {100 * NEGLIGIBLE:.0f}% relative)"
+    return f"{'higher' if difference > 0 else 'lower'} on textured tiles, beyond its uncertainty"

@@ -28,8 +28,8 @@ def test_text_states_this_runs_numbers_and_cites_only_the_four_sources(sign, tre
     analysis = analyze(texture_following_rcan(sign), half_textured(48), tile=8, view_side=24)
     text = explainer_markdown(analysis)
     effect = analysis.texture_attention.effect
-    assert effect.exceeds_uncertainty and f"{trend}, and the difference is larger than its uncertainty" in text
-    assert f"[{effect.low:+.3f}, {effect.high:+.3f}]" in text
+    assert effect.exceeds_uncertainty and f"{trend}, beyond its uncertainty" in text
+    assert f"[{effect.low:+.4f}, {effect.high:+.4f}]" in text
     assert "Single-image super-resolution, x3" in text and "48x48 photo becomes 144x144" in text
     assert "Largest boosts" in text and "Largest suppressions" in text
     for view in ("jbu", "tiled"):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
-from explain.pipeline import MAX_SIDE, engine_for, finish, start, timed
+from explain.pipeline import MAX_SIDE, engine_for, finish, start, threads_worth_using, timed
 from explain.rcan.attention import TextureAttention, texture_attention, tile_attention
 from explain.rcan.capture import capture_forward, feature_extractor, recording_gates
 from explain.rcan.experiments import rcan_experiments
@@ -127,7 +127,7 @@ def analyze(
         gates = fresh["gates"]
 
     stages = rcan_stages(model)
-    with timed(timings, "forward"):
+    with threads_worth_using(), timed(timings, "forward"):
         x, conversion_seconds = run.model_input()
         grid = tile_grid(region.height, region.width, tile)
         capture = capture_forward(model, x, grid, timed_modules(stages), TOP_K)
@@ -137,11 +137,11 @@ def analyze(
         tile_att = tile_attention(model, capture.tile_means)
         texture_att = texture_attention(tile_att, capture.tile_activity, tile_average(region_energy, grid))
 
-    with timed(timings, "experiments"):
+    with threads_worth_using(), timed(timings, "experiments"):
         measure = run.measure()
         experiments = rcan_experiments(model, x, normal, measure, run.image_of)
 
-    with timed(timings, "feature_views"):
+    with threads_worth_using(), timed(timings, "feature_views"):
         window = most_textured_box(region_energy, view_side, view_side)
         views = feature_views(feature_extractor(model), capture.features, capture.learned, measure.bicubic,
                               lr_region, window, model.scale, run.hr_region)

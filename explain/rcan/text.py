@@ -6,6 +6,7 @@ import math
 
 from explain.rcan.analysis import Analysis
 from explain.rcan.feature_views import VIEW_NAMES
+from explain.stats import effect_verdict
 from explain.text import (
     FEATSHARP, RCAN, ablation_text, added_text, closing, depth_text, explainer_markdown, fmt, ground_truth,
     short_answer, task,
@@ -25,8 +26,8 @@ def network(a: Analysis) -> str:
 
 
 def _channel(c: dict) -> str:
-    return (f"group {c['group']} block {c['block']} channel {c['channel']}: {c['difference']:+.3f} "
-            f"[{c['low']:+.3f}, {c['high']:+.3f}]")
+    return (f"group {c['group']} block {c['block']} channel {c['channel']}: {c['difference']:+.4f} "
+            f"[{c['low']:+.4f}, {c['high']:+.4f}]")
 
 
 def attention(a: Analysis) -> str:
@@ -34,11 +35,7 @@ def attention(a: Analysis) -> str:
     n_groups, n_blocks, n_channels = a.attention.shape
     width, height = a.computed_on
     ext = a.extremes()
-    if e.exceeds_uncertainty:
-        trend = (f"{'higher' if e.difference > 0 else 'lower'} on textured tiles, and the difference is larger "
-                 "than its uncertainty")
-    else:
-        trend = "not measurably different between textured and flat tiles (the interval includes 0): no trend"
+    trend = effect_verdict(e.difference, e.relative, e.exceeds_uncertainty)
     return (
         "### Channel attention: which channels each block turns up (*attention heatmap*, *texture map*)\n\n"
         f"Every one of the {n_groups * n_blocks} RCABs averages its {n_channels} feature channels over the whole "
@@ -48,8 +45,8 @@ def attention(a: Analysis) -> str:
         f"Re-applying each block's gate to {a.tile_size}-pixel tiles of the working region asks where a channel "
         f"would be boosted. For the {ta.basis} (those whose activity follows fine detail), the gate is "
         f"{fmt(e.textured, '.3f')} on the most textured quarter of tiles and {fmt(e.flat, '.3f')} on the flattest: "
-        f"a difference of {fmt(e.difference, '+.3f')} on the 0..1 gate scale ({fmt(100 * e.relative, '+.1f')}% "
-        f"relative), 95% bootstrap interval [{fmt(e.low, '+.3f')}, {fmt(e.high, '+.3f')}] over tiles: {trend}.\n\n"
+        f"a difference of {fmt(e.difference, '+.4f')} on the 0..1 gate scale ({fmt(100 * e.relative, '+.1f')}% "
+        f"relative), 95% bootstrap interval [{fmt(e.low, '+.4f')}, {fmt(e.high, '+.4f')}] over tiles: {trend}.\n\n"
         f"Largest boosts on textured tiles (gate difference, interval): {'; '.join(map(_channel, ext['boosted']))}. "
         f"Largest suppressions: {'; '.join(map(_channel, ext['suppressed']))}.\n"
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
-from explain.pipeline import MAX_SIDE, engine_for, finish, start, timed
+from explain.pipeline import MAX_SIDE, engine_for, finish, start, threads_worth_using, timed
 from explain.results import BaseAnalysis, json_ready
 from explain.safmn.capture import ModulationTexture, capture_modulation, modulation_texture
 from explain.safmn.experiments import safmn_experiments
@@ -70,7 +70,7 @@ def analyze_safmn(
     sr_whole = sr if sr is not None else run.enlarge_whole(engine_for(model, upscaler))
 
     stages = safmn_stages(model)
-    with timed(timings, "forward"):
+    with threads_worth_using(), timed(timings, "forward"):
         x, conversion_seconds = run.model_input()
         capture = capture_modulation(model, x, timed_modules(stages))
         normal = run.image_of(capture.output)
@@ -78,7 +78,7 @@ def analyze_safmn(
     with timed(timings, "modulation"):
         relation = modulation_texture(capture.maps, run.region_energy, tile_grid(region.height, region.width, tile))
 
-    with timed(timings, "experiments"):
+    with threads_worth_using(), timed(timings, "experiments"):
         experiments = safmn_experiments(model, x, normal, run.measure(), run.image_of)
 
     return SAFMNAnalysis(
