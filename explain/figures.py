@@ -202,15 +202,17 @@ def ablation_figure(analysis: BaseAnalysis) -> go.Figure:
     """Each ablation's |change| over the region, next to the region's fine-detail energy (where texture is)."""
     abls = list(analysis.experiments.ablations.values())
     height, width = analysis.sr_region.shape[:2]
-    fig = make_subplots(rows=1, cols=len(abls) + 1, horizontal_spacing=0.03, subplot_titles=[
+    fig = make_subplots(rows=1, cols=len(abls) + 1, horizontal_spacing=0.07, subplot_titles=[
         "input (where the texture is)"] + [f"{a.name.replace('_', ' ')}: mean {a.mean_abs_change:.2f} levels, "
                                            f"{100 * a.texture_share_of_change:.0f}% on the textured quarter"
                                            for a in abls])
     fig.add_trace(image_trace(analysis.lr_region, analysis.scale), row=1, col=1)
-    top = float(max(np.percentile(a.change, 99) for a in abls)) or 1.0
     for col, a in enumerate(abls, start=2):
-        fig.add_trace(map_trace(a.change, height, width, 96, colorscale="Magma", zmin=0, zmax=top,
-                                showscale=col == len(abls) + 1, colorbar=dict(title="|change|<br>levels"),
+        # Each map on its own scale from 0 (the sizes differ by orders of magnitude; the titles give the means).
+        domain = fig.layout[f"xaxis{col}"].domain
+        fig.add_trace(map_trace(a.change, height, width, 96, colorscale="Magma", zmin=0,
+                                zmax=float(np.percentile(a.change, 99)) or 1.0,
+                                colorbar=dict(title="levels", x=domain[1] + 0.005, len=0.8, thickness=12),
                                 hovertemplate="|change| %{z:.2f} brightness levels<extra></extra>"), row=1, col=col)
     hide_axes(fig)
     for col in range(2, len(abls) + 2):

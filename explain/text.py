@@ -175,11 +175,14 @@ def ground_truth(a: BaseAnalysis) -> str:
     )
 
 
-def closing(a: BaseAnalysis, ablation: Ablation, mechanism: str, what: str) -> str:
+def closing(a: BaseAnalysis, ablations: list[Ablation], mechanism: str, what: str) -> str:
     """What this run's experiments revealed, in two answers."""
     e = a.experiments
-    share = ablation.texture_share_of_change
-    mostly = "Yes" if math.isfinite(share) and share > 0.5 else "No"
+    answers = []
+    for ab in ablations:
+        share = ab.texture_share_of_change
+        mostly = "yes" if math.isfinite(share) and share > 0.5 else "no"
+        answers.append(f"with {ab.what}: {mostly}, the change lies {texture_concentration(share)}")
     psnr = ""
     if e.depth[0].psnr is not None:
         rises = e.depth[-1].psnr > e.depth[0].psnr
@@ -188,8 +191,7 @@ def closing(a: BaseAnalysis, ablation: Ablation, mechanism: str, what: str) -> s
     return (
         "## What this run revealed\n\n"
         f"One run, {a.model_name} on {a.region_note}:\n\n"
-        f"- *Does switching {mechanism} off mostly change textured areas?* {mostly}: the change lies "
-        f"{texture_concentration(share)}.\n"
+        f"- *Does switching {mechanism} off mostly change textured areas?* " + "; ".join(answers) + ".\n"
         f"- *How many {what} do the textures need?* {depth_needed_sentence(e, what)}{psnr}\n"
     )
 

@@ -77,7 +77,7 @@ def texture_map_figure(analysis: Analysis) -> go.Figure:
     fig.update_xaxes(showticklabels=False, showgrid=False, row=1, col=1)
     fig.update_yaxes(showticklabels=False, showgrid=False, autorange="reversed", row=1, col=1)
     fig.update_xaxes(title_text="tile high-frequency energy", row=1, col=2)
-    fig.update_yaxes(title_text="gate (texture channels)", row=1, col=2)
+    fig.update_yaxes(title_text="gate (texture channels), fixed 0..1", range=[0, 1], row=1, col=2)
     e = ta.effect
     fig.update_layout(
         title=(f"Texture map: textured tiles {e.textured:.3f}, flat {e.flat:.3f}, difference {e.difference:+.3f} "

@@ -93,7 +93,8 @@ def rcan_markdown(a: Analysis) -> str:
         attention(a),
         views(a),
     ]
-    revealed = closing(a, e.ablations["attention_off"], "channel attention", "residual groups")
+    revealed = closing(a, [e.ablations["attention_off"], e.ablations["attention_uniform"]], "channel attention",
+                       "residual groups")
     return explainer_markdown(a, rcan_answer(a), details, revealed)
 
 

@@ -56,5 +56,5 @@ def safmn_markdown(a: SAFMNAnalysis) -> str:
         ground_truth(a),
         modulation(a),
     ]
-    revealed = closing(a, e.ablations["modulation_off"], "the modulation", "blocks")
+    revealed = closing(a, [e.ablations["modulation_off"]], "the modulation", "blocks")
     return explainer_markdown(a, safmn_answer(a), details, revealed)
