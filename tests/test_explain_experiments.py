@@ -11,9 +11,10 @@ from torch import nn
 
 from explain.analysis import analyze, analyze_any, metrics, recording_for
 from explain.experiments import Measure
-from explain.rcan.experiments import forward_at_depth, forward_with_gates, gates_off, gates_uniform
+from explain.rcan.experiments import forward_at_depth, forward_with_gates, gates_off, gates_uniform, outputs_at_depths
 from explain.safmn.experiments import forward_at_depth as safmn_at_depth
 from explain.safmn.experiments import forward_modulation_off
+from explain.safmn.experiments import outputs_at_depths as safmn_outputs_at_depths
 from explain.stats import texture_effect
 from sr_core.engine import Upscaler
 from sr_core.evaluate import make_lr
@@ -45,6 +46,18 @@ def test_rcan_at_full_depth_is_the_normal_forward_pass_exactly():
         normal = model(x)
     assert torch.equal(forward_at_depth(model, x, model.config.n_resgroups), normal)
     assert not torch.equal(forward_at_depth(model, x, 1), normal)
+
+
+def test_all_depths_in_one_pass_equal_each_depth_on_its_own():
+    model, x = tiny_random_rcan(), rcan_input()
+    outputs = outputs_at_depths(model, x)
+    assert len(outputs) == model.config.n_resgroups
+    for k, out in enumerate(outputs):
+        assert torch.equal(out, forward_at_depth(model, x, k))
+    safmn = random_safmn()
+    y = torch.from_numpy(RNG.random((1, 3, 16, 16), dtype=np.float32))
+    for k, out in enumerate(safmn_outputs_at_depths(safmn, y)):
+        assert torch.equal(out, safmn_at_depth(safmn, y, k))
 
 
 def test_rcan_at_depth_zero_is_head_body_conv_long_skip_and_tail():

@@ -38,6 +38,20 @@ def forward_at_depth(model: RCAN, x: torch.Tensor, k: int) -> torch.Tensor:
         return model.upsample(shallow + model.body[-1](deep))
 
 
+def outputs_at_depths(model: RCAN, x: torch.Tensor) -> list[torch.Tensor]:
+    """forward_at_depth(model, x, k) for k = 0..G-1, the groups run once: each k reuses the previous one's
+    group outputs (the same operations on the same tensors, so the same results)."""
+    groups = list(model.body)[:-1]
+    outputs = []
+    with torch.inference_mode():
+        shallow = model.head(model.sub_mean(x))
+        deep = shallow
+        for group in groups:
+            outputs.append(model.upsample(shallow + model.body[-1](deep)))
+            deep = group(deep)
+    return outputs
+
+
 def gate_modules(model: RCAN) -> list[torch.nn.Module]:
     """The sigmoid at the end of every CALayer, in (group, block) order."""
     return [layer.conv_du[3] for group in attention_layers(model) for layer in group]
@@ -61,9 +75,10 @@ def rcan_experiments(model: RCAN, x: torch.Tensor, normal: np.ndarray, measure: 
                      image: Callable[[torch.Tensor], np.ndarray]) -> Experiments:
     """All of RCAN's experiments on the region x; `normal` is the region's normal output, `image` turns a pass's
     output into an image in [0, 1]."""
+    shallower = outputs_at_depths(model, x)
     return run_experiments(
         measure, "groups", model.config.n_resgroups,
-        lambda k: image(forward_at_depth(model, x, k)),
+        lambda k: image(shallower[k]),
         {"attention_off": (ATTENTION_OFF, lambda: image(forward_with_gates(model, x, gates_off))),
          "attention_uniform": (ATTENTION_UNIFORM, lambda: image(forward_with_gates(model, x, gates_uniform)))},
         normal,

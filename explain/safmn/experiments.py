@@ -29,6 +29,18 @@ def forward_at_depth(model: SAFMN, x: torch.Tensor, k: int) -> torch.Tensor:
         return model.to_img(model.feats[:k](shallow) + shallow)
 
 
+def outputs_at_depths(model: SAFMN, x: torch.Tensor) -> list[torch.Tensor]:
+    """forward_at_depth(model, x, k) for k = 0..N-1, each block run once."""
+    outputs = []
+    with torch.inference_mode():
+        shallow = model.to_feat(x)
+        deep = shallow
+        for block in model.feats:
+            outputs.append(model.to_img(deep + shallow))
+            deep = block(deep)
+    return outputs
+
+
 def forward_modulation_off(model: SAFMN, x: torch.Tensor) -> torch.Tensor:
     """The normal forward pass with every modulation map replaced by ones."""
     acts = [block.safm.act for block in model.feats]
@@ -39,9 +51,10 @@ def forward_modulation_off(model: SAFMN, x: torch.Tensor) -> torch.Tensor:
 def safmn_experiments(model: SAFMN, x: torch.Tensor, normal: np.ndarray, measure: Measure,
                       image: Callable[[torch.Tensor], np.ndarray]) -> Experiments:
     """All of SAFMN's experiments on the region x, as `rcan_experiments`."""
+    shallower = outputs_at_depths(model, x)
     return run_experiments(
         measure, "blocks", len(model.feats),
-        lambda k: image(forward_at_depth(model, x, k)),
+        lambda k: image(shallower[k]),
         {"modulation_off": (MODULATION_OFF, lambda: image(forward_modulation_off(model, x)))},
         normal,
     )
