@@ -3,7 +3,7 @@
 An effect here is "mean on the most textured tiles minus mean on the flattest tiles", given absolutely (in the
 quantity's own units) and relative to the flat mean, with a percentile bootstrap interval over tiles: tiles are
 resampled with replacement within each group, which asks how much the difference would move had the photo had
-other tiles of the same kind. A trend is claimed only when the interval excludes zero.
+other tiles of the same kind. A trend is claimed only when the interval excludes zero, over at least MIN_TILES tiles in each group.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import numpy as np
 
 BOOTSTRAP_SAMPLES = 2000
 CONFIDENCE = 0.95
+MIN_TILES = 5  # fewer tiles per group than this, and a bootstrap interval means little: no claim at all
 NEGLIGIBLE = 0.02  # a relative difference below 2% is called negligible even when it exceeds its uncertainty
 
 
@@ -30,8 +31,10 @@ class Effect:
 
     @property
     def exceeds_uncertainty(self) -> bool:
-        """True when the interval lies entirely on one side of zero: only then is a direction claimed."""
-        return math.isfinite(self.low) and math.isfinite(self.high) and (self.low > 0 or self.high < 0)
+        """True when the interval lies entirely on one side of zero, over at least MIN_TILES tiles per group: only
+        then is a direction claimed."""
+        enough = min(self.n_textured, self.n_flat) >= MIN_TILES
+        return enough and math.isfinite(self.low) and math.isfinite(self.high) and (self.low > 0 or self.high < 0)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "confidence": CONFIDENCE, "exceeds_uncertainty": self.exceeds_uncertainty}

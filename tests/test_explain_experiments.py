@@ -163,3 +163,7 @@ def test_an_effect_inside_its_uncertainty_claims_no_trend():
     effect = texture_effect(clear, high, low)
     assert effect.exceeds_uncertainty and effect.low > 0.1 and effect.relative == pytest.approx(
         effect.difference / effect.flat)
+    few_high, few_low = tiles[:8] > 4, tiles[:8] < 3  # 3 textured, 3 flat tiles
+    few = texture_effect(noisy[:8] + few_high, few_high, few_low)
+    assert (few.n_textured, few.n_flat) == (3, 3) and few.low > 0.5  # a large, tight effect...
+    assert not few.exceeds_uncertainty  # ...but too few tiles to claim it
