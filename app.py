@@ -596,7 +596,7 @@ def explain_summary(metrics: dict) -> str:
     ]
     if arch == "RCAN":
         effect = texture["attention_texture_effect"]
-        trend = effect_verdict(effect["difference"], effect["relative"], effect["exceeds_uncertainty"])
+        trend = effect_verdict(effect)
         lines.append(f"**Gates, textured − flat tiles:** {_number(effect['difference'], 4)} on the 0..1 scale, 95% "
                      f"interval [{_number(effect['low'], 4)}, {_number(effect['high'], 4)}]: {trend}.")
     original = texture["original"]

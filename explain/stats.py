@@ -61,10 +61,14 @@ def texture_effect(values: np.ndarray, high: np.ndarray, low: np.ndarray, seed: 
     )
 
 
-def effect_verdict(difference: float | None, relative: float | None, exceeds_uncertainty: bool) -> str:
-    """The words for an effect (also usable on its JSON form): no trend inside the uncertainty, "negligible"
-    below NEGLIGIBLE relative size, else its direction."""
-    if difference is None or not exceeds_uncertainty or not math.isfinite(difference):
+def effect_verdict(effect: dict) -> str:
+    """The words for an effect (its `to_dict()` form): too few tiles, no trend inside the uncertainty,
+    "negligible" below NEGLIGIBLE relative size, else its direction."""
+    difference, relative = effect["difference"], effect["relative"]
+    tiles = min(effect["n_textured"], effect["n_flat"])
+    if tiles < MIN_TILES:
+        return f"too few tiles ({tiles} per group, fewer than {MIN_TILES}) to claim any trend"
+    if difference is None or not effect["exceeds_uncertainty"] or not math.isfinite(difference):
         return "no trend: the interval includes 0"
     if relative is not None and math.isfinite(relative) and abs(relative) < NEGLIGIBLE:
         return f"beyond its uncertainty but negligible (under {100 * NEGLIGIBLE:.0f}% relative)"

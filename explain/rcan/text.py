@@ -35,7 +35,7 @@ def attention(a: Analysis) -> str:
     n_groups, n_blocks, n_channels = a.attention.shape
     width, height = a.computed_on
     ext = a.extremes()
-    trend = effect_verdict(e.difference, e.relative, e.exceeds_uncertainty)
+    trend = effect_verdict(e.to_dict())
     return (
         "### Channel attention: which channels each block turns up (*attention heatmap*, *texture map*)\n\n"
         f"Every one of the {n_groups * n_blocks} RCABs averages its {n_channels} feature channels over the whole "
