@@ -43,9 +43,11 @@ def test_text_states_this_runs_numbers_and_cites_only_the_four_sources(sign, tre
 def test_text_survives_a_flat_image_and_claims_no_trend():
     from sr_core.weights import tiny_random_rcan
 
-    text = explainer_markdown(analyze(tiny_random_rcan(), np.full((24, 24, 3), 0.4, np.float32)))
-    assert "no trend" in text
+    text = explainer_markdown(analyze(tiny_random_rcan(), np.full((24, 24, 3), 0.4, np.float32), tile=4))
+    assert "no trend: the interval includes 0" in text
     assert "nan" not in text.lower()
+    small = explainer_markdown(analyze(tiny_random_rcan(), np.full((24, 24, 3), 0.4, np.float32)))  # 2x2 tiles
+    assert "too few tiles (1 per group, fewer than 5) to claim any trend" in small
 
 
 @pytest.mark.parametrize("with_original", [False, True])
