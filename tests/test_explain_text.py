@@ -47,7 +47,7 @@ def test_text_survives_a_flat_image_and_claims_no_trend():
     assert "no trend: the interval includes 0" in text
     assert "nan" not in text.lower()
     small = explainer_markdown(analyze(tiny_random_rcan(), np.full((24, 24, 3), 0.4, np.float32)))  # 2x2 tiles
-    assert "too few tiles (1 per group, fewer than 5) to claim any trend" in small
+    assert "too few tiles (4 per group, fewer than 5) to claim any trend" in small
 
 
 @pytest.mark.parametrize("with_original", [False, True])
