@@ -181,7 +181,7 @@ def depth_figure(analysis: BaseAnalysis) -> go.Figure:
                              hovertemplate="k=%{x}: %{y:.2f}x bicubic<extra></extra>"), row=2, col=1)
     if tex.hf_energy_ratio_original is not None:
         fig.add_hline(y=tex.hf_energy_ratio_original, line_dash="dot", line_color="#2b8a3e",
-                      annotation_text="original", row=2, col=1)
+                      annotation_text="original's fine-detail energy", annotation_position="top left", row=2, col=1)
     if has_psnr:
         fig.add_trace(go.Scatter(x=k, y=[s.psnr for s in steps], mode="lines+markers", name="PSNR vs original (dB)",
                                  line=dict(color="#3b5bdb"), hovertemplate="k=%{x}: %{y:.2f} dB<extra></extra>"),
