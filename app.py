@@ -82,7 +82,8 @@ LONG_RUN_S = 10.0  # announce the estimate before runs expected to take longer t
 PROBE_SIDE = 96  # side of the square input timed once per model to estimate run times
 
 # The model choice, (label, value): RCAN runs the weights chosen under Options (SR_WEIGHTS, the Hub, else the
-# bundled RCAN); SAFMN runs the checkpoint named by SR_SAFMN_WEIGHTS, else the bundled SAFMN.
+# bundled RCAN); SAFMN runs the checkpoint named by SR_SAFMN_WEIGHTS, else the authors' weights from the Hub
+# (Meloo/SAFMN, SAFMN_DF2K_x3.pth; SR_SAFMN_HUB_REPO/FILE/REVISION override), else the bundled SAFMN.
 MODEL_CHOICES = [("RCAN — best textures", "rcan"), ("SAFMN — fast", "safmn")]
 DEFAULT_MODEL = "rcan"
 SAFMN_WEIGHTS_ENV = "SR_SAFMN_WEIGHTS"
@@ -138,9 +139,9 @@ def spec_for(choice: str) -> str | None:
 
 def model_spec(model: str, weights: str) -> str | None:
     """(model choice, weights choice) -> `load_weights` spec. The weights dropdown applies to RCAN; SAFMN's weights
-    are set by the server (SR_SAFMN_WEIGHTS), never by a client."""
+    are set by the server (SR_SAFMN_WEIGHTS, else the Hub), never by a client."""
     if model == "safmn":
-        return os.environ.get(SAFMN_WEIGHTS_ENV, "").strip() or "bundled-safmn"
+        return os.environ.get(SAFMN_WEIGHTS_ENV, "").strip() or "hub-safmn"
     if model != "rcan":
         raise ValueError(f"unknown model choice {model!r}; choose one of {[value for _, value in MODEL_CHOICES]}")
     return spec_for(weights)
