@@ -768,7 +768,7 @@ def theme() -> gr.themes.Base:
 def example_gallery(photo: gr.Image, outputs: list) -> gr.Examples:
     """The example photos as thumbnails (no `example_labels`: labels would replace the pictures; the textures are
     named in the heading). Each runs once, when first clicked, and is then served from the cache to everyone."""
-    return gr.Examples(
+    examples = gr.Examples(
         [[str(EXAMPLES_DIR / file)] for file, _ in EXAMPLES],
         inputs=[photo],
         outputs=outputs,
@@ -779,6 +779,12 @@ def example_gallery(photo: gr.Image, outputs: list) -> gr.Examples:
         api_visibility="private",  # a UI helper: neither in the API nor an MCP tool
         label="Examples (CC0 / public domain): " + ", ".join(label.lower() for _, label in EXAMPLES),
     )
+    # Gradio makes the click that copies an example into the upload "undocumented" (callable by API clients);
+    # it is a UI helper like the others.
+    for event in gr.context.Context.root_block.fns.values():
+        if examples.dataset in event.inputs:
+            event.api_visibility = "private"
+    return examples
 
 
 def build_demo() -> gr.Blocks:

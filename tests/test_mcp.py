@@ -19,20 +19,22 @@ from tests.app_server import running_app, save_tiny_safmn
 pytest.importorskip("mcp", reason='the MCP server needs gradio[mcp]: pip install -r requirements.txt')
 
 PHOTO = np.random.default_rng(5).integers(0, 256, (20, 28, 3), dtype=np.uint8)
+UPLOAD_LIMIT = "100kb"
 
 
 @pytest.fixture(scope="module")
 def app_url(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory):
     """Started as a user would, without GRADIO_MCP_SERVER: the MCP server is on by default."""
     workdir = tmp_path_factory.mktemp("mcp_app")
-    env = {"SR_SAFMN_WEIGHTS": str(save_tiny_safmn(workdir / "tiny_safmn.safetensors")), "GRADIO_MCP_SERVER": ""}
+    env = {"SR_SAFMN_WEIGHTS": str(save_tiny_safmn(workdir / "tiny_safmn.safetensors")), "GRADIO_MCP_SERVER": "",
+           "SR_MAX_UPLOAD": UPLOAD_LIMIT}
     with running_app(tiny_checkpoint, workdir, env) as url:
         yield url
 
 
-def photo_data_url() -> str:
+def photo_data_url(pixels: np.ndarray = PHOTO) -> str:
     buffer = io.BytesIO()
-    Image.fromarray(PHOTO).save(buffer, "PNG")
+    Image.fromarray(pixels).save(buffer, "PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
@@ -104,10 +106,15 @@ def test_without_progress_the_result_names_the_png_by_url(app_url):
         assert _png_size(response.read()) == (84, 60)
 
 
-def test_a_local_url_is_refused_with_a_message_and_the_server_keeps_serving(app_url):
-    """Gradio fetches http(s) inputs itself and refuses loopback and private addresses (SSRF protection): a
-    local client sends a data: URL instead (README)."""
+def test_local_urls_and_oversized_data_urls_are_refused_and_the_server_keeps_serving(app_url):
+    """Gradio fetches http(s) inputs itself and refuses loopback and private addresses (SSRF protection), so a
+    local client sends a data: URL (README); one larger than SR_MAX_UPLOAD is refused like an upload."""
     _, refused = call_tool(app_url, "upscale", {"image": "http://127.0.0.1:9/photo.png"}, with_progress=True)
     assert refused.isError
+    noise = np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8)  # ~120 kB as PNG
+    assert len(photo_data_url(noise)) * 3 / 4 > 100_000
+    _, too_big = call_tool(app_url, "upscale", {"image": photo_data_url(noise)}, with_progress=True)
+    assert too_big.isError and "exceeds the maximum file size of 102400 bytes" in too_big.content[0].text
     _, result = call_tool(app_url, "upscale", {"image": photo_data_url()}, with_progress=True)
     assert not result.isError
+
