@@ -12,24 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.test_app import app_module, demo, tiny_safmn  # noqa: F401 - the app imported with tiny weights
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def app_module(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SR_WEIGHTS", str(tiny_checkpoint))
-    mp.setenv("GRADIO_EXAMPLES_CACHE", str(tmp_path_factory.mktemp("examples_cache")))
-    mp.delenv("SR_HUB_REPO", raising=False)
-    import app
-
-    yield app
-    mp.undo()
-
-
-@pytest.fixture(scope="module")
-def demo(app_module):
-    return app_module.build_demo()
 
 
 def _by_id(demo, elem_id: str):
