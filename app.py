@@ -20,9 +20,9 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from math import ceil
 from contextlib import contextmanager
 from dataclasses import dataclass
+from math import ceil
 from pathlib import Path
 
 import gradio as gr
@@ -441,7 +441,7 @@ def upscale(
         image: The photo, as a URL of an image file (PNG, JPEG, WebP, TIFF or BMP; alpha, 16-bit and EXIF rotation are kept).
         tile: Tile size in input pixels: 128, 256, 512 or 1024. Smaller uses less memory; the result is identical.
         ensemble: True averages 8 flipped and rotated passes (RCAN+): slightly sharper, 8 times slower.
-        weights: RCAN's weights: "default" (the server's choice, normally the Hub, else the bundled model) or "bundled".
+        weights: RCAN's weights: "default" (the server's choice: its file, else its Hub repo, else the bundled model), "bundled", or "hub" where the server lists it.
         model: "rcan" for the best textures (default) or "safmn" for a much faster, lighter network.
 
     Returns:
