@@ -56,7 +56,7 @@ def run_report(args: argparse.Namespace) -> int:
                    f"({rgb.shape[1]}x{rgb.shape[0]}), since {args.image.name} is not exactly 1/{scale} of it")
     analysis = analyze_any(model, rgb, original=hr, image_mode=image.original_mode)
     title = f"How {analysis.model_name} enlarges {args.image.name} x{analysis.scale}"
-    index, metrics = write_report(analysis, args.output, title)
+    index, metrics = write_report(analysis, args.output, title, loaded.provenance())
     stderr(f"{args.image.name}: report in {time.perf_counter() - started:.1f}s")
     print(index)
     print(metrics)
