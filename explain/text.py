@@ -73,12 +73,15 @@ def short_answer(a: BaseAnalysis, technology: str) -> str:
                  "that detail is real, the rest plausible, not recovered.")
     else:
         limit = "Against the original it is no closer than bicubic: the extra detail is plausible, not recovered."
+    truth = tex.hf_energy_ratio_original
+    if truth is not None and math.isfinite(truth) and tex.hf_energy_ratio > truth * (1 + CLOSE_TO_ORIGINAL):
+        limit = f"The original has only {fmt(truth, '.1f')}×: part is invented. " + limit
     return (
         f"**Your photo was enlarged {a.scale}×, so {a.scale ** 2 - 1} of every {a.scale ** 2} output pixels did "
         f"not exist: they were predicted.** A deep network, {a.model_name}, trained on pairs of small and large "
         "photos, predicted them: it learned what fine textures usually look like. "
-        f"{technology} On this photo its result has {fmt(tex.hf_energy_ratio, '.1f')}× the fine-detail energy of "
-        f"bicubic enlargement. {limit}"
+        f"{technology} Here its result has {fmt(tex.hf_energy_ratio, '.1f')}× the fine-detail energy of bicubic. "
+        f"{limit}"
     )
 
 

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from explain.analysis import analyze, explainer_markdown, short_answer
+from explain.analysis import analyze, analyze_any, explainer_markdown, short_answer
 from explain.glossary import GLOSSARY, definition, terms_in, with_tooltips
 from explain.text import MAX_ANSWER_WORDS, word_count
 from sr_core.evaluate import make_lr
@@ -67,6 +67,9 @@ def test_short_answer_is_plain_short_and_from_this_run(with_original):
     o = analysis.texture.original
     if with_original:
         assert ("dB closer than bicubic" in answer) == (o.psnr_rcan > o.psnr_bicubic)
+        analysis.texture.hf_energy_ratio = 10 * analysis.texture.hf_energy_ratio_original  # more than the original
+        invented = short_answer(analysis)
+        assert "part is invented" in invented and word_count(invented) <= MAX_ANSWER_WORDS
     else:
         assert "Only the original photo could prove it real" in answer
 
@@ -79,3 +82,13 @@ def test_every_glossary_term_gets_its_tooltip_outside_links_and_tags():
     assert with_tooltips(out) == out  # idempotent: no tooltip inside a tooltip
     for term in GLOSSARY:
         assert definition(term) == GLOSSARY[term]
+
+
+def test_safmns_short_answer_fits_too_even_with_every_clause():
+    from sr_core.models.safmn import SAFMN, SAFMNConfig
+
+    hr = (np.random.default_rng(0).random((48, 48, 3)) * 255).astype(np.uint8)
+    analysis = analyze_any(SAFMN(SAFMNConfig(dim=8, n_blocks=1)).eval(), from_uint8(make_lr(hr, 3)), original=hr)
+    analysis.texture.hf_energy_ratio = 10 * analysis.texture.hf_energy_ratio_original
+    answer = short_answer(analysis)
+    assert "SAFM" in answer and "part is invented" in answer and word_count(answer) <= MAX_ANSWER_WORDS

@@ -13,9 +13,9 @@ from explain.text import (
 )
 
 TECHNOLOGY = (
-    "Its residual-in-residual design lets most of the picture pass straight through skip connections, so its deep "
-    "layers work on the missing fine detail. Channel attention turns each feature channel up or down. The "
-    "enlargement itself is learned, done by PixelShuffle at the end."
+    "Its residual-in-residual design passes most of the picture through skip connections, so its deep layers work "
+    "on the missing fine detail. Channel attention turns each feature channel up or down. The enlargement itself "
+    "is learned (PixelShuffle, at the end)."
 )
 
 

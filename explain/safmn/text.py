@@ -11,8 +11,8 @@ from explain.text import (
 
 TECHNOLOGY = (
     "A skip connection carries the picture past its blocks, so they work on the missing fine detail. In every "
-    "block, SAFM modulation scales each feature up or down at each pixel. The enlargement itself is learned, "
-    "done by PixelShuffle at the end."
+    "block, SAFM modulation scales each feature up or down at each pixel. The enlargement itself is learned "
+    "(PixelShuffle, at the end)."
 )
 
 
