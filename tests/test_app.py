@@ -339,6 +339,16 @@ def test_explain_returns_the_answer_experiments_figures_and_metrics(client) -> N
     assert _slots(SLOTS, figures)["original_errors"]["type"] == "plotly" and "| RCAN |" in summary
 
 
+def test_explain_after_enlarge_reuses_the_gates_of_that_enlargement(client) -> None:
+    from gradio_client import handle_file
+
+    photo = handle_file(str(EXAMPLES / "wood_coffee.png"))
+    client.predict(photo, api_name="/upscale")
+    *_, metrics, _, _ = client.predict(photo, api_name="/explain")
+    assert metrics["attention"]["computed_on"] == [216, 144]
+    assert "whole_photo" not in metrics["timings"]  # the photo was not enlarged a second time
+
+
 def test_examples_are_their_own_originals(app_module, tmp_path) -> None:
     copy = tmp_path / "upload.png"
     copy.write_bytes((EXAMPLES / "brick_wall.png").read_bytes())  # Gradio serves examples as copies
