@@ -25,6 +25,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from math import ceil
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import gradio as gr
 import numpy as np
@@ -90,6 +91,9 @@ PROBE_SIDE = 96  # side of the square input timed once per model to estimate run
 MODEL_CHOICES = [("RCAN — best textures", "rcan"), ("SAFMN — fast", "safmn")]
 DEFAULT_MODEL = "rcan"
 SAFMN_WEIGHTS_ENV = "SR_SAFMN_WEIGHTS"
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 def max_pixels() -> int:
@@ -378,29 +382,33 @@ def read_photo(path: str | None) -> InputImage:
     return read_image(path, max_pixels())
 
 
-class RecentResults:
-    """The last few enlargements (uint8) with what the engine recorded while making them (RCAN's gates), keyed by
-    (upload path, weights choice, model choice), so that "How textures are kept" explains exactly the picture the
-    user got without enlarging it again. Gradio names uploads by content hash, so the path is a stable key."""
+class RecentResults(Generic[K, V]):
+    """The last few results, least recently stored dropped first. RECENT holds enlargements (uint8) with what the
+    engine recorded while making them (RCAN's gates), keyed by (upload path, weights choice, model choice), so that
+    "How textures are kept" explains exactly the picture the user got without enlarging it again (Gradio names
+    uploads by content hash, so the path is a stable key). EXPLAINED holds finished explanations."""
 
     def __init__(self, size: int = 3) -> None:
-        self._items: OrderedDict[tuple[str, str, str], tuple[np.ndarray, dict]] = OrderedDict()
+        self._items: OrderedDict[K, V] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def put(self, key: tuple[str, str, str], result: tuple[np.ndarray, dict]) -> None:
+    def put(self, key: K, result: V) -> None:
         with self._lock:
             self._items[key] = result
             self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
 
-    def get(self, key: tuple[str, str, str]) -> tuple[np.ndarray, dict] | None:
+    def get(self, key: K) -> V | None:
         with self._lock:
             return self._items.get(key)
 
 
-RECENT = RecentResults()
+RECENT: RecentResults[tuple[str, str, str], tuple[np.ndarray, dict]] = RecentResults()
+# Explanations by (photo's content hash, ground-truth mode, weights, model): reopening the tab, or coming back to a
+# photo (an example clicked again), shows its figures at once.
+EXPLAINED: RecentResults[tuple[str, bool, str, str], tuple] = RecentResults(size=6)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -683,6 +691,10 @@ def explain(
         Ten figures (Plotly JSON; empty where the model has none) in this order: texture evidence, error maps, depth, ablation, added detail, the model's own figure (RCAN's gates or SAFMN's modulation maps), then RCAN's boosted channels, texture map, feature views and their scores; a summary in Markdown (the plain answer and headline numbers); all the numbers as JSON (metrics, with answer.short); the workflow figure; and the full explanation in Markdown with glossary tooltips.
     """
     photo = read_photo(image)
+    key = (file_digest(image), bool(have_original), weights, model)
+    cached = EXPLAINED.get(key)
+    if cached is not None:
+        return cached
     engine = ENGINES.get(weights, model)
     progress(0.1, desc="Looking inside the network")
     if have_original:
@@ -700,24 +712,43 @@ def explain(
     progress(0.9, desc="Drawing")
     figures = build_figures(analysis)
     numbers = explain_metrics(analysis)
-    return (
+    result = (
         *slot_figures(figures),
         explain_summary(numbers),
         numbers,
         figures["workflow"],
         with_tooltips(explainer_markdown(analysis)),
     )
+    EXPLAINED.put(key, result)
+    return result
+
+
+def explain_on_open(image: str | None, have_original: bool, weights: str, model: str,
+                    progress: gr.Progress = gr.Progress()) -> tuple:
+    """Opening an explanation tab explains the photo now (or shows its cached explanation), so that enlarging never
+    waits for the explainer; with no photo the tab says how to get one."""
+    if not image:
+        return not_explained_yet()
+    return explain(image, have_original, weights, model, progress=progress)
+
+
+def example_shown() -> tuple[dict, dict, dict, dict]:
+    """After an example click: the examples run with the default options, so the slider names the default model,
+    and the model and weights choices go back to the defaults, so that the explanation is of the picture shown."""
+    return (*show_model_used("default", DEFAULT_MODEL), gr.update(value=DEFAULT_MODEL), gr.update(value="default"))
+
+
+def file_digest(path: str) -> str:
+    """The photo's content hash: Gradio serves the same photo under several paths (upload, example cache)."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return path
 
 
 def is_example(image: str | None) -> bool:
     """Whether the photo is one of the bundled examples (by content: Gradio serves copies under other paths)."""
-    if not image:
-        return False
-    try:
-        digest = hashlib.sha256(Path(image).read_bytes()).hexdigest()
-    except OSError:
-        return False
-    return digest in example_digests()
+    return bool(image) and file_digest(image) in example_digests()
 
 
 @functools.lru_cache(maxsize=1)
@@ -792,13 +823,14 @@ EXPLAIN_INTRO = """\
 ### What technology keeps fine textures so clean?
 The answer comes first, written from this photo's own numbers; below it, each claim with its figure. Hover an
 underlined term for its definition. Everything is computed for the photo in the **Upscale** tab with the model chosen
-there, after each run (or press *Explain*): the experiments change the network and show what happens to *your*
+there, when you open this tab (or press *Explain*), so enlarging never waits for it: the experiments change the network and show what happens to *your*
 photo. **I have the original** treats your upload as the sharp original: it is shrunk ×3 the way the RCAN paper
 does (bicubic), enlarged back, and everything is compared with the original, the only way to tell real detail from
 invented detail. It is on for the examples, which are their own originals.
 """
 
-NOT_EXPLAINED = "*Nothing explained yet for this photo: press **Enlarge ×3** or **Explain this photo**.*"
+NOT_EXPLAINED = ("*Nothing explained yet: choose a photo in the **Upscale** tab (or an example), then open this tab "
+                 "or press **Explain this photo**.*")
 
 EXAMPLES = [
     ("fabric_astronaut.png", "Fabric"),
@@ -915,7 +947,7 @@ def build_demo() -> gr.Blocks:
                         download = gr.File(label=f"Lossless PNG (×{SCALE})", interactive=False, elem_id="download")
                         info = gr.Markdown(default_engine.summary(), label="Run info", elem_id="info")
 
-            with gr.Tab("How textures are kept", id="explain", elem_id="tab-explain"):
+            with gr.Tab("How textures are kept", id="explain", elem_id="tab-explain") as explain_tab:
                 gr.Markdown(with_tooltips(EXPLAIN_INTRO))
                 with gr.Row():
                     have_original = gr.Checkbox(
@@ -941,7 +973,7 @@ def build_demo() -> gr.Blocks:
                 with gr.Accordion("All the numbers (metrics JSON)", open=False, elem_id="metrics-accordion"):
                     metrics_json = gr.JSON(label="metrics", elem_id="metrics")
 
-            with gr.Tab("Workflow & sources", id="workflow", elem_id="tab-workflow"):
+            with gr.Tab("Workflow & sources", id="workflow", elem_id="tab-workflow") as workflow_tab:
                 gr.Markdown("### Quality versus time: which model to choose")
                 gr.Plot(quality_figure, label="Quality versus time", format="png", elem_id="plot-quality")
                 gr.Markdown(quality_text, elem_classes=["caption"], elem_id="quality-caption")
@@ -955,14 +987,17 @@ def build_demo() -> gr.Blocks:
         model_queue = {"concurrency_limit": MODEL_CONCURRENCY, "concurrency_id": "model"}
 
         with examples_slot:
-            example_gallery(photo, upscale_outputs)
+            examples = example_gallery(photo, upscale_outputs)
 
         run_event = run.click(upscale, [photo, tile, ensemble, weights, model], upscale_outputs, api_name="upscale",
-                              **model_queue)
+                              show_progress_on=[slider], **model_queue)
         run_event.success(show_model_used, [weights, model], [banner, slider], queue=False, api_visibility="private")
-        by_button = explain_button.click(explain, explain_inputs, explain_outputs, api_name="explain", **model_queue)
-        after_run = run_event.success(explain, explain_inputs, explain_outputs, api_visibility="private",
-                                      **model_queue)
+        by_button = explain_button.click(explain, explain_inputs, explain_outputs, api_name="explain",
+                                         show_progress_on=[summary], **model_queue)
+        examples.cache_event.success(example_shown, None, [banner, slider, model, weights], queue=False, api_visibility="private")
+        opened = [tab.select(explain_on_open, explain_inputs, explain_outputs, api_visibility="private",
+                             show_progress_on=[summary if tab is explain_tab else explainer], **model_queue)
+                  for tab in (explain_tab, workflow_tab)]
         stop.click(stop_run, None, None, cancels=[run_event], queue=False, api_visibility="private")
         model.change(enable_weights_choice, model, weights, queue=False, api_visibility="private")
         for trigger in (photo.change, tile.change, ensemble.change, weights.change, model.change):
@@ -971,7 +1006,7 @@ def build_demo() -> gr.Blocks:
         cleared = photo.change(not_explained_yet, None, explain_outputs, queue=False, api_visibility="private")
         photo.change(original_mode_for, photo, have_original, queue=False, api_visibility="private")
         arranged = [*first_slot, *(columns[key] for key in RCAN_ONLY), columns["original_errors"]]
-        for explained in (by_button, after_run, cleared):
+        for explained in (by_button, *opened, cleared):
             explained.success(arrange_explain_tab, metrics_json, arranged, queue=False, api_visibility="private")
     return demo
 

@@ -157,6 +157,42 @@ def test_explain_tab_shows_the_sections_of_the_model_that_ran(app_module) -> Non
     assert errors["visible"] is True
 
 
+def _event_of(demo, fn_name: str):
+    return next(event for event in demo.fns.values() if getattr(event.fn, "__name__", "") == fn_name)
+
+
+def test_enlarging_never_waits_for_the_explainer(demo) -> None:
+    upscale = _event_of(demo, "upscale")
+    after = [event.fn.__name__ for event in demo.fns.values() if event.trigger_after == upscale._id]
+    assert after and not any("explain" in name for name in after)  # only the banner and the slider label follow
+    opened = [event for event in demo.fns.values() if getattr(event.fn, "__name__", "") == "explain_on_open"]
+    assert [event.targets[0][1] for event in opened] == ["select", "select"]
+    assert {demo.blocks[event.targets[0][0]].elem_id for event in opened} == {"tab-explain", "tab-workflow"}
+    # One progress bar for each run: on the result, not on the download and the info text.
+    assert [block.elem_id for block in upscale.show_progress_on] == ["slider"]
+
+
+def test_explanations_are_cached_per_photo_and_options(app_module, monkeypatch, tmp_path: Path) -> None:
+    calls = []
+    real = app_module.analyze_any
+    monkeypatch.setattr(app_module, "analyze_any", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rng = np.random.default_rng(3)
+    photo = _png_file(tmp_path / "a.png", Image.fromarray(rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)))
+    first = app_module.explain(str(photo))
+    copy = tmp_path / "copy.png"
+    copy.write_bytes(photo.read_bytes())  # the same photo under another path, as Gradio serves examples
+    assert app_module.explain_on_open(str(copy), False, "default", "rcan") is first and len(calls) == 1
+    app_module.explain(str(photo), True)  # another option is another explanation
+    assert len(calls) == 2
+    assert app_module.explain_on_open(None, False, "default", "rcan") == app_module.not_explained_yet()
+
+
+def test_an_example_click_names_the_model_in_the_slider(app_module) -> None:
+    _, slider, model, weights = app_module.example_shown()
+    assert slider["label"] == "Bicubic (left) · RCAN (right)"
+    assert (model["value"], weights["value"]) == ("rcan", "default")  # the options the examples ran with
+
+
 def test_durations_read_naturally(app_module) -> None:
     fmt = app_module.format_duration
     assert [fmt(0.44), fmt(42.4), fmt(125), fmt(3 * 3600 + 120)] == ["0.4 s", "42 s", "2 min 05 s", "3 h 02 min"]

@@ -120,4 +120,20 @@ def test_an_example_thumbnail_runs_once_and_fills_the_slider(page) -> None:
     page.wait_for_function("Array.from(document.querySelectorAll('#slider img')).length === 2 && "
                            "Array.from(document.querySelectorAll('#slider img')).every(i => i.naturalWidth === 648)")
     page.locator('#download a[download="wood_coffee_x3.png"]').wait_for()
+    # The examples run with the default model: the label says so even after a SAFMN run (the test above).
+    page.locator("#slider").get_by_text("RCAN (right)").wait_for()
     page.screenshot(path=str(ARTIFACTS / "5_example.png"), full_page=True)
+
+
+def test_an_example_click_then_the_explanation_tab_shows_its_figures(page) -> None:
+    page.get_by_role("tab", name="Upscale").click()
+    page.locator("#examples img").nth(3).click()  # brick_wall.png, its own original
+    page.wait_for_function("Array.from(document.querySelectorAll('#slider img')).length === 2 && "
+                           "Array.from(document.querySelectorAll('#slider img')).every(i => i.naturalWidth === 480)")
+    page.get_by_role("tab", name="How textures are kept").click()  # opening the tab is what explains
+    page.locator("#plot-texture-evidence .js-plotly-plot").wait_for()
+    page.locator("#plot-original-errors .js-plotly-plot").wait_for()  # ground-truth mode is on for examples
+    summary = page.locator("#explain-summary").inner_text()
+    assert "against the original" in summary and "Fine detail, RCAN vs bicubic" in summary  # the model shown
+    assert page.locator("#explain-summary .progress-text, #explain-summary .eta-bar").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "7_example_explained.png"), full_page=True)
