@@ -501,8 +501,11 @@ def upscale_example(image: str, progress: gr.Progress = gr.Progress()) -> tuple[
 
 
 def stop_run(request: gr.Request) -> None:
+    """Stop ends the run in the page at once (its event is cancelled) and in the engine after the current tile."""
     if STOP_FLAGS.stop(session_of(request)):
-        gr.Info("Stopping after the current step…")
+        gr.Info("Stopped. Nothing was saved.", title="Stopped")
+    else:
+        gr.Info("Nothing is running.", title="Stop")
 
 
 def estimate_text(image: str | None, tile: int, ensemble: bool, weights: str, model: str) -> str:
@@ -845,6 +848,9 @@ CSS = """
           background: var(--color-accent-soft); }
 .caption { color: var(--body-text-color-subdued); font-size: 0.95em; margin: 0 0 18px 4px; }
 abbr[title] { text-decoration: underline dotted; cursor: help; }
+/* Numbered lists of 10 or more items: room for two-digit markers ("10.", not ".0."). */
+.prose ol, .md ol { padding-left: 2.6em; list-style-position: outside; }
+#slider-hint { color: var(--body-text-color-subdued); margin-top: -6px; }
 """
 
 
@@ -887,7 +893,7 @@ def build_demo() -> gr.Blocks:
     with gr.Blocks(title="RCAN or SAFMN ×3 super-resolution, explained", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(INTRO, elem_id="intro")
         banner = gr.Markdown(banner_text(default_engine), visible=bool(banner_text(default_engine)), elem_id="banner")
-        with gr.Tabs(elem_id="tabs"):
+        with gr.Tabs(elem_id="tabs", overflow_behavior="wrap"):  # on a phone the tabs wrap instead of hiding
             with gr.Tab("Upscale", id="upscale", elem_id="tab-upscale"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=1, min_width=300):
@@ -938,12 +944,17 @@ def build_demo() -> gr.Blocks:
                             label="Bicubic (left) · model (right)",
                             type="filepath",
                             format="png",
-                            max_height=720,  # a x3 result fits a laptop screen; fullscreen shows every pixel
+                            height=640,  # big enough to see texture without opening fullscreen
+                            max_height=900,  # fullscreen shows every pixel
                             slider_position=50,  # halfway: both methods in view on the first look
                             buttons=["fullscreen"],
                             interactive=False,
                             elem_id="slider",
                         )
+                        gr.Markdown("**Zoom:** drag the bar to compare bicubic and the model; the full-screen button "
+                                    "(top right of the picture) shows it pixel for pixel, where fine texture is "
+                                    "easiest to see.",
+                                    elem_id="slider-hint")
                         download = gr.File(label=f"Lossless PNG (×{SCALE})", interactive=False, elem_id="download")
                         info = gr.Markdown(default_engine.summary(), label="Run info", elem_id="info")
 

@@ -226,6 +226,22 @@ def test_stop_ends_the_run_between_two_steps(app_module, demo) -> None:
     assert not app_module.STOP_FLAGS.stop("stop-test")  # the flag went away with the run
 
 
+def test_stop_confirms_that_it_stopped(app_module, monkeypatch) -> None:
+    told: list[tuple[str, str]] = []
+    monkeypatch.setattr(app_module.gr, "Info", lambda message, title="Info", **_: told.append((title, message)))
+    session = SimpleNamespace(session_hash="confirm-test")
+    with app_module.STOP_FLAGS.running("confirm-test"):
+        app_module.stop_run(session)
+    app_module.stop_run(session)  # nothing left to stop
+    assert told == [("Stopped", "Stopped. Nothing was saved."), ("Stop", "Nothing is running.")]
+
+
+def test_the_quality_chart_speaks_to_visitors(app_module) -> None:
+    _, caption, data = app_module.quality_section()
+    assert "How to read it" in caption and "left is faster" in caption
+    assert "bench/" not in caption and "`" not in caption and "ms_per_mp" not in caption  # no script, no keys
+
+
 def test_examples_are_small_credited_pngs() -> None:
     files = sorted(EXAMPLES.glob("*.png"))
     licences = (EXAMPLES / "LICENSES.md").read_text()

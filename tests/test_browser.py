@@ -105,11 +105,13 @@ def test_safmn_runs_shows_its_modulation_maps_and_the_chart(page) -> None:
     page.wait_for_selector("#plot-feature-views", state="hidden")  # RCAN's sections step aside
     assert "Fine detail, SAFMN vs bicubic" in page.locator("#explain-summary").inner_text()
     page.screenshot(path=str(ARTIFACTS / "5_safmn_explain.png"), full_page=True)
+    page.locator("#plot-attention-heatmap").screenshot(path=str(ARTIFACTS / "5_safmn_maps.png"))
 
     page.get_by_role("tab", name="Workflow & sources").click()
     page.locator("#plot-quality .js-plotly-plot").wait_for()
     assert "Spatially-adaptive feature modulation" in page.locator("#explainer").inner_text()
     page.screenshot(path=str(ARTIFACTS / "6_quality_vs_time.png"), full_page=True)
+    page.locator("#plot-quality").screenshot(path=str(ARTIFACTS / "6_quality_chart.png"))
 
 
 def test_an_example_thumbnail_runs_once_and_fills_the_slider(page) -> None:
@@ -137,3 +139,23 @@ def test_an_example_click_then_the_explanation_tab_shows_its_figures(page) -> No
     assert "against the original" in summary and "Fine detail, RCAN vs bicubic" in summary  # the model shown
     assert page.locator("#explain-summary .progress-text, #explain-summary .eta-bar").count() == 0
     page.screenshot(path=str(ARTIFACTS / "7_example_explained.png"), full_page=True)
+
+
+def test_on_a_phone_the_tabs_are_reachable_and_lists_keep_their_numbers(page) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        page.get_by_role("tab", name="Upscale").click()
+        for name in ("Upscale", "How textures are kept", "Workflow & sources"):  # none behind an overflow menu
+            assert page.get_by_role("tab", name=name).is_visible()
+        page.screenshot(path=str(ARTIFACTS / "8_phone.png"))
+        page.get_by_role("tab", name="Workflow & sources").click()
+        items = page.locator("#explainer ol").last.locator("li")
+        items.first.wait_for()
+        assert items.count() >= 5  # the bundled RCAN's has 11 items; "10." used to show as ".0."
+        padding = page.locator("#explainer ol").last.evaluate("ol => parseFloat(getComputedStyle(ol).paddingLeft)")
+        font = page.locator("#explainer ol").last.evaluate("ol => parseFloat(getComputedStyle(ol).fontSize)")
+        assert padding >= 2 * font  # room for "10." left of the text
+        page.locator("#explainer ol").last.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "9_phone_list.png"))
+    finally:
+        page.set_viewport_size({"width": 1360, "height": 960})
