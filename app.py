@@ -36,6 +36,7 @@ from explain.analysis import analyze_any, build_figures, explainer_markdown, rec
 from explain.analysis import metrics as explain_metrics
 from explain.glossary import with_tooltips
 from explain.stats import effect_verdict
+from explain.steps import Step, step_through_photo
 from explain.figures import quality_vs_time_figure
 from explain.quality import load_quality_vs_time, quality_caption
 from explain.report import CAPTIONS
@@ -749,6 +750,42 @@ def file_digest(path: str) -> str:
         return path
 
 
+# Step-throughs by (photo's content hash, weights, model): each is a whole forward pass, so it is kept.
+STEPPED: RecentResults[tuple[str, str, str], list[Step]] = RecentResults()
+NOT_STEPPED = "*Choose a photo in the **Upscale** tab: its run through the network appears here, step by step.*"
+
+
+def step_through_on_open(image: str | None, weights: str, model: str) -> tuple:
+    """Opening the workflow tab runs the network once on the whole photo, stage by stage (or shows the cached
+    run): the steps, the first step shown, and the overview strip."""
+    if not image:
+        return not_stepped_yet()
+    key = (file_digest(image), weights, model)
+    steps = STEPPED.get(key)
+    if steps is None:
+        steps = step_through_photo(ENGINES.get(weights, model).weights.model, read_photo(image).rgb)
+        STEPPED.put(key, steps)
+    strip = [(step.thumbnail, f"{i + 1}. {step.name}") for i, step in enumerate(steps)]
+    return (steps, *show_step(steps, 0), strip)
+
+
+def not_stepped_yet() -> tuple:
+    """A new photo clears the previous photo's step-through."""
+    return [], 0, None, NOT_STEPPED, []
+
+
+def jump_to_step(steps: list[Step], event: gr.SelectData) -> tuple[int, np.ndarray | None, str]:
+    return show_step(steps, event.index)
+
+
+def show_step(steps: list[Step], index: int) -> tuple[int, np.ndarray | None, str]:
+    """(index, thumbnail, caption) of step `index`, kept within the run."""
+    if not steps:
+        return 0, None, NOT_STEPPED
+    index = min(max(int(index), 0), len(steps) - 1)
+    return index, steps[index].thumbnail, steps[index].caption(index, len(steps))
+
+
 def is_example(image: str | None) -> bool:
     """Whether the photo is one of the bundled examples (by content: Gradio serves copies under other paths)."""
     return bool(image) and file_digest(image) in example_digests()
@@ -988,7 +1025,26 @@ def build_demo() -> gr.Blocks:
                 gr.Markdown("### Quality versus time: which model to choose")
                 gr.Plot(quality_figure, label="Quality versus time", format="png", elem_id="plot-quality")
                 gr.Markdown(quality_text, elem_classes=["caption"], elem_id="quality-caption")
-                gr.Markdown("### The last run, step by step: input → model → output")
+                gr.Markdown("### Your photo through the network, step by step")
+                gr.Markdown(
+                    "The network runs once more on your whole photo, one stage at a time: each stage's output as "
+                    "a picture, its shape as channels × height × width (C × H × W) and the time it took here. "
+                    "Feature maps have dozens of channels; their picture is a PCA: pixels with similar features "
+                    "get similar colours.", elem_classes=["caption"])
+                steps_state = gr.State([])
+                step_index = gr.State(0)
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=2, min_width=300):
+                        step_image = gr.Image(label="This step", format="png", interactive=False, height=360,
+                                              elem_id="step-image")
+                    with gr.Column(scale=1, min_width=240):
+                        step_caption = gr.Markdown(NOT_STEPPED, elem_id="step-caption")
+                        with gr.Row():
+                            step_previous = gr.Button("◀ Previous", elem_id="step-previous")
+                            step_next = gr.Button("Next ▶", variant="primary", elem_id="step-next")
+                step_strip = gr.Gallery(label="All steps (click one to jump to it)", columns=6, height="auto",
+                                        allow_preview=False, format="png", elem_id="step-strip")
+                gr.Markdown("### The analysis region, step by step: input → model → output")
                 workflow_plot = gr.Plot(label=CAPTIONS["workflow"], format="png", elem_id="plot-workflow")
                 explainer = gr.Markdown(NOT_EXPLAINED, label="Explainer", elem_id="explainer")
 
@@ -1006,6 +1062,15 @@ def build_demo() -> gr.Blocks:
         by_button = explain_button.click(explain, explain_inputs, explain_outputs, api_name="explain",
                                          show_progress_on=[summary], **model_queue)
         examples.cache_event.success(example_shown, None, [banner, slider, model, weights], queue=False, api_visibility="private")
+        step_outputs = [step_index, step_image, step_caption]
+        workflow_tab.select(step_through_on_open, [photo, weights, model], [steps_state, *step_outputs, step_strip],
+                            api_visibility="private", show_progress_on=[step_image], **model_queue)
+        for button, delta in ((step_previous, -1), (step_next, 1)):
+            button.click(lambda steps, index, delta=delta: show_step(steps, index + delta), [steps_state, step_index],
+                         step_outputs, queue=False, api_visibility="private")
+        step_strip.select(jump_to_step, [steps_state], step_outputs, queue=False, api_visibility="private")
+        photo.change(not_stepped_yet, None, [steps_state, *step_outputs, step_strip], queue=False,
+                     api_visibility="private")
         opened = [tab.select(explain_on_open, explain_inputs, explain_outputs, api_visibility="private",
                              show_progress_on=[summary if tab is explain_tab else explainer], **model_queue)
                   for tab in (explain_tab, workflow_tab)]

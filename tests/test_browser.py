@@ -103,6 +103,9 @@ def test_safmn_runs_shows_its_modulation_maps_and_the_chart(page) -> None:
     page.get_by_text("Inside SAFMN: where each block looks").wait_for()
     page.locator("#plot-attention-heatmap .js-plotly-plot").wait_for()
     page.wait_for_selector("#plot-feature-views", state="hidden")  # RCAN's sections step aside
+    numbers = [h.inner_text().split(" · ")[0] for h in page.locator("#tab-explain h3").all()
+               if h.is_visible() and " · " in h.inner_text()]
+    assert numbers == ["1", "2", "3"]  # SAFMN's sections, numbered without gaps
     assert "Fine detail, SAFMN vs bicubic" in page.locator("#explain-summary").inner_text()
     page.screenshot(path=str(ARTIFACTS / "5_safmn_explain.png"), full_page=True)
     page.locator("#plot-attention-heatmap").screenshot(path=str(ARTIFACTS / "5_safmn_maps.png"))
@@ -159,3 +162,29 @@ def test_on_a_phone_the_tabs_are_reachable_and_lists_keep_their_numbers(page) ->
         page.screenshot(path=str(ARTIFACTS / "9_phone_list.png"))
     finally:
         page.set_viewport_size({"width": 1360, "height": 960})
+
+
+def test_stepping_through_the_run_of_the_whole_photo(page) -> None:
+    page.get_by_role("tab", name="Upscale").click()
+    page.set_input_files("#upload input[type=file]", str(PHOTO))  # 192x140, the tiny RCAN: 2 groups
+    page.locator("#ready").get_by_text("Ready: 192×140 px").wait_for()
+    page.get_by_role("tab", name="Workflow & sources").click()  # opening the tab runs it
+    caption = page.locator("#step-caption")
+    caption.get_by_text("Step 1 of 9: input").wait_for()
+    assert "3 × 140 × 192 (C × H × W)" in caption.inner_text()  # the whole photo, not the analysis region
+    assert page.locator("#step-strip img").count() == 9
+    page.click("#step-next")
+    page.click("#step-next")
+    caption.get_by_text("Step 3 of 9: head").wait_for()
+    assert "8 × 140 × 192" in caption.inner_text() and " ms" in caption.inner_text()
+    page.locator("#step-image img").wait_for()
+    page.screenshot(path=str(ARTIFACTS / "10_step_through.png"), full_page=True)
+    page.click("#step-previous")
+    caption.get_by_text("Step 2 of 9: preprocessing").wait_for()
+    page.locator("#step-strip img").nth(6).click()  # the overview jumps: the upsampler, at x3
+    caption.get_by_text("Step 7 of 9: upsampler").wait_for()
+    assert "8 × 420 × 576" in caption.inner_text()
+    for _ in range(3):
+        page.click("#step-next")
+    caption.get_by_text("Step 9 of 9: output").wait_for()  # the last step stays the last
+    assert "3 × 420 × 576" in caption.inner_text()
