@@ -409,7 +409,7 @@ class RecentResults(Generic[K, V]):
 RECENT: RecentResults[tuple[str, str, str], tuple[np.ndarray, dict]] = RecentResults()
 # Explanations by (photo's content hash, ground-truth mode, weights, model): reopening the tab, or coming back to a
 # photo (an example clicked again), shows its figures at once.
-EXPLAINED: RecentResults[tuple[str, bool, str, str], tuple] = RecentResults(size=6)
+EXPLAINED: RecentResults[tuple[str, bool, str, str, tuple[int, int] | None], tuple] = RecentResults(size=6)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -674,6 +674,7 @@ def explain(
     have_original: bool = False,
     weights: str = "default",
     model: str = DEFAULT_MODEL,
+    focus: tuple[int, int] | None = None,
     progress: gr.Progress = gr.Progress(),
 ) -> tuple:
     """Answer, with this photo's own numbers, what technology keeps its fine textures that bicubic loses.
@@ -695,7 +696,8 @@ def explain(
         Ten figures (Plotly JSON; empty where the model has none) in this order: texture evidence, error maps, depth, ablation, added detail, the model's own figure (RCAN's gates or SAFMN's modulation maps), then RCAN's boosted channels, texture map, feature views and their scores; a summary in Markdown (the plain answer and headline numbers); all the numbers as JSON (metrics, with answer.short); the workflow figure; and the full explanation in Markdown with glossary tooltips.
     """
     photo = read_photo(image)
-    key = (file_digest(image), bool(have_original), weights, model)
+    focus = None if not focus else (int(focus[0]), int(focus[1]))  # (x, y) on the photo, where the user clicked
+    key = (file_digest(image), bool(have_original), weights, model, focus)
     cached = EXPLAINED.get(key)
     if cached is not None:
         return cached
@@ -708,11 +710,13 @@ def explain(
                            print_exception=False)
         low_res = from_uint8(make_lr(original, SCALE))
         analysis = analyze_any(engine.weights.model, low_res, original=original, image_mode=photo.original_mode,
-                               upscaler=engine.upscaler)
+                               upscaler=engine.upscaler,
+                               focus=None if focus is None else (focus[0] // SCALE, focus[1] // SCALE))
     else:
         sr, recorded = RECENT.get((image, weights, model)) or (None, None)
         analysis = analyze_any(engine.weights.model, photo.rgb, sr=None if sr is None else from_uint8(sr),
-                               image_mode=photo.original_mode, upscaler=engine.upscaler, recorded=recorded)
+                               image_mode=photo.original_mode, upscaler=engine.upscaler, recorded=recorded,
+                               focus=focus)
     progress(0.9, desc="Drawing")
     figures = build_figures(analysis)
     numbers = explain_metrics(analysis)
@@ -728,12 +732,19 @@ def explain(
 
 
 def explain_on_open(image: str | None, have_original: bool, weights: str, model: str,
-                    progress: gr.Progress = gr.Progress()) -> tuple:
+                    focus: tuple[int, int] | None = None, progress: gr.Progress = gr.Progress()) -> tuple:
     """Opening an explanation tab explains the photo now (or shows its cached explanation), so that enlarging never
     waits for the explainer; with no photo the tab says how to get one."""
     if not image:
         return not_explained_yet()
-    return explain(image, have_original, weights, model, progress=progress)
+    return explain(image, have_original, weights, model, focus, progress=progress)
+
+
+def focus_on_click(event: gr.SelectData) -> tuple[tuple[int, int], str]:
+    """A click on the photo chooses where the explanation looks (its region and zoomed crops)."""
+    x, y = (int(v) for v in event.index)
+    return (x, y), (f"**The explanation will look at x={x}, y={y}** (where you clicked). Open *How textures are "
+                    "kept* to see it.")
 
 
 def example_shown() -> tuple[dict, dict, dict, dict]:
@@ -944,6 +955,10 @@ def build_demo() -> gr.Blocks:
                             elem_id="upload",
                         ))
                         ready = gr.Markdown("", elem_id="ready")
+                        focus = gr.State(None)
+                        focus_note = gr.Markdown("*Click on the photo to choose where the explanation looks; "
+                                                 "otherwise it looks at the most textured part.*",
+                                                 elem_id="focus-note", elem_classes=["caption"])
                         model = gr.Radio(
                             MODEL_CHOICES,
                             value=DEFAULT_MODEL,
@@ -1049,7 +1064,7 @@ def build_demo() -> gr.Blocks:
                 explainer = gr.Markdown(NOT_EXPLAINED, label="Explainer", elem_id="explainer")
 
         upscale_outputs = [slider, download, info]
-        explain_inputs = [photo, have_original, weights, model]
+        explain_inputs = [photo, have_original, weights, model, focus]
         explain_outputs = [*plots, summary, metrics_json, workflow_plot, explainer]
         model_queue = {"concurrency_limit": MODEL_CONCURRENCY, "concurrency_id": "model"}
 
@@ -1081,6 +1096,9 @@ def build_demo() -> gr.Blocks:
                     api_visibility="private")
         cleared = photo.change(not_explained_yet, None, explain_outputs, queue=False, api_visibility="private")
         photo.change(original_mode_for, photo, have_original, queue=False, api_visibility="private")
+        photo.change(lambda: None, None, focus, queue=False, api_visibility="private")  # a new photo: no click yet
+        clicked = photo.select(focus_on_click, None, [focus, focus_note], queue=False, api_visibility="private")
+        clicked.then(not_explained_yet, None, explain_outputs, queue=False, api_visibility="private")
         arranged = [*first_slot, *(columns[key] for key in RCAN_ONLY), columns["original_errors"]]
         for explained in (by_button, *opened, cleared):
             explained.success(arrange_explain_tab, metrics_json, arranged, queue=False, api_visibility="private")

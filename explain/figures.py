@@ -133,7 +133,7 @@ def texture_evidence_figure(analysis: BaseAnalysis) -> go.Figure:
     fig.update_yaxes(type="log", title_text="power", row=1, col=n + 1)
     heading = ("Ground truth: close to the original's curve = real detail; above it = invented detail"
                if tex.original_zoom is not None else
-               "Texture evidence: bicubic vs the network at the most textured spot (no original given)")
+               "Texture evidence: bicubic vs the network at the zoomed spot (no original given)")
     fig.update_layout(title=heading, height=420, font=FONT, margin=dict(l=10, r=10, t=80, b=50),
                       legend=dict(x=0.98, xanchor="right", y=0.98))
     return fig

@@ -187,6 +187,15 @@ def test_explanations_are_cached_per_photo_and_options(app_module, monkeypatch, 
     assert app_module.explain_on_open(None, False, "default", "rcan") == app_module.not_explained_yet()
 
 
+def test_a_click_on_the_photo_is_where_the_explanation_looks(app_module, tmp_path: Path) -> None:
+    focus, note = app_module.focus_on_click(SimpleNamespace(index=[250, 150]))
+    assert focus == (250, 150) and "x=250, y=150" in note
+    photo = _png_file(tmp_path / "w.png", Image.fromarray(
+        np.random.default_rng(5).integers(0, 256, (200, 300, 3), dtype=np.uint8)))
+    *_, metrics, _, _ = app_module.explain(str(photo), False, "default", "rcan", focus)
+    assert "the 128x128 crop you chose, at x=172, y=72" in metrics["input"]["working_region"]["how"]
+
+
 def test_an_example_click_names_the_model_in_the_slider(app_module) -> None:
     _, slider, model, weights = app_module.example_shown()
     assert slider["label"] == "Bicubic (left) · RCAN (right)"

@@ -188,3 +188,35 @@ def test_stepping_through_the_run_of_the_whole_photo(page) -> None:
         page.click("#step-next")
     caption.get_by_text("Step 9 of 9: output").wait_for()  # the last step stays the last
     assert "3 × 420 × 576" in caption.inner_text()
+
+
+def test_a_click_on_the_photo_moves_the_crop(page, tmp_path) -> None:
+    from PIL import Image
+
+    wide = tmp_path / "wide.png"  # not an example, larger than the 128x128 analysis region
+    Image.open(PHOTO).convert("RGB").resize((300, 220)).save(wide)
+    page.get_by_role("tab", name="Upscale").click()
+    page.set_input_files("#upload input[type=file]", str(wide))
+    page.locator("#ready").get_by_text("Ready: 300×220 px").wait_for()
+    picture = page.locator("#upload img").first
+    picture.wait_for()
+
+    def click_at(x: int, y: int) -> None:
+        """Click the photo's pixel (x, y), placed as Gradio's click-to-coordinates assumes (never enlarged)."""
+        box = picture.bounding_box()
+        ratio = min(box["width"] / 300, box["height"] / 220, 1)
+        picture.click(position={"x": (box["width"] - 300 * ratio) / 2 + (x + 0.5) * ratio,
+                                "y": (box["height"] - 220 * ratio) / 2 + (y + 0.5) * ratio})
+
+    click_at(290, 210)  # the bottom right corner
+    page.locator("#focus-note").get_by_text("will look at x=").wait_for()
+    page.get_by_role("tab", name="How textures are kept").click()
+    summary = page.locator("#explain-summary")
+    summary.get_by_text("the 128x128 crop you chose, at x=172, y=92").wait_for()  # clamped to the photo
+    page.locator("#plot-texture-evidence .js-plotly-plot").wait_for()
+    page.screenshot(path=str(ARTIFACTS / "11_linked_crop.png"), full_page=True)
+
+    page.get_by_role("tab", name="Upscale").click()
+    click_at(5, 5)  # the top left corner: the crop follows
+    page.get_by_role("tab", name="How textures are kept").click()
+    summary.get_by_text("the 128x128 crop you chose, at x=0, y=0").wait_for()
