@@ -32,6 +32,14 @@ def add_weight_options(parser: argparse.ArgumentParser, allow_bicubic: bool = Fa
     parser.add_argument("--hub-file", default=None, help="file in the Hub repo (default: $SR_HUB_FILE or model.safetensors)")
     parser.add_argument("--hub-revision", default=None, help="branch, tag or commit (default: $SR_HUB_REVISION or main)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
+    add_precision_option(parser)
+
+
+def add_precision_option(parser: argparse.ArgumentParser) -> None:
+    from sr_core.precision import PRECISIONS
+
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto: bf16 on CPUs with native bf16, fp16 on CUDA, else fp32 (sr_core.precision)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--size", type=int, default=64, help="input side N (NxN)")
     be.add_argument("--weights", default=None, help="PATH|bundled|hub (default: full-size RCAN x3, random weights)")
     be.add_argument("--tile", type=int, default=None)
+    add_precision_option(be)
     be.add_argument("--repeats", type=int, default=3)
     be.add_argument("--json", action="store_true", help="last line: the result as JSON")
 
@@ -137,7 +146,8 @@ def run_upscale(args: argparse.Namespace) -> int:
         raise UsageError(f"input not found: {', '.join(missing)}")
     loaded = load_weights(args.weights, args.hub_repo, args.hub_file, args.hub_revision)
     stderr(f"weights: {loaded.describe()}")
-    upscaler = Upscaler(loaded.model, args.device)
+    upscaler = Upscaler(loaded.model, args.device, args.precision)
+    stderr(f"precision: {upscaler.describe()}")
     targets = output_paths(args.inputs, args.output, upscaler.scale)
     failures = 0
     for src, dst in zip(args.inputs, targets):
@@ -172,10 +182,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         from sr_core.weights import load_weights
 
         loaded = load_weights(args.weights, args.hub_repo, args.hub_file, args.hub_revision)
-        upscaler = Upscaler(loaded.model, args.device)
+        upscaler = Upscaler(loaded.model, args.device, args.precision)
         if upscaler.scale != args.scale:
             raise UsageError(f"the weights are x{upscaler.scale} but --scale is {args.scale}")
         stderr(f"weights: {loaded.describe()}")
+        stderr(f"precision: {upscaler.describe()}")
         label = f"{loaded.arch} ({loaded.source})" + ("+" if args.ensemble else "")
 
         def upscale(lr: np.ndarray) -> np.ndarray:
@@ -220,11 +231,13 @@ def run_bench(args: argparse.Namespace) -> int:
         loaded = load_weights(args.weights)
         model, label = loaded.model, loaded.describe()
     stderr(f"bench: {label}, {args.size}x{args.size} input on {args.device}, {args.repeats} timed runs each")
-    result = bench(model, args.size, args.device, args.tile, args.repeats)
+    result = bench(model, args.size, args.device, args.tile, args.repeats, args.precision)
     print(f"reference (fp32 NCHW, no_grad): {result.reference_s * 1000:.1f} ms "
           f"(median; best {result.reference_min_s * 1000:.1f})")
-    print(f"engine:                         {result.engine_s * 1000:.1f} ms "
+    print(f"engine ({result.precision}, {result.path}): {result.engine_s * 1000:.1f} ms "
           f"(median; best {result.engine_min_s * 1000:.1f})   speedup x{result.speedup:.2f}")
+    probes = ", ".join(f"{name} {seconds * 1000:.1f} ms" for name, seconds in result.probe_times.items())
+    print(f"path probe: {result.probe_s * 1000:.0f} ms on the first run ({probes or 'one candidate'})")
     print(f"agreement: max |diff| {result.max_abs_diff:.4f} levels, PSNR {result.psnr:.1f} dB "
           f"(reference output std {result.output_std:.1f} levels)")
     print(f"engine {result.gflops:.0f} GFLOP/s (reference FLOPs / engine time) of a measured peak "
