@@ -33,6 +33,7 @@ from explain.quality import load_quality_vs_time, quality_caption
 from explain.report import CAPTIONS
 from sr_core.checkpoint import CheckpointError
 from sr_core.engine import DEFAULT_TILE, Upscaler
+from sr_core.precision import PRECISIONS
 from sr_core.estimate import Throughput, estimate_seconds, learn_from_run, measure_throughput
 from sr_core.evaluate import make_lr
 from sr_core.hub import HubUnavailable, hub_settings
@@ -84,6 +85,8 @@ PROBE_SIDE = 96  # side of the square input timed once per model to estimate run
 # The model choice, (label, value): RCAN runs the weights chosen under Options (SR_WEIGHTS, the Hub, else the
 # bundled RCAN); SAFMN runs the checkpoint named by SR_SAFMN_WEIGHTS, else the bundled SAFMN.
 MODEL_CHOICES = [("RCAN — best textures", "rcan"), ("SAFMN — fast", "safmn")]
+# Auto: bf16 on CPUs with native bf16 (about 2x faster on this Space's CPU, >= 50 dB from fp32), fp16 on a GPU.
+PRECISION_CHOICES = [("Auto", "auto"), ("fp32 (exact)", "fp32"), ("bf16", "bf16")]
 DEFAULT_MODEL = "rcan"
 SAFMN_WEIGHTS_ENV = "SR_SAFMN_WEIGHTS"
 
@@ -168,9 +171,9 @@ class Engine:
     throughput: Throughput | None
 
     @classmethod
-    def load(cls, spec: str | None) -> Engine:
+    def load(cls, spec: str | None, precision: str = "auto") -> Engine:
         weights = load_weights(spec)
-        upscaler = Upscaler(weights.model)
+        upscaler = Upscaler(weights.model, precision=precision)
         return cls(weights, upscaler, measure_speed(upscaler))
 
     def estimate_s(self, width: int, height: int, tile: int, ensemble: bool) -> float | None:
@@ -186,26 +189,29 @@ class Engine:
     def summary(self) -> str:
         w = self.weights
         device = device_label(self.upscaler.device)
-        return f"**{w.arch} ×{SCALE}** · {w.n_params / 1e6:.2f} M parameters · weights: {w.source} · {device}"
+        return (f"**{w.arch} ×{SCALE}** · {w.n_params / 1e6:.2f} M parameters · weights: {w.source} · {device} · "
+                f"precision: {self.upscaler.describe()}")
 
 
 class Engines:
-    """Each (model, weights) choice is loaded at most once, when first used; loading is serialised so two requests
-    never load twice."""
+    """Each (model, weights, precision) choice is loaded at most once, when first used; loading is serialised so two
+    requests never load twice."""
 
     def __init__(self) -> None:
-        self._loaded: dict[tuple[str, str], Engine] = {}
+        self._loaded: dict[tuple[str, str, str], Engine] = {}
         self._lock = threading.Lock()
 
-    def get(self, weights: str, model: str = DEFAULT_MODEL) -> Engine:
+    def get(self, weights: str, model: str = DEFAULT_MODEL, precision: str = "auto") -> Engine:
         spec = model_spec(model, weights)
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
         with self._lock:
-            if (model, weights) not in self._loaded:
-                self._loaded[model, weights] = Engine.load(spec)
-            return self._loaded[model, weights]
+            if (model, weights, precision) not in self._loaded:
+                self._loaded[model, weights, precision] = Engine.load(spec, precision)
+            return self._loaded[model, weights, precision]
 
-    def peek(self, weights: str, model: str = DEFAULT_MODEL) -> Engine | None:
-        return self._loaded.get((model, weights))
+    def peek(self, weights: str, model: str = DEFAULT_MODEL, precision: str = "auto") -> Engine | None:
+        return self._loaded.get((model, weights, precision))
 
 
 ENGINES = Engines()
@@ -396,13 +402,15 @@ def upscale(
     ensemble: bool = False,
     weights: str = "default",
     model: str = DEFAULT_MODEL,
+    precision: str = "auto",
     request: gr.Request | None = None,
     progress: gr.Progress = gr.Progress(),
 ) -> tuple[tuple[str, str], str, str]:
-    """Enlarge a photo x3 with `model` ("rcan" or "safmn"). Returns (bicubic PNG, model's PNG) for the slider, the
-    lossless PNG `<name>_x3.png` for download, and an info line (model, source, device, time, sizes)."""
+    """Enlarge a photo x3 with `model` ("rcan" or "safmn") in `precision` ("auto", "fp32" or "bf16"). Returns
+    (bicubic PNG, model's PNG) for the slider, the lossless PNG `<name>_x3.png` for download, and an info line
+    (model, source, device, precision, time, sizes)."""
     photo = read_photo(image)
-    engine = ENGINES.get(weights, model)
+    engine = ENGINES.get(weights, model, precision)
     width, height = photo.size
     estimate = engine.estimate_s(width, height, int(tile), ensemble)
     if estimate is not None and estimate > LONG_RUN_S:
@@ -443,7 +451,8 @@ def stop_run(request: gr.Request) -> None:
         gr.Info("Stopping after the current step…")
 
 
-def estimate_text(image: str | None, tile: int, ensemble: bool, weights: str, model: str) -> str:
+def estimate_text(image: str | None, tile: int, ensemble: bool, weights: str, model: str,
+                  precision: str = "auto") -> str:
     """Shown as soon as a photo is chosen: its size and the expected run time, before anyone presses Enlarge."""
     if not image:
         return ""
@@ -451,7 +460,7 @@ def estimate_text(image: str | None, tile: int, ensemble: bool, weights: str, mo
         width, height = read_image(image, max_pixels()).size
     except ImageError as exc:
         return f"⚠️ {exc}"
-    engine = ENGINES.peek(weights, model)
+    engine = ENGINES.peek(weights, model, precision)
     estimate = engine.estimate_s(width, height, int(tile), ensemble) if engine else None
     timing = f" · expected time: about {format_duration(estimate)}" if estimate is not None else ""
     return f"Ready: {width}×{height} px → {width * SCALE}×{height * SCALE} px{timing}"
@@ -462,10 +471,10 @@ def banner_text(engine: Engine) -> str:
     return f"⚠️ **Fallback weights in use.** {note}" if note else ""
 
 
-def show_model_used(weights: str, model: str) -> tuple[dict, dict]:
+def show_model_used(weights: str, model: str, precision: str = "auto") -> tuple[dict, dict]:
     """After a run (the choice is loaded by then): the fallback note of the weights that served, and the slider
     named after the model that made the right-hand picture."""
-    engine = ENGINES.peek(weights, model)
+    engine = ENGINES.peek(weights, model, precision)
     text = banner_text(engine) if engine else ""
     arch = engine.weights.arch if engine else "model"
     return gr.update(value=text, visible=bool(text)), gr.update(label=f"Bicubic (left) · {arch} (right)")
@@ -762,6 +771,14 @@ def build_demo() -> gr.Blocks:
                                 info="For RCAN: set by SR_WEIGHTS or SR_HUB_REPO; the bundled model is the fallback.",
                                 elem_id="weights",
                             )
+                            precision = gr.Radio(
+                                PRECISION_CHOICES,
+                                value="auto",
+                                label="Precision",
+                                info="Auto: bf16 on CPUs that compute it natively (about 2× faster, within 50 dB of "
+                                     "fp32), fp16 on a GPU, else fp32. The run info says which ran.",
+                                elem_id="precision",
+                            )
                         examples_slot = gr.Column(elem_id="examples")  # filled below, once the outputs exist
                     with gr.Column(scale=2, min_width=420):
                         slider = gr.ImageSlider(
@@ -826,16 +843,17 @@ def build_demo() -> gr.Blocks:
                 label="Examples: CC0 / public-domain photos with fine textures",
             )
 
-        run_event = run.click(upscale, [photo, tile, ensemble, weights, model], upscale_outputs, api_name="upscale",
-                              **model_queue)
-        run_event.success(show_model_used, [weights, model], [banner, slider], queue=False, api_visibility="private")
+        run_event = run.click(upscale, [photo, tile, ensemble, weights, model, precision], upscale_outputs,
+                              api_name="upscale", **model_queue)
+        run_event.success(show_model_used, [weights, model, precision], [banner, slider], queue=False,
+                          api_visibility="private")
         by_button = explain_button.click(explain, explain_inputs, explain_outputs, api_name="explain", **model_queue)
         after_run = run_event.success(explain, explain_inputs, explain_outputs, api_visibility="private",
                                       **model_queue)
         stop.click(stop_run, None, None, cancels=[run_event], queue=False, api_visibility="private")
         model.change(enable_weights_choice, model, weights, queue=False, api_visibility="private")
-        for trigger in (photo.change, tile.change, ensemble.change, weights.change, model.change):
-            trigger(estimate_text, [photo, tile, ensemble, weights, model], ready, queue=False,
+        for trigger in (photo.change, tile.change, ensemble.change, weights.change, model.change, precision.change):
+            trigger(estimate_text, [photo, tile, ensemble, weights, model, precision], ready, queue=False,
                     api_visibility="private")
         cleared = photo.change(not_explained_yet, None, explain_outputs, queue=False, api_visibility="private")
         arranged = [*first_slot, *(columns[key] for key in RCAN_ONLY), columns["original_errors"]]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from tests.app_server import TINY_SAFMN_BLOCKS, running_app, save_tiny_safmn
@@ -130,9 +131,9 @@ def test_each_model_is_loaded_once_and_only_when_chosen(app_module, monkeypatch)
     loads: list[str | None] = []
     real_load = app_module.Engine.load
 
-    def counting_load(spec):
+    def counting_load(spec, precision="auto"):
         loads.append(spec)
-        return real_load(spec)
+        return real_load(spec, precision)
 
     monkeypatch.setattr(app_module.Engine, "load", staticmethod(counting_load))
     engines = app_module.Engines()
@@ -141,6 +142,11 @@ def test_each_model_is_loaded_once_and_only_when_chosen(app_module, monkeypatch)
     assert engines.get("default", "safmn") is first and first.weights.arch == "SAFMN"
     assert engines.get("default").weights.arch == "RCAN"
     assert len(loads) == 2
+    exact = engines.get("default", "rcan", "fp32")  # each precision is an engine of its own
+    assert exact.upscaler.precision == "fp32" and engines.get("default", "rcan", "fp32") is exact
+    assert len(loads) == 3
+    with pytest.raises(ValueError, match="unknown precision"):
+        engines.get("default", "rcan", "fp8")
 
 
 def test_explain_tab_shows_the_sections_of_the_model_that_ran(app_module) -> None:
@@ -251,6 +257,23 @@ def test_the_safmn_choice_reaches_the_engine(client, tmp_path: Path) -> None:
     (_, default), _, info = client.predict(handle_file(str(source)), api_name="/upscale")  # the default is RCAN
     assert "RCAN ×3" in info
     assert not np.array_equal(np.asarray(_read_png(fast)), np.asarray(_read_png(default)))
+
+
+def test_the_precision_choice_reaches_the_engine_and_the_info_line(client, tmp_path: Path) -> None:
+    from gradio_client import handle_file
+
+    from sr_core.precision import DTYPE_NAMES, resolve_dtype
+
+    rgb = np.random.default_rng(5).integers(0, 256, (20, 28, 3), dtype=np.uint8)
+    source = _png_file(tmp_path / "harbour.png", Image.fromarray(rgb))
+    _, _, info = client.predict(handle_file(str(source)), precision="fp32", api_name="/upscale")
+    assert "precision: fp32" in info
+    _, _, info = client.predict(handle_file(str(source)), precision="bf16", api_name="/upscale")
+    assert "precision: bf16" in info  # (the tiny test model is too thin for bf16 convs: tests/test_precision.py)
+    _, _, info = client.predict(handle_file(str(source)), api_name="/upscale")  # the old call: auto
+    assert f"precision: {DTYPE_NAMES[resolve_dtype('auto', torch.device('cpu'))]}" in info
+    with pytest.raises(Exception, match="not in the list of choices|unknown precision"):
+        client.predict(handle_file(str(source)), precision="fp8", api_name="/upscale")
 
 
 def test_alpha_and_exif_rotation_survive(client, tmp_path: Path) -> None:
