@@ -55,10 +55,13 @@ def test_choose_fastest_skips_the_first_call_and_takes_each_candidates_best() ->
         calls.append(name)
         return times[name][sum(1 for c in calls if c == name) - 1]
 
-    best, seen = choose_fastest(["a", "b", "c"], time_one, rounds=2)
+    best, seen = choose_fastest(["a", "b", "c"], time_one, rounds=2, margin=0.05)
     assert best == "b" and seen == {"a": 2.0, "b": 1.5, "c": 2.2}
     assert calls == ["a", "b", "c", "a", "b", "c", "c", "b", "a"]  # alternating order, so drift hits all alike
-    assert choose_fastest(["x", "y"], lambda name: 1.0)[0] == "x"  # a tie keeps the first (channels_last)
+    # The first candidate (plain channels_last) is the default: a tie or a win inside the margin keeps it.
+    assert choose_fastest(["x", "y"], lambda name: 1.0)[0] == "x"
+    assert choose_fastest(["x", "y"], lambda name: {"x": 1.0, "y": 0.97}[name], margin=0.05)[0] == "x"
+    assert choose_fastest(["x", "y"], lambda name: {"x": 1.0, "y": 0.90}[name], margin=0.05)[0] == "y"
 
 
 def test_bf16_engine_keeps_the_stream_and_thin_convs_in_fp32(wide_model: torch.nn.Module) -> None:
