@@ -33,6 +33,7 @@ from explain.text import explainer_markdown
 from explain.texture import TextureEvidence, compare_with_original, texture_evidence
 from explain.workflow import Stage, timed_modules, workflow_record
 from sr_core.engine import Upscaler
+from sr_core.precision import DTYPE_NAMES, resolve_dtype
 from sr_core.image_io import from_uint8, to_uint8
 from sr_core.models.rcan import RCAN
 from sr_core.models.safmn import SAFMN
@@ -226,9 +227,9 @@ def _model_info(model: nn.Module) -> dict:
             "n_params": sum(p.numel() for p in model.parameters())}
 
 
-def _upscale_uint8(model: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+def _upscale_uint8(model: nn.Module, precision: str = "auto") -> Callable[[np.ndarray], np.ndarray]:
     """uint8 RGB -> uint8 RGB through the engine (exact tiling, clipping, rounding as the app)."""
-    upscaler = Upscaler(model, str(next(model.parameters()).device))
+    upscaler = Upscaler(model, str(next(model.parameters()).device), precision)
     return lambda lr: to_uint8(upscaler.upscale(from_uint8(lr)))
 
 
@@ -276,7 +277,7 @@ def _model_input(model: nn.Module, lr_region: np.ndarray) -> tuple[torch.Tensor,
 
 def _texture_evidence(
     model: nn.Module, lr_region: np.ndarray, sr_region: np.ndarray, original: np.ndarray | None,
-    timings: dict[str, float],
+    timings: dict[str, float], precision: str = "auto",
 ) -> TextureEvidence:
     """Texture evidence of the region's output and, given the original, the paper-protocol scores of the model."""
     scale = model.scale
@@ -286,7 +287,7 @@ def _texture_evidence(
         with _timed(timings, "original"):
             _check_rgb("the original", original)
             hr = original if original.dtype == np.uint8 else to_uint8(np.asarray(original, np.float32))
-            texture.original = compare_with_original(hr, _upscale_uint8(model), scale)
+            texture.original = compare_with_original(hr, _upscale_uint8(model, precision), scale)
     return texture
 
 
@@ -310,9 +311,11 @@ class _Run:
     lr_region: np.ndarray
     timings: dict[str, float]
     started: float
+    precision: str = "auto"  # the engine's, for its runs (the explainers' own pass runs in the model's dtype)
 
 
-def _start(model: nn.Module, rgb: np.ndarray, sr: np.ndarray | None, image_mode: str, max_side: int) -> _Run:
+def _start(model: nn.Module, rgb: np.ndarray, sr: np.ndarray | None, image_mode: str, max_side: int,
+           precision: str = "auto") -> _Run:
     started = time.perf_counter()
     rgb = _checked_input(rgb, sr, model.scale)
     timings: dict[str, float] = {}
@@ -320,20 +323,22 @@ def _start(model: nn.Module, rgb: np.ndarray, sr: np.ndarray | None, image_mode:
         region, region_note, region_energy = _working_region(rgb, max_side)
         lr_region = region.crop(rgb)
     height, width = rgb.shape[:2]
-    return _Run(model, (width, height), image_mode, region, region_note, region_energy, lr_region, timings, started)
+    return _Run(model, (width, height), image_mode, region, region_note, region_energy, lr_region, timings, started,
+                precision)
 
 
 def _finish(run: _Run, sr: np.ndarray | None, original: np.ndarray | None, output_region: torch.Tensor,
             conversion_seconds: float, capture: object) -> dict:
     """The fields of BaseAnalysis: texture evidence, workflow record and timings, after the model's own pass."""
     sr_region = _sr_region(sr, run.region, output_region, run.model.scale)
-    texture = _texture_evidence(run.model, run.lr_region, sr_region, original, run.timings)
+    texture = _texture_evidence(run.model, run.lr_region, sr_region, original, run.timings, run.precision)
     with _timed(run.timings, "workflow"):
         workflow = workflow_record(run.model, run.image_size, run.image_mode, run.region_note,
                                    (run.region.height, run.region.width), conversion_seconds,
                                    capture.stage_seconds, capture.stage_shapes)
     run.timings["analyze_total"] = time.perf_counter() - run.started
-    return dict(model_info=_model_info(run.model), image_size=run.image_size, image_mode=run.image_mode,
+    engine_precision = DTYPE_NAMES[resolve_dtype(run.precision, next(run.model.parameters()).device)]
+    return dict(model_info=_model_info(run.model) | {"precision": engine_precision}, image_size=run.image_size, image_mode=run.image_mode,
                 region=run.region, region_note=run.region_note, lr_region=run.lr_region, sr_region=sr_region,
                 texture=texture, workflow=workflow, timings=run.timings)
 
@@ -348,17 +353,19 @@ def analyze(
     max_side: int = MAX_SIDE,
     view_side: int = VIEW_SIDE,
     tile: int = TILE,
+    precision: str = "auto",
 ) -> Analysis:
     """Explain how `model` (an RCAN) enlarges `rgb` (float32 HxWx3 in [0, 1]).
 
     sr: the output the user sees (float (sH)x(sW)x3 in [0, 1]); the texture evidence uses it when given, else the
     analysis pass's own output. original: the photo's ground-truth HR version (uint8 or float in [0, 1]); when
     given, bicubic and RCAN are scored against it with the RCAN paper's protocol. image_mode: the file's mode, for
-    the workflow record.
+    the workflow record. precision: the engine's for that scoring (`sr_core.precision`); the explainers' own pass
+    runs in the model's dtype, so their numbers do not depend on it.
     """
     if not isinstance(model, RCAN):
         raise ValueError(f"the explainers need an RCAN model (channel attention), not {type(model).__name__}")
-    run = _start(model, rgb, sr, image_mode, max_side)
+    run = _start(model, rgb, sr, image_mode, max_side, precision)
     region, region_energy, lr_region, timings = run.region, run.region_energy, run.lr_region, run.timings
 
     with _timed(timings, "forward"):
@@ -397,13 +404,14 @@ def analyze_safmn(
     image_mode: str = "RGB",
     max_side: int = MAX_SIDE,
     tile: int = TILE,
+    precision: str = "auto",
 ) -> SAFMNAnalysis:
     """Explain how `model` (a SAFMN) enlarges `rgb`: its modulation maps on the working region, plus the texture
     evidence and workflow every model gets. Arguments as for `analyze`; `tile` is the side of the windows over
     which the maps are compared with local texture."""
     if not isinstance(model, SAFMN):
         raise ValueError(f"the modulation view needs a SAFMN model, not {type(model).__name__}")
-    run = _start(model, rgb, sr, image_mode, max_side)
+    run = _start(model, rgb, sr, image_mode, max_side, precision)
     region, timings = run.region, run.timings
 
     with _timed(timings, "forward"):
@@ -429,11 +437,12 @@ def analyze_any(
     original: np.ndarray | None = None,
     *,
     image_mode: str = "RGB",
+    precision: str = "auto",
 ) -> BaseAnalysis:
     """The analysis that fits the model: RCAN's (channel attention, feature views) or SAFMN's (modulation maps),
     each with the texture evidence and workflow."""
     if isinstance(model, SAFMN):
-        return analyze_safmn(model, rgb, sr, original, image_mode=image_mode)
+        return analyze_safmn(model, rgb, sr, original, image_mode=image_mode, precision=precision)
     if isinstance(model, RCAN):
-        return analyze(model, rgb, sr, original, image_mode=image_mode)
+        return analyze(model, rgb, sr, original, image_mode=image_mode, precision=precision)
     raise ValueError(f"no explainer for {type(model).__name__}: they look inside RCAN or SAFMN")

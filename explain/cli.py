@@ -41,7 +41,9 @@ def run_report(args: argparse.Namespace) -> int:
     stderr(f"weights: {loaded.describe()}")
     model = loaded.model.to(args.device or default_device())
     analysis = analyze_any(model, image.rgb, original=to_uint8(original.rgb) if original else None,
-                       image_mode=image.original_mode)
+                           image_mode=image.original_mode, precision=args.precision)
+    stderr(f"precision: {analysis.model_info['precision']} for the engine's runs; the explainers' own pass in "
+           f"{str(next(model.parameters()).dtype).removeprefix('torch.')}")
     title = f"How {analysis.model_name} enlarges {args.image.name} x{analysis.scale}"
     index, metrics = write_report(analysis, args.output, title)
     stderr(f"{args.image.name}: report in {time.perf_counter() - started:.1f}s")

@@ -60,6 +60,12 @@ def _network(a: BaseAnalysis) -> str:
     return f"{RCAN} with {cfg['n_resgroups']} residual groups x {cfg['n_resblocks']} blocks x {cfg['n_feats']} channels"
 
 
+def _precision_note(a: BaseAnalysis) -> str:
+    """Which number format the engine's runs used (absent from an analysis built by hand)."""
+    precision = a.model_info.get("precision")
+    return f"; the engine's enlargements ran in {precision}" if precision else ""
+
+
 def _task(a: BaseAnalysis) -> str:
     width, height = a.image_size
     s = a.scale
@@ -68,7 +74,8 @@ def _task(a: BaseAnalysis) -> str:
         f"**Single-image super-resolution, x{s}**: the {width}x{height} photo becomes {width * s}x{height * s}. "
         f"Nine output pixels must be invented for every input pixel, so the network predicts the fine detail that "
         f"photos like this one usually have. Here that network is {_network(a)} "
-        f"({a.model_info['n_params'] / 1e6:.2f}M parameters). The explainers ran on {a.region_note}.\n"
+        f"({a.model_info['n_params'] / 1e6:.2f}M parameters). The explainers ran on {a.region_note}"
+        f"{_precision_note(a)}.\n"
     )
 
 

@@ -53,6 +53,21 @@ def test_report_is_offline_and_metrics_hold_every_contract_key(tiny_checkpoint, 
     assert [stage["name"] for stage in metrics["workflow"]][:3] == ["input", "preprocessing", "head"]
 
 
+def test_report_says_which_precision_the_engine_ran(tiny_checkpoint, tmp_path, capsys):
+    image = save_png(tmp_path / "photo.png", 30, 36)
+    original = save_png(tmp_path / "original.png", 60, 72)
+    out = tmp_path / "report"
+    rc = main(["report", str(image), "-o", str(out), "--weights", str(tiny_checkpoint), "--original", str(original),
+               "--precision", "bf16"])
+    assert rc == 0
+    assert "precision: bf16" in capsys.readouterr().err
+    assert json.loads((out / "metrics.json").read_text())["model"]["precision"] == "bf16"
+    assert "enlargements ran in bf16" in (out / "index.html").read_text(encoding="utf-8")
+    with pytest.raises(SystemExit) as refused:  # argparse refuses an unknown choice with status 2
+        main(["report", str(image), "-o", str(out), "--weights", str(tiny_checkpoint), "--precision", "fp8"])
+    assert refused.value.code == 2
+
+
 def _safmn_checkpoint(path: Path) -> Path:
     model = SAFMN(SAFMNConfig(dim=8, n_blocks=1, scale=3))
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
