@@ -9,6 +9,7 @@ makes multi-threaded runs vary 100-fold); one untimed run warms each up, then th
 """
 from __future__ import annotations
 
+import copy
 import math
 import resource
 import statistics
@@ -46,6 +47,8 @@ class BenchResult:
     path: str  # the execution path the engine chose (`sr_core.engine.choose_fastest`)
     probe_s: float  # what choosing it cost the first run (0 when the choice was already made)
     probe_times: dict[str, float]  # each candidate's best probe time, s
+    plain_s: float  # median of the plain forward `model(x)` in the engine's dtype, channels_last, whole image
+    plain_min_s: float
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -197,6 +200,10 @@ def _run_bench(model: nn.Module, size: int, dev: torch.device, tile: int | None,
     def run_engine() -> torch.Tensor:
         return engine.upscale_tensor(x, tile=tile)
 
+    def run_plain() -> torch.Tensor:
+        with torch.no_grad():
+            return plain(plain_input)
+
     def use_threads() -> int:
         """Both run on the same threads, as many as there are idle CPUs right now (see
         `cpu_threads_worth_using`): with a busy core, 2 threads vary 100-fold from run to run."""
@@ -213,18 +220,22 @@ def _run_bench(model: nn.Module, size: int, dev: torch.device, tile: int | None,
     probe_s, probe_times = engine.probe_s, engine.probe_times
     peak_mem = peak_memory_mb(dev)  # before the reference's own allocations can count
     ref_out = run_reference()  # warm-up
-    times: dict[str, list[float]] = {"reference": [], "engine": []}
-    runs = {"reference": run_reference, "engine": run_engine}
+    # The yardstick the engine must not lose to (issue 15): the whole model in its dtype, channels_last.
+    plain = copy.deepcopy(reference).to(dev, engine.dtype).to(memory_format=torch.channels_last)
+    plain_input = x.to(dev, engine.dtype).contiguous(memory_format=torch.channels_last)
+    run_plain()  # warm-up
+    times: dict[str, list[float]] = {"reference": [], "engine": [], "plain": []}
+    runs = {"reference": run_reference, "engine": run_engine, "plain": run_plain}
     threads = []
     for round_ in range(repeats):
         threads.append(use_threads())
-        order = ("reference", "engine") if round_ % 2 == 0 else ("engine", "reference")
+        order = list(runs) if round_ % 2 == 0 else list(runs)[::-1]
         for name in order:
             seconds, out = timed(runs[name], dev)
             times[name].append(seconds)
             if name == "engine":
                 eng_out = out
-            else:
+            elif name == "reference":
                 ref_out = out
     ref_s, eng_s = statistics.median(times["reference"]), statistics.median(times["engine"])
     ref_img = ref_out.float().clamp(0, 255)
@@ -255,4 +266,6 @@ def _run_bench(model: nn.Module, size: int, dev: torch.device, tile: int | None,
         path=engine.path,
         probe_s=probe_s,
         probe_times=probe_times,
+        plain_s=statistics.median(times["plain"]),
+        plain_min_s=min(times["plain"]),
     )

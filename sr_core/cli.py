@@ -236,6 +236,8 @@ def run_bench(args: argparse.Namespace) -> int:
           f"(median; best {result.reference_min_s * 1000:.1f})")
     print(f"engine ({result.precision}, {result.path}): {result.engine_s * 1000:.1f} ms "
           f"(median; best {result.engine_min_s * 1000:.1f})   speedup x{result.speedup:.2f}")
+    print(f"plain forward ({result.precision}, channels_last): {result.plain_s * 1000:.1f} ms "
+          f"(median; best {result.plain_min_s * 1000:.1f})   engine x{result.plain_s / result.engine_s:.2f} faster")
     probes = ", ".join(f"{name} {seconds * 1000:.1f} ms" for name, seconds in result.probe_times.items())
     print(f"path probe: {result.probe_s * 1000:.0f} ms on the first run ({probes or 'one candidate'})")
     print(f"agreement: max |diff| {result.max_abs_diff:.4f} levels, PSNR {result.psnr:.1f} dB "

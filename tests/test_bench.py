@@ -18,7 +18,7 @@ def test_bench_on_a_small_model_reports_every_key_and_agreement() -> None:
     result = run_bench(random_rcan(SMALL), size=16, device="cpu", tile=None, repeats=1, precision="fp32").to_dict()
     assert KEYS <= result.keys()
     assert result["precision"] == "fp32" and result["psnr_db"] == result["psnr"]
-    assert result["path"] in result["probe_times"]
+    assert result["path"] in result["probe_times"] and result["plain_s"] > 0
     json.dumps(result)  # the CLI prints it as its last line
     assert result["device"] == "cpu" and result["size"] == 16
     assert result["reference_s"] > 0 and result["engine_s"] > 0
