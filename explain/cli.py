@@ -45,7 +45,7 @@ def run_report(args: argparse.Namespace) -> int:
     stderr(f"precision: {analysis.model_info['precision']} for the engine's runs; the explainers' own pass in "
            f"{str(next(model.parameters()).dtype).removeprefix('torch.')}")
     title = f"How {analysis.model_name} enlarges {args.image.name} x{analysis.scale}"
-    index, metrics = write_report(analysis, args.output, title)
+    index, metrics = write_report(analysis, args.output, title, loaded.provenance())
     stderr(f"{args.image.name}: report in {time.perf_counter() - started:.1f}s")
     print(index)
     print(metrics)
