@@ -32,8 +32,7 @@ from explain.safm import ModulationTexture, capture_modulation, modulation_textu
 from explain.text import explainer_markdown
 from explain.texture import TextureEvidence, compare_with_original, texture_evidence
 from explain.workflow import Stage, timed_modules, workflow_record
-from sr_core.engine import Upscaler
-from sr_core.precision import DTYPE_NAMES, resolve_dtype
+from sr_core.engine import Upscaler, precision_that_runs
 from sr_core.image_io import from_uint8, to_uint8
 from sr_core.models.rcan import RCAN
 from sr_core.models.safmn import SAFMN
@@ -337,7 +336,7 @@ def _finish(run: _Run, sr: np.ndarray | None, original: np.ndarray | None, outpu
                                    (run.region.height, run.region.width), conversion_seconds,
                                    capture.stage_seconds, capture.stage_shapes)
     run.timings["analyze_total"] = time.perf_counter() - run.started
-    engine_precision = DTYPE_NAMES[resolve_dtype(run.precision, next(run.model.parameters()).device)]
+    engine_precision = precision_that_runs(run.model, run.precision, next(run.model.parameters()).device)
     return dict(model_info=_model_info(run.model) | {"precision": engine_precision}, image_size=run.image_size, image_mode=run.image_mode,
                 region=run.region, region_note=run.region_note, lr_region=run.lr_region, sr_region=sr_region,
                 texture=texture, workflow=workflow, timings=run.timings)

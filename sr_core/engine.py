@@ -221,13 +221,27 @@ class ReducedPrecisionConv(nn.Module):
         return y if self.reduced_output else y.float()
 
 
+def is_reducible(module: nn.Module) -> bool:
+    """A conv wide enough to compute in bf16 (see REDUCED_MIN_CHANNELS)."""
+    return isinstance(module, nn.Conv2d) and min(module.in_channels // module.groups,
+                                                 module.out_channels) >= REDUCED_MIN_CHANNELS
+
+
+def precision_that_runs(model: nn.Module, precision: str, device: torch.device) -> str:
+    """What `Upscaler(model, device, precision)` computes in: a reduced CPU precision falls back to fp32 when no
+    conv of `model` is wide enough for it."""
+    dtype = resolve_dtype(precision, device)
+    if device.type == "cpu" and dtype != torch.float32 and not any(is_reducible(m) for m in model.modules()):
+        return "fp32"
+    return DTYPE_NAMES[dtype]
+
+
 def use_reduced_precision(model: nn.Module, dtype: torch.dtype) -> int:
-    """Swap every wide conv of `model` (see REDUCED_MIN_CHANNELS) for a `ReducedPrecisionConv`."""
+    """Swap every wide conv of `model` (`is_reducible`) for a `ReducedPrecisionConv`."""
     swapped = 0
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
-            if isinstance(child, nn.Conv2d) and min(child.in_channels // child.groups,
-                                                    child.out_channels) >= REDUCED_MIN_CHANNELS:
+            if is_reducible(child):
                 setattr(parent, name, ReducedPrecisionConv(child, dtype))
                 swapped += 1
     keep_reduced_between(model)
@@ -292,6 +306,7 @@ class Upscaler:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("CUDA was requested but torch sees no CUDA device")
         self.dtype = resolve_dtype(precision, self.device)  # what the heavy convs compute in
+        self.not_reduced = ""  # the reduced precision asked for when the model had no conv to run in it
         model = copy.deepcopy(model).eval()  # the caller's model stays as it was
         self.candidates = [CHANNELS_LAST]
         if self.device.type == "cuda":
@@ -302,8 +317,10 @@ class Upscaler:
             self.io_dtype = self.dtype
         else:
             model = model.float()
-            if self.dtype != torch.float32:
-                use_reduced_precision(model, self.dtype)
+            if self.dtype != torch.float32 and use_reduced_precision(model, self.dtype) == 0:
+                # Nothing wide enough to reduce (a tiny model): everything runs fp32, and the info line says so.
+                self.not_reduced = DTYPE_NAMES[self.dtype]
+                self.dtype = torch.float32
             self.candidates.append(NCHW)
             if self.dtype == torch.float32 and use_row_winograd(model) > 0:
                 self.candidates.append(ROW_WINOGRAD)
@@ -329,7 +346,8 @@ class Upscaler:
 
     def describe(self) -> str:
         """For info lines: precision and path, e.g. "bf16 (native: avx512_bf16), channels_last"."""
-        return f"{describe_dtype(self.dtype, self.device)}, {self.path}"
+        asked = f" ({self.not_reduced} asked: no conv is wide enough)" if self.not_reduced else ""
+        return f"{describe_dtype(self.dtype, self.device)}{asked}, {self.path}"
 
     def _use_path(self, name: str) -> None:
         if name == self.path:

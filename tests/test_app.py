@@ -262,16 +262,17 @@ def test_the_safmn_choice_reaches_the_engine(client, tmp_path: Path) -> None:
 def test_the_precision_choice_reaches_the_engine_and_the_info_line(client, tmp_path: Path) -> None:
     from gradio_client import handle_file
 
-    from sr_core.precision import DTYPE_NAMES, resolve_dtype
+    from sr_core.precision import resolve_dtype
 
     rgb = np.random.default_rng(5).integers(0, 256, (20, 28, 3), dtype=np.uint8)
     source = _png_file(tmp_path / "harbour.png", Image.fromarray(rgb))
     _, _, info = client.predict(handle_file(str(source)), precision="fp32", api_name="/upscale")
     assert "precision: fp32" in info
     _, _, info = client.predict(handle_file(str(source)), precision="bf16", api_name="/upscale")
-    assert "precision: bf16" in info  # (the tiny test model is too thin for bf16 convs: tests/test_precision.py)
+    assert "precision: fp32 (bf16 asked: no conv is wide enough)" in info  # the tiny test model is too thin
     _, _, info = client.predict(handle_file(str(source)), api_name="/upscale")  # the old call: auto
-    assert f"precision: {DTYPE_NAMES[resolve_dtype('auto', torch.device('cpu'))]}" in info
+    auto_is_bf16 = resolve_dtype("auto", torch.device("cpu")) == torch.bfloat16  # native bf16 on this CPU
+    assert "precision: fp32" in info and ("bf16 asked" in info) == auto_is_bf16
     with pytest.raises(Exception, match="not in the list of choices|unknown precision"):
         client.predict(handle_file(str(source)), precision="fp8", api_name="/upscale")
 

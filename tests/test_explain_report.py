@@ -14,6 +14,8 @@ from safetensors.torch import save_file
 from explain.cli import main
 from explain.feature_views import VIEW_NAMES
 from explain.report import markdown_to_html
+from sr_core.bench import random_rcan
+from sr_core.models.rcan import RCANConfig
 from sr_core.models.safmn import SAFMN, SAFMNConfig
 
 RNG = np.random.default_rng(0)
@@ -57,12 +59,17 @@ def test_report_says_which_precision_the_engine_ran(tiny_checkpoint, tmp_path, c
     image = save_png(tmp_path / "photo.png", 30, 36)
     original = save_png(tmp_path / "original.png", 60, 72)
     out = tmp_path / "report"
-    rc = main(["report", str(image), "-o", str(out), "--weights", str(tiny_checkpoint), "--original", str(original),
+    wide = tmp_path / "wide_rcan.safetensors"  # 32 features: wide enough for bf16 convs (the tiny one is not)
+    model = random_rcan(RCANConfig(n_resgroups=1, n_resblocks=1, n_feats=32, reduction=8))
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(wide))
+    rc = main(["report", str(image), "-o", str(out), "--weights", str(wide), "--original", str(original),
                "--precision", "bf16"])
     assert rc == 0
     assert "precision: bf16" in capsys.readouterr().err
     assert json.loads((out / "metrics.json").read_text())["model"]["precision"] == "bf16"
     assert "enlargements ran in bf16" in (out / "index.html").read_text(encoding="utf-8")
+    assert main(["report", str(image), "-o", str(out), "--weights", str(tiny_checkpoint), "--precision", "bf16"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["model"]["precision"] == "fp32"  # what ran, not what was asked
     with pytest.raises(SystemExit) as refused:  # argparse refuses an unknown choice with status 2
         main(["report", str(image), "-o", str(out), "--weights", str(tiny_checkpoint), "--precision", "fp8"])
     assert refused.value.code == 2

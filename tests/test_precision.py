@@ -75,6 +75,14 @@ def test_bf16_engine_keeps_the_stream_and_thin_convs_in_fp32(wide_model: torch.n
     assert next(wide_model.parameters()).dtype == torch.float32  # the caller's model is untouched
 
 
+def test_a_model_too_thin_for_bf16_runs_and_says_fp32() -> None:
+    from sr_core.weights import tiny_random_rcan  # 8 features: no conv reaches REDUCED_MIN_CHANNELS
+
+    up = Upscaler(tiny_random_rcan(), "cpu", precision="bf16")
+    assert up.precision == "fp32" and up.describe().startswith("fp32 (bf16 asked: no conv is wide enough)")
+    assert not any(isinstance(m, ReducedPrecisionConv) for m in up.model.modules())
+
+
 def test_bf16_output_is_within_the_fidelity_contract_and_tiles_exactly(wide_model: torch.nn.Module) -> None:
     x = bench_image(40)
     fp32 = Upscaler(wide_model, "cpu", precision="fp32").upscale_tensor(x)
