@@ -202,10 +202,10 @@ class ReducedPrecisionConv(nn.Module):
     """A conv that computes in a reduced dtype (bf16) while its input and output stay float32.
 
     Why: the residual stream of RCAN (and SAFMN) is summed over hundreds of blocks; kept in bf16 it
-    collects a rounding per block. Measured with the full RCAN (random weights, 96x96 crops of the
-    example photos, one thread): all-bf16 50.3-56.5 dB against fp32, a float32 stream 56.1-63.2 dB,
-    for 2.5% more time (bundled RCAN: 59-62 -> 65-73 dB for 10%; bench/README.md). The casts are
-    elementwise passes over maps that a conv has just written, so they mostly hit the cache.
+    collects a rounding per block. Against the fp32 engine on the example photos
+    (bench/precision_fidelity.py): full RCAN (random weights, 96x96 crops) all-bf16 50.3-56.5 dB, this
+    design 57.0-64.2 dB; bundled RCAN 59-62 -> 72-78 dB; for about 2.5% (full) and 10% (bundled) more
+    time (bench/README.md). The casts are elementwise passes over maps a conv has just written.
     """
 
     def __init__(self, conv: nn.Conv2d, dtype: torch.dtype) -> None:
