@@ -85,7 +85,8 @@ PROBE_SIDE = 96  # side of the square input timed once per model to estimate run
 # bundled RCAN); SAFMN runs the checkpoint named by SR_SAFMN_WEIGHTS, else the authors' weights from the Hub
 # (Meloo/SAFMN, SAFMN_DF2K_x3.pth; SR_SAFMN_HUB_REPO/FILE/REVISION override), else the bundled SAFMN.
 MODEL_CHOICES = [("RCAN — best textures", "rcan"), ("SAFMN — fast", "safmn")]
-# Auto: bf16 on CPUs with native bf16 (about 2x faster on this Space's CPU, >= 50 dB from fp32), fp16 on a GPU.
+# Auto: bf16 on CPUs with native bf16 (1.75-1.96x the fp32 reference on the AMD EPYC test machine, >= 57 dB from
+# fp32 on the example photos; README "Performance"), fp16 on a GPU, else fp32.
 PRECISION_CHOICES = [("Auto", "auto"), ("fp32 (exact)", "fp32"), ("bf16", "bf16")]
 DEFAULT_MODEL = "rcan"
 SAFMN_WEIGHTS_ENV = "SR_SAFMN_WEIGHTS"
