@@ -295,8 +295,8 @@ class Upscaler:
     its dtype with channels_last and cuDNN's autotuner. On the CPU, bf16 computes the wide convs in bf16
     and keeps everything between them (the residual stream, attention, norms) in float32
     (`ReducedPrecisionConv`); it runs on as many threads as there are idle CPUs (`cpu_threads_worth_using`),
-    and the first run for each thread count times the candidate paths on a small probe and keeps the
-    fastest (`choose_fastest`; rules tuned on one CPU lost on the next, issue 15). Every pass goes through
+    and in fp32 the first run for each thread count times the candidate paths on a small probe and keeps
+    the fastest (`choose_fastest`; rules tuned on one CPU lost on the next, issue 15); bf16 has one path. Every pass goes through
     the layer-wise tiled forward, so progress, cancel and bounded memory work the same whatever the tile
     size, and tiling is exact within each precision.
     """
