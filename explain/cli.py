@@ -58,8 +58,9 @@ def run_report(args: argparse.Namespace) -> int:
     analysis = analyze_any(model, rgb, original=hr, image_mode=image.original_mode, upscaler=engine)
     stderr(f"precision: {engine.describe()} for the engine's enlargement; the explainers' own passes in "
            f"{str(next(model.parameters()).dtype).removeprefix('torch.')}")
-    title = f"How {analysis.model_name} enlarges {args.image.name} x{analysis.scale}"
-    index, metrics = write_report(analysis, args.output, title, {**loaded.provenance(), "precision": engine.precision})
+    analysis.model_info["precision"] = engine.precision  # what enlarged the photo, into metrics.json's "model"
+    title = f"How {analysis.model_name} enlarges {args.image.name} x{analysis.scale} ({engine.precision})"
+    index, metrics = write_report(analysis, args.output, title, loaded.provenance())
     stderr(f"{args.image.name}: report in {time.perf_counter() - started:.1f}s")
     print(index)
     print(metrics)

@@ -108,8 +108,6 @@ def render_html(analysis: BaseAnalysis, figures: dict[str, go.Figure], title: st
 def weights_html(weights: dict) -> str:
     """One line naming the file that served (for a Hub file: repo, file and commit), and any fallback note."""
     note = f" {html.escape(weights['note'])}" if weights.get("note") else ""
-    if weights.get("precision"):  # the engine's, for the whole-photo enlargement (issue 15)
-        note = f" Enlarged in {html.escape(weights['precision'])}.{note}"
     return (f'<p id="weights"><strong>Weights:</strong> {html.escape(weights["arch"])} from {html.escape(weights["source"])} '
             f"(<code>{html.escape(weights['location'])}</code>).{note}</p>")
 

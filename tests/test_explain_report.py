@@ -109,10 +109,10 @@ def test_report_says_which_precision_the_engine_ran(tiny_checkpoint, tmp_path, c
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(wide))
     assert main(["report", str(image), "-o", str(out), "--weights", str(wide), "--precision", "bf16"]) == 0
     assert "precision: bf16" in capsys.readouterr().err
-    assert json.loads((out / "metrics.json").read_text())["weights"]["precision"] == "bf16"
-    assert "Enlarged in bf16." in (out / "index.html").read_text(encoding="utf-8")
+    assert json.loads((out / "metrics.json").read_text())["model"]["precision"] == "bf16"
+    assert "<h1>How RCAN enlarges photo.png x3 (bf16)</h1>" in (out / "index.html").read_text(encoding="utf-8")
     assert main(["report", str(image), "-o", str(out), "--weights", str(tiny_checkpoint), "--precision", "bf16"]) == 0
-    assert json.loads((out / "metrics.json").read_text())["weights"]["precision"] == "fp32"  # what ran, not what was asked
+    assert json.loads((out / "metrics.json").read_text())["model"]["precision"] == "fp32"  # what ran, not what was asked
     with pytest.raises(SystemExit) as refused:  # argparse refuses an unknown choice with status 2
         main(["report", str(image), "-o", str(out), "--weights", str(tiny_checkpoint), "--precision", "fp8"])
     assert refused.value.code == 2
