@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--seed", type=int, default=0)
     st.add_argument("--extra-keep", type=float, nargs="*", default=[], metavar="KEEP",
                     help="more random shares after the four arms (e.g. 0.025)")
+    st.add_argument("--arms", nargs="+", default=[], metavar="ARM",
+                    help="run only these arms (default all: full random texture gradient, then random-KEEP)")
     st.add_argument("--work", type=Path, default=Path("runs/distill_study"),
                     help="subsets, training states, protocol (default runs/distill_study)")
     st.add_argument("--results", type=Path, default=Path("bench/results"),
@@ -277,7 +279,7 @@ def run_study(args: argparse.Namespace) -> int:
         raise UsageError(f"not a directory: {', '.join(missing)}")
     rows = study(args.data, args.eval, args.steps, args.work, args.results, config=args.config, seed=args.seed,
                  extra_keeps=args.extra_keep, patch=args.patch, match_settings=MatchSettings(steps=args.match_steps),
-                 threads=args.threads, log=stderr)
+                 threads=args.threads, only=args.arms, log=stderr)
     print(format_rows(rows))
     return 0
 

@@ -117,9 +117,10 @@ def run_study(
     patch: int = 144,
     match_settings: MatchSettings = MatchSettings(),
     threads: int = 1,
+    only: Sequence[str] = (),
     log: Callable[[str], None] = print,
 ) -> list[dict]:
-    """Train and score every arm not yet in the results JSON; returns all its rows."""
+    """Train and score every arm (or those named in `only`) not yet in the results JSON; returns all its rows."""
     if config not in CONFIGS:
         raise ValueError(f"unknown config {config!r}; choose from {', '.join(CONFIGS)}")
     if steps < 1:
@@ -131,8 +132,12 @@ def run_study(
     rows = read_rows(results)
     if any((row["config"], row["steps"]) != (config, steps) for row in rows):
         raise ValueError(f"{results_json(results)} holds arms of another protocol; choose another --results")
+    arms = study_arms(extra_keeps)
+    unknown = sorted(set(only) - {arm.name for arm in arms})
+    if unknown:
+        raise ValueError(f"no arm {', '.join(unknown)}; the arms are {', '.join(arm.name for arm in arms)}")
     torch.set_num_threads(threads)  # the same for every arm, so that their seconds compare
-    for arm in study_arms(extra_keeps):
+    for arm in (arm for arm in arms if not only or arm.name in only):
         checkpoint = results / RESULTS_NAME / f"{arm.name}.safetensors"
         if any(row["arm"] == arm.name for row in rows) and checkpoint.is_file():
             log(f"{arm.name}: done")

@@ -113,6 +113,15 @@ def test_a_rerun_with_another_protocol_is_refused(straight: Path, folders: dict[
     assert main(["study", "--data", "/no/such/folder", "--eval", str(folders["eval"][0]), "--steps", "2"]) == 2
 
 
+def test_chosen_arms_only(folders: dict[str, list[Path]], tmp_path: Path) -> None:
+    rows = run_study(folders["train"], folders["eval"], 2, tmp_path / "work", tmp_path / "results", config="tiny",
+                     patch=PATCH, match_settings=FAST, only=["texture"], log=lambda _: None)
+    assert [r["arm"] for r in rows] == ["texture"]
+    with pytest.raises(ValueError, match="no arm texure"):
+        run_study(folders["train"], folders["eval"], 2, tmp_path / "work", tmp_path / "results", config="tiny",
+                  patch=PATCH, match_settings=FAST, only=["texure"])
+
+
 def test_the_arms_are_the_full_set_and_the_papers_share() -> None:
     arms = study_arms([0.025])
     assert [(a.name, a.method, a.keep) for a in arms] == [
