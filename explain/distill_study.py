@@ -123,3 +123,13 @@ def distill_study_figure(rows: list[dict]) -> go.Figure:
         legend=dict(orientation="h", x=0, xanchor="left", y=-0.25, yanchor="top"),
     )
     return fig
+
+
+def study_section(path: Path = STUDY_JSON) -> tuple[go.Figure | None, str]:
+    """(chart, markdown under it: the finding, then the caption) for the app and the report; without a usable
+    record, no chart and a line saying how to make it."""
+    try:
+        rows = load_study(path)
+    except (FileNotFoundError, ValueError) as exc:
+        return None, f"*No dataset-distillation record ({exc}); `{COMMAND}` writes it.*"
+    return distill_study_figure(rows), f"**{finding(rows)}**\n\n{caption(rows)}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from explain.distill_study import STUDY_JSON, distill_study_figure, finding, gaps, load_study
+from explain.distill_study import STUDY_JSON, distill_study_figure, finding, gaps, load_study, study_section
 
 
 def row(arm: str, keep: float, set5: float, set14: float) -> dict:
@@ -63,3 +63,12 @@ def test_the_committed_record_draws() -> None:
     rows = load_study()
     assert len(distill_study_figure(rows).data) >= 2
     assert finding(rows).startswith("A small SAFMN trained on only 8.88%")
+
+
+def test_the_section_says_how_to_make_a_missing_record(tmp_path: Path) -> None:
+    figure, text = study_section(tmp_path / "absent.json")
+    assert figure is None and "python -m sr_core study" in text
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(ROWS))
+    figure, text = study_section(path)
+    assert figure is not None and text.startswith(f"**{finding(ROWS)}**") and "DIV2K" in text
