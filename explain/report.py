@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from explain.analysis import BaseAnalysis, build_figures, explainer_markdown
+from explain.distill_study import study_section
 
 # Figure captions in page order; a key absent from the figures (no original given, another model's) is skipped.
 CAPTIONS = {
@@ -25,6 +26,7 @@ CAPTIONS = {
     "texture_evidence": "Texture evidence: bicubic vs the network",
     "original_errors": "Error maps against the original",
 }
+STUDY_CAPTION = "How much data do textures need? The dataset-distillation study"
 
 PAGE = """<!DOCTYPE html>
 <html lang="en">
@@ -86,14 +88,18 @@ def markdown_to_html(markdown: str) -> str:
     return "\n".join(out)
 
 
+def figure_section(key: str, caption: str, figure: go.Figure, after: str = "") -> str:
+    div = figure.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True})
+    return f'<section class="figure" id="{key}"><h2>{html.escape(caption)}</h2>\n{div}{after}</section>'
+
+
 def render_html(analysis: BaseAnalysis, figures: dict[str, go.Figure], title: str) -> str:
     """The whole page: explainer text, then every figure, with plotly.js inlined once in the head."""
     sections = [markdown_to_html(explainer_markdown(analysis))]
-    for key, caption in CAPTIONS.items():
-        if key in figures:
-            div = figures[key].to_html(full_html=False, include_plotlyjs=False,
-                                       config={"displaylogo": False, "responsive": True})
-            sections.append(f'<section class="figure" id="{key}"><h2>{html.escape(caption)}</h2>\n{div}</section>')
+    sections += [figure_section(key, caption, figures[key]) for key, caption in CAPTIONS.items() if key in figures]
+    study_figure, study_text = study_section()  # not about this photo: last, when the study's record exists
+    if study_figure is not None:
+        sections.append(figure_section("distill_study", STUDY_CAPTION, study_figure, markdown_to_html(study_text)))
     return PAGE.format(title=html.escape(title), plotlyjs=get_plotlyjs(), body="\n".join(sections))
 
 
