@@ -27,7 +27,9 @@ def test_the_chart_draws_psnr_against_the_share_for_each_set() -> None:
     assert set(by_axis) == {"x", "x2"}  # Set5 left, Set14 right
     set5, set14 = by_axis["x"], by_axis["x2"]
     assert set5["random"] == ([2.5, 8.88, 100.0], [31.90, 32.32, 32.40])  # the random shares, sorted, then the full set
-    assert set14["texture"] == ([8.88], [29.02]) and set14["gradient"] == ([8.88], [28.70])
+    assert set14["texture"][1] == [29.02] and set14["gradient"][1] == [28.70]
+    assert set14["texture"][0][0] < 8.88 < set14["gradient"][0][0]  # side by side, not on top of each other
+    assert [t.customdata[0][3] for t in fig.data if t.legendgroup != "random"] == [8.88] * 4  # hover: the true share
     assert fig.layout.xaxis.type == "log"
     low, high = fig.layout.yaxis2.range
     assert low < 28.60 and high > 29.02
