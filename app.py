@@ -11,6 +11,7 @@ Run: `python app.py` (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are honoured by Gr
 from __future__ import annotations
 
 import functools
+import importlib.util
 import logging
 import os
 import shutil
@@ -21,11 +22,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from math import ceil
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import torch
+from PIL import Image
 
 from explain.analysis import analyze_any, build_figures, explainer_markdown
 from explain.distill_study import study_section
@@ -55,12 +58,8 @@ from sr_core.weights import WEIGHTS_ENV, LoadedWeights, load_weights
 
 try:  # Hugging Face ZeroGPU: a GPU is attached only while a function decorated with spaces.GPU runs.
     import spaces
-
-    on_gpu = spaces.GPU(duration=120)
 except ImportError:
-
-    def on_gpu(fn: Callable) -> Callable:
-        return fn
+    spaces = None
 
 
 log = logging.getLogger("sr_app")
@@ -83,7 +82,8 @@ LONG_RUN_S = 10.0  # announce the estimate before runs expected to take longer t
 PROBE_SIDE = 96  # side of the square input timed once per model to estimate run times
 
 # The model choice, (label, value): RCAN runs the weights chosen under Options (SR_WEIGHTS, the Hub, else the
-# bundled RCAN); SAFMN runs the checkpoint named by SR_SAFMN_WEIGHTS, else the bundled SAFMN.
+# bundled RCAN); SAFMN runs the checkpoint named by SR_SAFMN_WEIGHTS, else the authors' weights from the Hub
+# (Meloo/SAFMN, SAFMN_DF2K_x3.pth; SR_SAFMN_HUB_REPO/FILE/REVISION override), else the bundled SAFMN.
 MODEL_CHOICES = [("RCAN — best textures", "rcan"), ("SAFMN — fast", "safmn")]
 DEFAULT_MODEL = "rcan"
 SAFMN_WEIGHTS_ENV = "SR_SAFMN_WEIGHTS"
@@ -139,9 +139,9 @@ def spec_for(choice: str) -> str | None:
 
 def model_spec(model: str, weights: str) -> str | None:
     """(model choice, weights choice) -> `load_weights` spec. The weights dropdown applies to RCAN; SAFMN's weights
-    are set by the server (SR_SAFMN_WEIGHTS), never by a client."""
+    are set by the server (SR_SAFMN_WEIGHTS, else the Hub), never by a client."""
     if model == "safmn":
-        return os.environ.get(SAFMN_WEIGHTS_ENV, "").strip() or "bundled-safmn"
+        return os.environ.get(SAFMN_WEIGHTS_ENV, "").strip() or "hub-safmn"
     if model != "rcan":
         raise ValueError(f"unknown model choice {model!r}; choose one of {[value for _, value in MODEL_CHOICES]}")
     return spec_for(weights)
@@ -180,9 +180,11 @@ class Engine:
         return estimate_seconds(self.throughput, self.upscaler, height, width, tile, ensemble)
 
     def learn_speed(self, width: int, height: int, tile: int, ensemble: bool, seconds: float) -> None:
-        """Replace the probe's figure by a real run's, once a run is at least as large as the probe."""
-        if self.throughput is not None and width * height >= PROBE_SIDE**2:
-            self.throughput = learn_from_run(self.throughput, self.upscaler, height, width, tile, ensemble, seconds)
+        """Replace the probe's figure by a real run's, once a run is at least as large as the probe. Without a
+        probe (on ZeroGPU the GPU exists only inside a run) the first such run gives the first figure."""
+        if width * height >= PROBE_SIDE**2:
+            measured = self.throughput or Throughput(self.upscaler.device.type, torch.get_num_threads(), PROBE_SIDE, 0.0)
+            self.throughput = learn_from_run(measured, self.upscaler, height, width, tile, ensemble, seconds)
 
     def summary(self) -> str:
         w = self.weights
@@ -210,6 +212,40 @@ class Engines:
 
 
 ENGINES = Engines()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ZeroGPU: how long to hold a GPU for one run.
+# ---------------------------------------------------------------------------------------------------------------
+
+ZEROGPU_DEFAULT_S = 60  # what spaces.GPU reserves when told nothing; used until a run has measured the speed
+ZEROGPU_MARGIN = 2.0  # a shared GPU and a cold start can each slow a run; an aborted run loses the user's work
+ZEROGPU_OVERHEAD_S = 10  # moving the model to the GPU and writing the PNGs, which the estimate does not count
+ZEROGPU_MAX_S = 300
+
+
+def on_gpu(duration: int | Callable[..., int]) -> Callable[[Callable], Callable]:
+    """spaces.GPU(duration=...) on ZeroGPU (where `spaces` is importable), a no-op everywhere else. A callable
+    duration gets the same arguments as the function it guards, and returns the seconds to reserve."""
+    if spaces is None:
+        return lambda fn: fn
+    return spaces.GPU(duration=duration)
+
+
+def upscale_gpu_seconds(image: str | None, tile: int = DEFAULT_TILE, ensemble: bool = False,
+                        weights: str = "default", model: str = DEFAULT_MODEL, *_: object, **__: object) -> int:
+    """Seconds of GPU to reserve for `upscale`: the run-time estimate for this photo and these options, doubled,
+    plus a fixed overhead; ZeroGPU's default until the model's speed is known (a short reservation queues first)."""
+    engine = ENGINES.peek(weights, model)
+    try:
+        with Image.open(image) as header:  # the size only: the pixels are decoded (and checked) by read_image
+            width, height = header.size
+        estimate = engine.estimate_s(width, height, int(tile), bool(ensemble)) if engine else None
+    except (OSError, TypeError, ValueError, AttributeError):
+        estimate = None  # a bad upload: upscale itself reports it, the reservation does not matter
+    if estimate is None:
+        return ZEROGPU_DEFAULT_S
+    return min(ZEROGPU_MAX_S, ceil(ZEROGPU_MARGIN * estimate + ZEROGPU_OVERHEAD_S))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -389,7 +425,7 @@ def run_info(engine: Engine, image: InputImage, seconds: float, ensemble: bool) 
     return "\n\n".join(lines)
 
 
-@on_gpu
+@on_gpu(duration=upscale_gpu_seconds)
 @shown_to_user
 def upscale(
     image: str | None,
@@ -400,8 +436,18 @@ def upscale(
     request: gr.Request | None = None,
     progress: gr.Progress = gr.Progress(),
 ) -> tuple[tuple[str, str], str, str]:
-    """Enlarge a photo x3 with `model` ("rcan" or "safmn"). Returns (bicubic PNG, model's PNG) for the slider, the
-    lossless PNG `<name>_x3.png` for download, and an info line (model, source, device, time, sizes)."""
+    """Enlarge a photo 3 times with a super-resolution network (RCAN or SAFMN), losslessly, next to plain bicubic.
+
+    Args:
+        image: The photo, as a URL of an image file (PNG, JPEG, WebP, TIFF or BMP; alpha, 16-bit and EXIF rotation are kept).
+        tile: Tile size in input pixels: 128, 256, 512 or 1024. Smaller uses less memory; the result is identical.
+        ensemble: True averages 8 flipped and rotated passes (RCAN+): slightly sharper, 8 times slower.
+        weights: RCAN's weights: "default" (the server's choice: its file, else its Hub repo, else the bundled model), "bundled", or "hub" where the server lists it.
+        model: "rcan" for the best textures (default) or "safmn" for a much faster, lighter network.
+
+    Returns:
+        The bicubic and the network's x3 PNG as a pair (for comparison), the network's x3 PNG to download (named <photo>_x3.png), and a line saying which model, weights file and device ran, how long it took and the sizes.
+    """
     photo = read_photo(image)
     engine = ENGINES.get(weights, model)
     width, height = photo.size
@@ -577,7 +623,7 @@ def explain_summary(metrics: dict) -> str:
     return "\n\n".join(lines)
 
 
-@on_gpu
+@on_gpu(duration=ZEROGPU_DEFAULT_S)  # the analysis is bounded: at most a 128×128 region of the photo
 @shown_to_user
 def explain(
     image: str | None,
@@ -586,11 +632,21 @@ def explain(
     model: str = DEFAULT_MODEL,
     progress: gr.Progress = gr.Progress(),
 ) -> tuple:
-    """Explain why textures survive on this photo. Returns the explain tab's figures (one per EXPLAIN_FIGURES slot,
-    None when absent), a summary, the metrics JSON, the workflow figure and the explainer text.
+    """Explain, with measured numbers, how the network keeps fine textures on this photo that bicubic loses.
 
-    For SAFMN the first slot holds its modulation maps, the four slots that look inside RCAN are None, and the
-    metrics have "modulation" in place of "attention" and "feature_views"."""
+    For RCAN: its channel attention, the channels it boosts and where, how its deep features upsample, and the
+    texture evidence. For SAFMN: its modulation maps and the texture evidence. Takes seconds: the network is
+    analysed on the photo's most textured 128x128 region or less.
+
+    Args:
+        image: The photo, as a URL of an image file (PNG, JPEG, WebP, TIFF or BMP).
+        have_original: True if the photo is a sharp original: it is shrunk 3 times first, then bicubic and the network are scored against it (PSNR, SSIM, error maps).
+        weights: RCAN's weights: "default" (the server's choice) or "bundled".
+        model: "rcan" (default) or "safmn".
+
+    Returns:
+        The explanation's figures (Plotly JSON; empty where the model has none), a summary in Markdown, all the numbers as JSON (metrics), the workflow figure and the explainer text in Markdown.
+    """
     photo = read_photo(image)
     engine = ENGINES.get(weights, model)
     progress(0.1, desc="Looking inside the network")
@@ -710,6 +766,28 @@ def theme() -> gr.themes.Base:
     )
 
 
+def example_gallery(photo: gr.Image, outputs: list) -> gr.Examples:
+    """The example photos as thumbnails (no `example_labels`: labels would replace the pictures; the textures are
+    named in the heading). Each runs once, when first clicked, and is then served from the cache to everyone."""
+    examples = gr.Examples(
+        [[str(EXAMPLES_DIR / file)] for file, _ in EXAMPLES],
+        inputs=[photo],
+        outputs=outputs,
+        fn=upscale_example,
+        cache_examples=True,
+        cache_mode="lazy",  # no start-up cost
+        examples_per_page=len(EXAMPLES),
+        api_visibility="private",  # a UI helper: neither in the API nor an MCP tool
+        label="Examples (CC0 / public domain): " + ", ".join(label.lower() for _, label in EXAMPLES),
+    )
+    # Gradio makes the click that copies an example into the upload "undocumented" (callable by API clients);
+    # it is a UI helper like the others.
+    for event in gr.context.Context.root_block.fns.values():
+        if examples.dataset in event.inputs:
+            event.api_visibility = "private"
+    return examples
+
+
 def build_demo() -> gr.Blocks:
     """The whole UI. Loads the default model (and times it) so the first visitor does not wait for it; SAFMN is
     loaded when first chosen."""
@@ -770,7 +848,8 @@ def build_demo() -> gr.Blocks:
                             label="Bicubic (left) · model (right)",
                             type="filepath",
                             format="png",
-                            max_height=720,
+                            max_height=720,  # a x3 result fits a laptop screen; fullscreen shows every pixel
+                            slider_position=50,  # halfway: both methods in view on the first look
                             buttons=["fullscreen"],
                             interactive=False,
                             elem_id="slider",
@@ -821,16 +900,7 @@ def build_demo() -> gr.Blocks:
         model_queue = {"concurrency_limit": MODEL_CONCURRENCY, "concurrency_id": "model"}
 
         with examples_slot:
-            gr.Examples(
-                [[str(EXAMPLES_DIR / file)] for file, _ in EXAMPLES],
-                inputs=[photo],
-                outputs=upscale_outputs,
-                fn=upscale_example,
-                cache_examples=True,
-                cache_mode="lazy",  # computed on first click, then instant for everyone: no start-up cost
-                example_labels=[label for _, label in EXAMPLES],
-                label="Examples: CC0 / public-domain photos with fine textures",
-            )
+            example_gallery(photo, upscale_outputs)
 
         run_event = run.click(upscale, [photo, tile, ensemble, weights, model], upscale_outputs, api_name="upscale",
                               **model_queue)
@@ -850,12 +920,31 @@ def build_demo() -> gr.Blocks:
     return demo
 
 
+MCP_ENV = "GRADIO_MCP_SERVER"  # Gradio's own switch, read here so that the default can be "on"
+# The footer: the API page (which also shows the MCP tools), Gradio, settings. No "runs" history: it would list
+# results whose files the server deletes after OUTPUT_KEEP_S.
+FOOTER_LINKS = ["api", "gradio", "settings"]
+
+
+def mcp_server_on() -> bool:
+    """The MCP server (upscale and explain as tools) is on when gradio[mcp] is installed, as requirements.txt does;
+    GRADIO_MCP_SERVER=False turns it off. GRADIO_MCP_SERVER=True without the `mcp` package stops the start-up
+    with the fix, where Gradio alone would only print an error and serve without MCP."""
+    setting = os.environ.get(MCP_ENV, "").strip().lower()
+    installed = importlib.util.find_spec("mcp") is not None
+    if setting == "true" and not installed:
+        raise SystemExit(f'app.py: {MCP_ENV}=True needs the mcp package: pip install "gradio[mcp]"')
+    return installed if not setting else setting == "true"
+
+
 def launch_options() -> dict:
     """launch() arguments; server name and port are left to Gradio, which reads GRADIO_SERVER_NAME/PORT."""
     return {
         "max_file_size": os.environ.get(MAX_UPLOAD_ENV) or DEFAULT_MAX_UPLOAD,
         "theme": theme(),
         "css": CSS,
+        "mcp_server": mcp_server_on(),
+        "footer_links": FOOTER_LINKS,
     }
 
 

@@ -43,7 +43,7 @@ def run_report(args: argparse.Namespace) -> int:
     analysis = analyze_any(model, image.rgb, original=to_uint8(original.rgb) if original else None,
                        image_mode=image.original_mode)
     title = f"How {analysis.model_name} enlarges {args.image.name} x{analysis.scale}"
-    index, metrics = write_report(analysis, args.output, title)
+    index, metrics = write_report(analysis, args.output, title, loaded.provenance())
     stderr(f"{args.image.name}: report in {time.perf_counter() - started:.1f}s")
     print(index)
     print(metrics)

@@ -93,9 +93,10 @@ def figure_section(key: str, caption: str, figure: go.Figure, after: str = "") -
     return f'<section class="figure" id="{key}"><h2>{html.escape(caption)}</h2>\n{div}{after}</section>'
 
 
-def render_html(analysis: BaseAnalysis, figures: dict[str, go.Figure], title: str) -> str:
-    """The whole page: explainer text, then every figure, with plotly.js inlined once in the head."""
-    sections = [markdown_to_html(explainer_markdown(analysis))]
+def render_html(analysis: BaseAnalysis, figures: dict[str, go.Figure], title: str, weights: dict | None = None) -> str:
+    """The whole page: which weights served, the explainer text, then every figure, with plotly.js inlined once."""
+    sections = [weights_html(weights)] if weights else []
+    sections.append(markdown_to_html(explainer_markdown(analysis)))
     sections += [figure_section(key, caption, figures[key]) for key, caption in CAPTIONS.items() if key in figures]
     study_figure, study_text = study_section()  # not about this photo: last, when the study's record exists
     if study_figure is not None:
@@ -103,17 +104,26 @@ def render_html(analysis: BaseAnalysis, figures: dict[str, go.Figure], title: st
     return PAGE.format(title=html.escape(title), plotlyjs=get_plotlyjs(), body="\n".join(sections))
 
 
-def write_report(analysis: BaseAnalysis, out_dir: Path, title: str) -> tuple[Path, Path]:
-    """Write DIR/index.html and DIR/metrics.json; the figure and page times go into metrics' timings."""
+def weights_html(weights: dict) -> str:
+    """One line naming the file that served (for a Hub file: repo, file and commit), and any fallback note."""
+    note = f" {html.escape(weights['note'])}" if weights.get("note") else ""
+    return (f'<p id="weights"><strong>Weights:</strong> {html.escape(weights["arch"])} from {html.escape(weights["source"])} '
+            f"(<code>{html.escape(weights['location'])}</code>).{note}</p>")
+
+
+def write_report(analysis: BaseAnalysis, out_dir: Path, title: str, weights: dict | None = None) -> tuple[Path, Path]:
+    """Write DIR/index.html and DIR/metrics.json; the figure and page times go into metrics' timings, the served
+    weights (`LoadedWeights.provenance()`) into metrics' "weights" and the page's first line."""
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     figures = build_figures(analysis)
     analysis.timings["figures"] = time.perf_counter() - started
     started = time.perf_counter()
-    page = render_html(analysis, figures, title)
+    page = render_html(analysis, figures, title, weights)
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
     analysis.timings["report_html"] = time.perf_counter() - started
     metrics = out_dir / "metrics.json"
-    metrics.write_text(json.dumps(analysis.metrics(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    record = analysis.metrics() if weights is None else {**analysis.metrics(), "weights": weights}
+    metrics.write_text(json.dumps(record, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     return index, metrics

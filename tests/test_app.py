@@ -70,7 +70,7 @@ def test_fallback_weights_are_announced_in_a_banner(app_module, tiny_checkpoint:
 
     monkeypatch.setenv("SR_WEIGHTS", "auto")
     monkeypatch.delenv("SR_HUB_REPO", raising=False)
-    monkeypatch.setattr(sr_core.weights, "BUNDLED_RCAN", tiny_checkpoint)
+    monkeypatch.setitem(sr_core.weights.BUNDLED, "bundled", tiny_checkpoint)
     monkeypatch.setattr(app_module, "ENGINES", app_module.Engines())
     demo = app_module.build_demo()
     banner = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "banner")
@@ -130,7 +130,7 @@ def test_model_choice_resolves_to_its_weights(app_module, tiny_safmn: Path, monk
     assert app_module.model_spec("rcan", "bundled") == "bundled"
     assert app_module.model_spec("safmn", "bundled") == str(tiny_safmn)  # the weights dropdown is RCAN's only
     monkeypatch.delenv("SR_SAFMN_WEIGHTS")
-    assert app_module.model_spec("safmn", "default") == "bundled-safmn"
+    assert app_module.model_spec("safmn", "default") == "hub-safmn"
     with pytest.raises(ValueError, match="unknown model choice"):
         app_module.model_spec("/etc/passwd", "default")
 

@@ -111,3 +111,14 @@ def test_safmn_runs_shows_its_modulation_maps_and_the_chart(page) -> None:
     page.locator("#plot-distill-study .js-plotly-plot").wait_for()
     page.locator("#plot-distill-study").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "7_distill_study.png"))
+
+
+def test_an_example_thumbnail_runs_once_and_fills_the_slider(page) -> None:
+    page.get_by_role("tab", name="Upscale").click()
+    thumbnails = page.locator("#examples img")
+    assert thumbnails.count() == 5  # pictures, not text labels
+    thumbnails.nth(2).click()  # wood_coffee.png, 216×144
+    page.wait_for_function("Array.from(document.querySelectorAll('#slider img')).length === 2 && "
+                           "Array.from(document.querySelectorAll('#slider img')).every(i => i.naturalWidth === 648)")
+    page.locator('#download a[download="wood_coffee_x3.png"]').wait_for()
+    page.screenshot(path=str(ARTIFACTS / "5_example.png"), full_page=True)
