@@ -18,8 +18,10 @@ from sr_core.distill import PAPER_KEEP
 from sr_core.study import ROW_KEYS
 
 STUDY_JSON = Path(__file__).resolve().parents[1] / "bench" / "results" / "distill_study.json"
-# Gaps smaller than this count as "about as well": one seed, so a few hundredths of a dB are training noise.
-NOISE_DB = 0.1
+# Gaps smaller than this count as "about as well": the full arm trained again with seed 1 scored 0.13 dB (Set5)
+# and 0.09 dB (Set14) below seed 0 (bench/results/distill_study_seed1/distill_study.json), so a second training
+# seed alone moves a result this much.
+NOISE_DB = 0.13
 # Texture and gradient share one x; drawn a little apart so that neither hides the other (hover: the true share).
 DODGE = {"texture": 0.94, "gradient": 1.06}
 MIN_SPAN_DB = 1.0  # the PSNR axis spans at least this, so that hundredths of a dB do not look like a cliff
@@ -75,7 +77,8 @@ def finding(rows: list[dict]) -> str:
     verdict = "about as well as" if worst > -NOISE_DB else "worse than"
     per_arm = ", ".join(f"{arm} {_signed(gap[arm]['set5'])} / {_signed(gap[arm]['set14'])} dB" for arm in subsets)
     return (f"A small SAFMN trained on only 8.88% of the training patches, for the same {full['steps']:,} steps, "
-            f"scored {verdict} one trained on all of them (Set5 / Set14 against the full set: {per_arm}).")
+            f"scored {verdict} one trained on all of them (Set5 / Set14 against the full set: {per_arm}; "
+            f"another training seed alone moves the full set by up to {NOISE_DB:.2f} dB).")
 
 
 def caption(rows: list[dict]) -> str:
@@ -88,8 +91,8 @@ def caption(rows: list[dict]) -> str:
         "PSNR on the Y channel, x3, the RCAN paper's protocol; Set5 and Set14 are never trained on. "
         "The share is of the candidate 144 px patches; in pixels, 8.88% of them are 6.7% of the full images. "
         "Unlike the paper (arXiv 2502.03656): x3 instead of x2 and x4, T91 + BSD200 + General100 instead of DIV2K, "
-        "a small SAFMN instead of its models, and no latent-space (generator) arm; one seed, so differences "
-        "of a few hundredths of a dB are within training noise."
+        "a small SAFMN instead of its models, and no latent-space (generator) arm. One seed per arm: the full "
+        "arm trained again with seed 1 scored 0.13 dB (Set5) and 0.09 dB (Set14) lower, so smaller gaps are noise."
     )
 
 
