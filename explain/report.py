@@ -11,20 +11,24 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from explain.analysis import BaseAnalysis, build_figures, explainer_markdown
+from explain.analysis import BaseAnalysis, build_figures, explainer_markdown, metrics
 from explain.distill_study import study_section
+from explain.glossary import with_tooltips
 
 # Figure captions in page order; a key absent from the figures (no original given, another model's) is skipped.
 CAPTIONS = {
-    "workflow": "Workflow: input -> model -> output",
+    "texture_evidence": "Ground truth and texture evidence: original | bicubic | the network, and their spectra",
+    "original_errors": "Error maps against the original (border shaved as in the protocol)",
+    "depth": "Experiment: depth, the network with only its first k groups or blocks",
+    "ablation": "Experiment: attention off (SAFMN: modulation off)",
+    "added_detail": "Experiment: added detail, what the network adds over bicubic",
+    "attention_heatmap": "Attention heatmap: the channel-attention gates of the whole photo's enlargement",
     "safm_modulation": "SAFM modulation: where each SAFMN block amplifies or suppresses features",
-    "attention_heatmap": "(a) Channel attention of every block",
-    "boosted_channels": "(b) The most boosted channels of one block",
-    "texture_map": "(c) Texture map: where texture channels are boosted",
+    "boosted_channels": "The most boosted channels of one block",
+    "texture_map": "Texture map: where the texture channels' gates would be higher",
     "feature_views": "Feature views (FeatSharp-style)",
     "feature_view_metrics": "Feature views, scored",
-    "texture_evidence": "Texture evidence: bicubic vs the network",
-    "original_errors": "Error maps against the original",
+    "workflow": "Workflow: input -> model -> output",
 }
 STUDY_CAPTION = "How much data do textures need? The dataset-distillation study"
 
@@ -37,6 +41,7 @@ PAGE = """<!DOCTYPE html>
 body {{ font-family: system-ui, sans-serif; max-width: 1150px; margin: 2em auto; padding: 0 1em; line-height: 1.5; }}
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 0.2em 0.6em; }}
 section.figure {{ margin: 2em 0; }}
+abbr[title] {{ text-decoration: underline dotted; cursor: help; }}
 </style>
 <script type="text/javascript">{plotlyjs}</script>
 </head>
@@ -90,13 +95,15 @@ def markdown_to_html(markdown: str) -> str:
 
 def figure_section(key: str, caption: str, figure: go.Figure, after: str = "") -> str:
     div = figure.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True})
-    return f'<section class="figure" id="{key}"><h2>{html.escape(caption)}</h2>\n{div}{after}</section>'
+    heading = with_tooltips(html.escape(caption))
+    return f'<section class="figure" id="{key}"><h2>{heading}</h2>\n{div}{after}</section>'
 
 
 def render_html(analysis: BaseAnalysis, figures: dict[str, go.Figure], title: str, weights: dict | None = None) -> str:
-    """The whole page: which weights served, the explainer text, then every figure, with plotly.js inlined once."""
+    """The whole page: which weights served, the explainer text (with glossary tooltips), then every figure, with
+    plotly.js inlined once."""
     sections = [weights_html(weights)] if weights else []
-    sections.append(markdown_to_html(explainer_markdown(analysis)))
+    sections.append(with_tooltips(markdown_to_html(explainer_markdown(analysis))))
     sections += [figure_section(key, caption, figures[key]) for key, caption in CAPTIONS.items() if key in figures]
     study_figure, study_text = study_section()  # not about this photo: last, when the study's record exists
     if study_figure is not None:
@@ -123,7 +130,7 @@ def write_report(analysis: BaseAnalysis, out_dir: Path, title: str, weights: dic
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
     analysis.timings["report_html"] = time.perf_counter() - started
-    metrics = out_dir / "metrics.json"
-    record = analysis.metrics() if weights is None else {**analysis.metrics(), "weights": weights}
-    metrics.write_text(json.dumps(record, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    return index, metrics
+    metrics_path = out_dir / "metrics.json"
+    record = metrics(analysis) if weights is None else {**metrics(analysis), "weights": weights}
+    metrics_path.write_text(json.dumps(record, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    return index, metrics_path
