@@ -86,8 +86,8 @@ def caption(rows: list[dict]) -> str:
     config = rows[0]["config"]
     return (
         f"Made with `{COMMAND}` (bench/results/distill_study.json; each row reproduced by "
-        f"`python -m sr_core evaluate Set5 Set14 --weights CHECKPOINT`) on a 2-core AMD EPYC CPU, one thread per arm, "
-        f"one seed. Every arm: the same `{config}` recipe (a 56,643-parameter SAFMN), seed, steps and schedule; "
+        f"`python -m sr_core evaluate Set5 Set14 --weights CHECKPOINT`) on a 2-core AMD EPYC CPU, one thread per arm. "
+        f"Every arm: the same `{config}` recipe (a 56,643-parameter SAFMN), seed, steps and schedule; "
         "PSNR on the Y channel, x3, the RCAN paper's protocol; Set5 and Set14 are never trained on. "
         "The share is of the candidate 144 px patches; in pixels, 8.88% of them are 6.7% of the full images. "
         "Unlike the paper (arXiv 2502.03656): x3 instead of x2 and x4, T91 + BSD200 + General100 instead of DIV2K, "
