@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from explain.analysis import BaseAnalysis, build_figures, explainer_markdown
+from sr_core.atomic import write_text_atomic
 
 # Figure captions in page order; a key absent from the figures (no original given, another model's) is skipped.
 CAPTIONS = {
@@ -106,8 +107,8 @@ def write_report(analysis: BaseAnalysis, out_dir: Path, title: str) -> tuple[Pat
     started = time.perf_counter()
     page = render_html(analysis, figures, title)
     index = out_dir / "index.html"
-    index.write_text(page, encoding="utf-8")
+    write_text_atomic(index, page)
     analysis.timings["report_html"] = time.perf_counter() - started
     metrics = out_dir / "metrics.json"
-    metrics.write_text(json.dumps(analysis.metrics(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    write_text_atomic(metrics, json.dumps(analysis.metrics(), indent=2, allow_nan=False) + "\n")
     return index, metrics

@@ -180,6 +180,10 @@ def use_row_winograd(model: nn.Module) -> int:
     return swapped
 
 
+class NonFiniteOutput(ValueError):
+    """The model produced NaN or infinite values: its weights are broken (or fp16 overflowed); nothing is written."""
+
+
 class Upscaler:
     """Runs a super-resolution model on float images in [0, 1].
 
@@ -248,6 +252,8 @@ class Upscaler:
                 out = dihedral_inverse(self.tiled.forward(self.model, dihedral(x, k), tile, counter), k).float()
                 total = out if total is None else total.add_(out)
         assert total is not None
+        if not torch.isfinite(total).all():  # an all-black PNG with exit 0 would hide a broken checkpoint
+            raise NonFiniteOutput("the model produced NaN or infinite values; its weights are broken, nothing was written")
         return total.div_(len(views))
 
     @contextlib.contextmanager
