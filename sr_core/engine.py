@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import threading
 import time
 from typing import Callable, Iterator
 
@@ -13,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sr_core.tiling import Progress, StepCounter, tiled_forward_for
+from sr_core.tiling import CancelFlag, Progress, StepCounter, tiled_forward_for
 
 ENSEMBLE_SIZE = 8
 # Tile side used when the caller gives none (bench/README.md, 2-core EPYC, float32): for a 2000x1500
@@ -231,7 +230,7 @@ class Upscaler:
         tile: int | None = None,
         ensemble: bool = False,
         progress: Callable[[Progress], None] | None = None,
-        cancel: threading.Event | None = None,
+        cancel: CancelFlag | None = None,
     ) -> torch.Tensor:
         """NCHW in the model's range (0..255) -> enlarged NCHW float32 in the same range, unclipped.
 
@@ -279,7 +278,7 @@ class Upscaler:
         tile: int | None = None,
         ensemble: bool = False,
         progress: Callable[[Progress], None] | None = None,
-        cancel: threading.Event | None = None,
+        cancel: CancelFlag | None = None,
     ) -> np.ndarray:
         """HxWx3 float32 in [0, 1] -> (sH)x(sW)x3 float32 in [0, 1]."""
         if rgb.ndim != 3 or rgb.shape[2] != 3:

@@ -52,6 +52,10 @@ class ImageError(ValueError):
     """The image cannot be used; the message names the file (when known) and the problem, for showing to users."""
 
 
+class ImageTooLarge(ImageError):
+    """More bytes or pixels than allowed: the refusal that protects memory, raised before any pixel is decoded."""
+
+
 def max_pixels_from_env(environ: Mapping[str, str] = os.environ) -> int:
     """The pixel limit from `SR_MAX_PIXELS`, or 16 M; a bad value warns instead of breaking every import."""
     raw = environ.get(MAX_PIXELS_ENV, "").strip()
@@ -106,7 +110,7 @@ def read_image(
 def check_byte_count(label: str, n_bytes: int, max_bytes: int) -> None:
     """Refuse encoded data larger than `max_bytes`, before anything is parsed or decoded."""
     if n_bytes > max_bytes:
-        raise ImageError(f"{label} is too large: {n_bytes:,} bytes; the limit is {max_bytes:,} bytes")
+        raise ImageTooLarge(f"{label} is too large: {n_bytes:,} bytes; the limit is {max_bytes:,} bytes")
 
 
 def image_size(
@@ -224,7 +228,7 @@ def _check_pixel_count(label: str, width: int, height: int, max_pixels: int, rai
     if width * height == 0:
         raise ImageError(f"{label} has no pixels ({width}x{height})")
     if width * height > max_pixels:
-        raise ImageError(_too_large(label, f"{width}x{height} = {width * height:,} pixels", max_pixels, raise_hint))
+        raise ImageTooLarge(_too_large(label, f"{width}x{height} = {width * height:,} pixels", max_pixels, raise_hint))
 
 
 def _open(source: str | Path | bytes, label: str, max_pixels: int, raise_hint: str) -> Image.Image:
@@ -248,7 +252,7 @@ def _open(source: str | Path | bytes, label: str, max_pixels: int, raise_hint: s
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             return Image.open(target)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(_bomb_message(label, exc, max_pixels, raise_hint)) from exc
+        raise ImageTooLarge(_bomb_message(label, exc, max_pixels, raise_hint)) from exc
     except UnidentifiedImageError as exc:
         raise ImageError(f"{label} is not an image Pillow can read (unknown format or not an image file)") from exc
     except DECODE_ERRORS as exc:

@@ -32,8 +32,9 @@ class LoadedWeights:
     source: str  # "hub" | "file" | "bundled"
     location: str
     n_params: int
-    note: str = ""
+    note: str = ""  # for operators (CLI, logs): why the bundled model serves in place of the Hub's
     config: dict = field(default_factory=dict)
+    fallback: str = ""  # "" | "no-hub-repo" | "hub-unavailable": the bundled model serves in place of the Hub's
 
     def describe(self) -> str:
         """One line for the UI and the CLI."""
@@ -60,16 +61,18 @@ def load_weights(
     settings = hub_settings(hub_repo, hub_file, hub_revision)
     if settings.repo_id is None:
         note = "No Hub weights repo is configured (set SR_HUB_REPO), so the small bundled RCAN serves."
+        fallback = "no-hub-repo"
     else:
         try:
             path = download_weights(settings)
         except HubUnavailable as exc:
             note = f"The Hub could not be reached ({exc}), so the small bundled RCAN serves instead."
+            fallback = "hub-unavailable"
         else:
             revision = f"@{settings.revision}" if settings.revision else ""
             return load_file(path, source="hub", location=f"{settings.repo_id}/{settings.filename}{revision}")
     loaded = load_file(BUNDLED_RCAN, source="bundled")
-    loaded.note = note
+    loaded.note, loaded.fallback = note, fallback
     return loaded
 
 
