@@ -535,13 +535,13 @@ def _shown(value: object, limit: int = 40) -> str:
     return text if len(text) <= limit else f"{text[:limit]}…"
 
 
-def share_model_limit(examples: gr.Examples, queue_options: dict) -> gr.Examples:
+def share_model_limit(demo: gr.Blocks, examples: gr.Examples, queue_options: dict) -> gr.Examples:
     """Run the examples' (lazily cached) model runs in the same queue group as every other model run.
 
     gr.Examples runs its function in its own event (the `.then` after loading the example) with its own
     concurrency id, so an example click would run beside a visitor's job despite MODEL_CONCURRENCY.
     """
-    event = examples.cache_event.fn
+    event = demo.fns[examples.cache_event["id"]]
     event.concurrency_id = queue_options["concurrency_id"]
     event.concurrency_limit = queue_options["concurrency_limit"]
     return examples
@@ -1065,8 +1065,9 @@ def build_demo() -> gr.Blocks:
                 cache_mode="lazy",  # computed on first click, then instant for everyone: no start-up cost
                 example_labels=[label for _, label in EXAMPLES],
                 label="Examples: CC0 / public-domain photos with fine textures",
+                api_visibility="private",  # the examples are for the page; the API has /upscale
             )
-        share_model_limit(examples, model_queue)
+        share_model_limit(demo, examples, model_queue)
 
         run_event = run.click(upscale, [photo, tile, ensemble, weights, model], upscale_outputs, api_name="upscale",
                               **model_queue)
