@@ -239,6 +239,8 @@ def crafted_rcan(tmp_path: Path, change) -> Path:  # noqa: ANN001 - change: stat
 def _huge_claim(state: dict) -> None:
     """A few kB claiming 2048 features and 400 groups (the issue's file drove RSS to 4.6 GB)."""
     state["head.0.weight"] = torch.zeros(2048, 1, 1, 1)
+    state["tail.0.0.weight"] = torch.zeros(2048 * 9, 1, 1, 1)  # x3
+    state["body.0.body.0.body.3.conv_du.0.weight"] = torch.zeros(128, 1, 1, 1)  # reduction 16
     state["body.399.body.0.body.3.conv_du.0.weight"] = torch.zeros(1)
 
 

@@ -221,7 +221,7 @@ def test_start_up_removes_the_temp_folders_of_dead_processes_only(app_module, tm
 
 
 def test_gradio_cache_lives_in_the_process_folder(app_module, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))  # restored after the test, whatever the app sets
     folders = app_module.RunFolders(tmp_path)
     folders.use_for_gradio_cache()
     assert Path(os.environ["GRADIO_TEMP_DIR"]).parent == folders.root
@@ -235,7 +235,7 @@ LONG_SIDE = 600  # with the bundled RCAN and the x8 ensemble: tens of seconds on
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     workdir = tmp_path_factory.mktemp("serving")
-    env = {"SR_MAX_UPLOAD": "2mb", "OMP_NUM_THREADS": "2"}
+    env = {"SR_MAX_UPLOAD": "2mb", "SR_MAX_PIXELS": "4000000", "OMP_NUM_THREADS": "2"}  # not the module's
     with running_app_process("bundled", workdir, env) as app:
         yield app
 
@@ -308,3 +308,22 @@ def test_strict_types_reach_api_clients_as_clear_messages(server) -> None:
         client.predict(photo, 256, "false", api_name="/upscale")
     with pytest.raises(Exception, match="tile must be one of"):
         client.predict(photo, None, False, api_name="/upscale")
+
+
+def test_a_crafted_checkpoint_at_app_start_is_one_line(tmp_path: Path) -> None:
+    """reduction 0 used to end `python app.py` with a ZeroDivisionError traceback."""
+    import torch
+    from safetensors.torch import save_file
+
+    from sr_core.weights import tiny_random_rcan
+
+    state = {k: v.contiguous() for k, v in tiny_random_rcan().state_dict().items()}
+    state["body.0.body.0.body.3.conv_du.0.weight"] = torch.zeros(64, 8, 1, 1)
+    weights = tmp_path / "reduction0.safetensors"
+    save_file(state, str(weights))
+    env = {**os.environ, "SR_WEIGHTS": str(weights), "HF_HUB_OFFLINE": "1", "GRADIO_TEMP_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "app.py"], cwd=Path(__file__).resolve().parents[1], env=env,
+                            capture_output=True, text=True, timeout=120)
+    errors = [line for line in result.stderr.splitlines() if "Warning" not in line and line.strip()]
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert errors[-1].startswith("app.py: cannot load the model weights:") and "reduction = 0" in errors[-1]
