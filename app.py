@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import hashlib
+import importlib.util
 import logging
 import mimetypes
 import os
@@ -23,8 +25,9 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from math import ceil
 from pathlib import Path
 
 import gradio as gr
@@ -32,8 +35,12 @@ import numpy as np
 import torch
 from gradio.context import LocalContext
 from gradio.processing_utils import save_bytes_to_cache
+from PIL import Image
 
-from explain.analysis import analyze_any, build_figures, explainer_markdown
+from explain.analysis import analyze_any, build_figures, explainer_markdown, recording_for
+from explain.analysis import metrics as explain_metrics
+from explain.glossary import with_tooltips
+from explain.stats import effect_verdict
 from explain.figures import quality_vs_time_figure
 from explain.quality import load_quality_vs_time, quality_caption
 from explain.report import CAPTIONS
@@ -68,12 +75,8 @@ except ImportError:  # pragma: no cover - not on Linux/macOS
 
 try:  # Hugging Face ZeroGPU: a GPU is attached only while a function decorated with spaces.GPU runs.
     import spaces
-
-    on_gpu = spaces.GPU(duration=120)
 except ImportError:
-
-    def on_gpu(fn: Callable) -> Callable:
-        return fn
+    spaces = None
 
 
 log = logging.getLogger("sr_app")
@@ -96,7 +99,8 @@ LONG_RUN_S = 10.0  # announce the estimate before runs expected to take longer t
 PROBE_SIDE = 96  # side of the square input timed once per model to estimate run times
 
 # The model choice, (label, value): RCAN runs the weights chosen under Options (SR_WEIGHTS, the Hub, else the
-# bundled RCAN); SAFMN runs the checkpoint named by SR_SAFMN_WEIGHTS, else the bundled SAFMN.
+# bundled RCAN); SAFMN runs the checkpoint named by SR_SAFMN_WEIGHTS, else the authors' weights from the Hub
+# (Meloo/SAFMN, SAFMN_DF2K_x3.pth; SR_SAFMN_HUB_REPO/FILE/REVISION override), else the bundled SAFMN.
 MODEL_CHOICES = [("RCAN — best textures", "rcan"), ("SAFMN — fast", "safmn")]
 DEFAULT_MODEL = "rcan"
 SAFMN_WEIGHTS_ENV = "SR_SAFMN_WEIGHTS"
@@ -166,9 +170,9 @@ def spec_for(choice: str) -> str | None:
 
 def model_spec(model: str, weights: str) -> str | None:
     """(model choice, weights choice) -> `load_weights` spec. The weights dropdown applies to RCAN; SAFMN's weights
-    are set by the server (SR_SAFMN_WEIGHTS), never by a client."""
+    are set by the server (SR_SAFMN_WEIGHTS, else the Hub), never by a client."""
     if model == "safmn":
-        return os.environ.get(SAFMN_WEIGHTS_ENV, "").strip() or "bundled-safmn"
+        return os.environ.get(SAFMN_WEIGHTS_ENV, "").strip() or "hub-safmn"
     if model != "rcan":
         raise ValueError(f"unknown model choice {model!r}; choose one of {[value for _, value in MODEL_CHOICES]}")
     return spec_for(weights)
@@ -209,9 +213,11 @@ class Engine:
         return estimate_seconds(self.throughput, self.upscaler, height, width, tile, ensemble)
 
     def learn_speed(self, width: int, height: int, tile: int, ensemble: bool, seconds: float) -> None:
-        """Replace the probe's figure by a real run's, once a run is at least as large as the probe."""
-        if self.throughput is not None and width * height >= PROBE_SIDE**2:
-            self.throughput = learn_from_run(self.throughput, self.upscaler, height, width, tile, ensemble, seconds)
+        """Replace the probe's figure by a real run's, once a run is at least as large as the probe. Without a
+        probe (on ZeroGPU the GPU exists only inside a run) the first such run gives the first figure."""
+        if width * height >= PROBE_SIDE**2:
+            measured = self.throughput or Throughput(self.upscaler.device.type, torch.get_num_threads(), PROBE_SIDE, 0.0)
+            self.throughput = learn_from_run(measured, self.upscaler, height, width, tile, ensemble, seconds)
 
     def summary(self) -> str:
         w = self.weights
@@ -239,6 +245,40 @@ class Engines:
 
 
 ENGINES = Engines()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ZeroGPU: how long to hold a GPU for one run.
+# ---------------------------------------------------------------------------------------------------------------
+
+ZEROGPU_DEFAULT_S = 60  # what spaces.GPU reserves when told nothing; used until a run has measured the speed
+ZEROGPU_MARGIN = 2.0  # a shared GPU and a cold start can each slow a run; an aborted run loses the user's work
+ZEROGPU_OVERHEAD_S = 10  # moving the model to the GPU and writing the PNGs, which the estimate does not count
+ZEROGPU_MAX_S = 300
+
+
+def on_gpu(duration: int | Callable[..., int]) -> Callable[[Callable], Callable]:
+    """spaces.GPU(duration=...) on ZeroGPU (where `spaces` is importable), a no-op everywhere else. A callable
+    duration gets the same arguments as the function it guards, and returns the seconds to reserve."""
+    if spaces is None:
+        return lambda fn: fn
+    return spaces.GPU(duration=duration)
+
+
+def upscale_gpu_seconds(image: str | None, tile: int = DEFAULT_TILE, ensemble: bool = False,
+                        weights: str = "default", model: str = DEFAULT_MODEL, *_: object, **__: object) -> int:
+    """Seconds of GPU to reserve for `upscale`: the run-time estimate for this photo and these options, doubled,
+    plus a fixed overhead; ZeroGPU's default until the model's speed is known (a short reservation queues first)."""
+    engine = ENGINES.peek(weights, model)
+    try:
+        with Image.open(image) as header:  # the size only: the pixels are decoded (and checked) by read_image
+            width, height = header.size
+        estimate = engine.estimate_s(width, height, int(tile), bool(ensemble)) if engine else None
+    except (OSError, TypeError, ValueError, AttributeError):
+        estimate = None  # a bad upload: upscale itself reports it, the reservation does not matter
+    if estimate is None:
+        return ZEROGPU_DEFAULT_S
+    return min(ZEROGPU_MAX_S, ceil(ZEROGPU_MARGIN * estimate + ZEROGPU_OVERHEAD_S))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -558,23 +598,23 @@ def read_photo(path: str | None) -> InputImage:
 
 
 class RecentResults:
-    """The last few enlargements (uint8), keyed by (upload path, weights choice, model choice), so that "How
-    textures are kept" explains exactly the picture the user got. Gradio names uploads by content hash, so the
-    path is a stable key."""
+    """The last few enlargements (uint8) with what the engine recorded while making them (RCAN's gates), keyed by
+    (upload path, weights choice, model choice), so that "How textures are kept" explains exactly the picture the
+    user got without enlarging it again. Gradio names uploads by content hash, so the path is a stable key."""
 
     def __init__(self, size: int = 3) -> None:
-        self._items: OrderedDict[tuple[str, str, str], np.ndarray] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str, str], tuple[np.ndarray, dict]] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def put(self, key: tuple[str, str, str], sr: np.ndarray) -> None:
+    def put(self, key: tuple[str, str, str], result: tuple[np.ndarray, dict]) -> None:
         with self._lock:
-            self._items[key] = sr
+            self._items[key] = result
             self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
 
-    def get(self, key: tuple[str, str, str]) -> np.ndarray | None:
+    def get(self, key: tuple[str, str, str]) -> tuple[np.ndarray, dict] | None:
         with self._lock:
             return self._items.get(key)
 
@@ -604,7 +644,7 @@ def run_info(engine: Engine, image: InputImage, seconds: float, ensemble: bool) 
     return "\n\n".join(lines)
 
 
-@on_gpu
+@on_gpu(duration=upscale_gpu_seconds)
 @shown_to_user
 def upscale(
     image: str | None,
@@ -615,8 +655,18 @@ def upscale(
     request: gr.Request | None = None,
     progress: gr.Progress = gr.Progress(),
 ) -> tuple[tuple[str, str], str, str]:
-    """Enlarge a photo x3 with `model` ("rcan" or "safmn"). Returns (bicubic PNG, model's PNG) for the slider, the
-    lossless PNG `<name>_x3.png` for download, and an info line (model, source, device, time, sizes)."""
+    """Enlarge a photo 3 times with a super-resolution network (RCAN or SAFMN), losslessly, next to plain bicubic.
+
+    Args:
+        image: The photo, as a URL of an image file (PNG, JPEG, WebP, TIFF or BMP; alpha, 16-bit and EXIF rotation are kept).
+        tile: Tile size in input pixels: 128, 256, 512 or 1024. Smaller uses less memory; the result is identical.
+        ensemble: True averages 8 flipped and rotated passes (RCAN+): slightly sharper, 8 times slower.
+        weights: RCAN's weights: "default" (the server's choice: its file, else its Hub repo, else the bundled model), "bundled", or "hub" where the server lists it.
+        model: "rcan" for the best textures (default) or "safmn" for a much faster, lighter network.
+
+    Returns:
+        The bicubic and the network's x3 PNG as a pair (for comparison), the network's x3 PNG to download (named <photo>_x3.png), and a line saying which model, weights file and device ran, how long it took and the sizes.
+    """
     photo = read_photo(image)
     engine = ENGINES.get(weights, model)
     width, height = photo.size
@@ -632,18 +682,22 @@ def upscale(
     save_png(enlarge(photo, bicubic_rgb, SCALE), bicubic_path)
 
     outputs: list[np.ndarray] = []
+    recorded: dict = {}
     started = time.perf_counter()
     with STOP_FLAGS.running(session_of(request)) as stop:
         report = progress_reporter(progress, f"Enlarging with {engine.weights.arch}")
 
         def network(rgb: np.ndarray) -> np.ndarray:
-            outputs.append(engine.upscaler.upscale(rgb, int(tile), ensemble, progress=report, cancel=stop))
+            # What the explainer needs from this very enlargement (RCAN's gates of the whole photo); an ensemble
+            # run averages eight passes, so it has no single set to record.
+            with nullcontext() if ensemble else recording_for(engine.upscaler, recorded):
+                outputs.append(engine.upscaler.upscale(rgb, int(tile), ensemble, progress=report, cancel=stop))
             return outputs[-1]
 
         result = enlarge(photo, network, SCALE)
     seconds = time.perf_counter() - started
     engine.learn_speed(width, height, int(tile), ensemble, seconds)
-    RECENT.put((image, weights, model), to_uint8(outputs[0]))
+    RECENT.put((image, weights, model), (to_uint8(outputs[0]), recorded))
     progress(1.0, desc="Writing the PNG")
     save_png(result, result_path)
     return (str(bicubic_path), str(result_path)), str(result_path), run_info(engine, photo, seconds, ensemble)
@@ -685,10 +739,11 @@ FALLBACK_REASONS = {
 
 
 def banner_text(engine: Engine) -> str:
-    if not engine.weights.fallback:
+    if not engine.weights.fallback_reason:
         return ""
-    return (f"ℹ️ **A small built-in model is serving** ({FALLBACK_REASONS[engine.weights.fallback]}), so results "
-            "are a little less sharp than the full RCAN's.")
+    reason = FALLBACK_REASONS[engine.weights.fallback_reason]
+    return (f"ℹ️ **A small built-in model is serving** ({reason}), so results are a little less sharp than the "
+            f"full {engine.weights.arch}'s.")
 
 
 def weights_for_visitors(weights: LoadedWeights) -> str:
@@ -698,8 +753,8 @@ def weights_for_visitors(weights: LoadedWeights) -> str:
     if weights.source == "file":
         return f"`{Path(weights.location).name}`"
     text = f"the small built-in {weights.arch}"
-    if weights.fallback:
-        text += f" (fallback: {FALLBACK_REASONS[weights.fallback]})"
+    if weights.fallback_reason:
+        text += f" (fallback: {FALLBACK_REASONS[weights.fallback_reason]})"
     return text
 
 
@@ -721,59 +776,77 @@ def enable_weights_choice(model: str) -> dict:
 # "How textures are kept" and "Workflow & sources" tabs
 # ---------------------------------------------------------------------------------------------------------------
 
-# Figure slots of the explain tab (and outputs of /explain), in order, each with how to read RCAN's figure there.
+# Figure slots of the explain tab (and outputs of /explain), in order, each with how to read its figure. The slot
+# "attention_heatmap" holds the model's own first figure (RCAN's gates, SAFMN's modulation maps).
 EXPLAIN_FIGURES: dict[str, str] = {
+    "texture_evidence": (
+        "The same spot enlarged by bicubic and by the network, and, with the original, the original itself; right, "
+        "their spectra (finer detail to the right). A network curve close to the original's is real detail; one "
+        "above it is invented detail; right of the dashed line is detail the small photo could not hold."
+    ),
+    "original_errors": (
+        "Only with “I have the original”: where each method is wrong against the real photo, in brightness levels "
+        "(Y channel, 0..255; brighter = larger error), with the protocol's border left out, and PSNR and SSIM as in "
+        "the RCAN paper."
+    ),
+    "depth": (
+        "Experiment: the same network run with only its first k residual groups (RCAN) or blocks (SAFMN); the "
+        "skipped ones are bypassed by the skip connection. Top, the spot above for each k; below, fine-detail "
+        "energy (and PSNR against the original, when known) against k."
+    ),
+    "ablation": (
+        "Experiment: the same network with its channel attention (RCAN) or modulation (SAFMN) switched off. Left, "
+        "the input; then how much each pixel's brightness changes. If the change sits on the textured parts, that "
+        "mechanism matters for textures."
+    ),
+    "added_detail": (
+        "Experiment: the network's output minus bicubic's, signed, in brightness levels: red brighter, blue darker, "
+        "white the same. This is the detail the network adds, and where."
+    ),
     "attention_heatmap": (
-        "Each row is one residual block, each column one feature channel. The colour is the block's *gate* for "
-        "that channel: near 1 the channel passes, near 0 it is muted. The gates are computed from the whole photo, "
-        "so they change from photo to photo."
+        "Each row is one residual block, each column one feature channel. The colour is the block's gate for that "
+        "channel, on the fixed 0..1 scale: near 1 the channel passes, near 0 it is muted. These are the gates of "
+        "your enlargement, computed on the whole photo."
     ),
     "boosted_channels": (
         "The channels that one block lets through most, drawn over the photo: bright where the channel responds. "
         "Look for channels that light up on edges, stripes and fine texture rather than on flat areas."
     ),
     "texture_map": (
-        "The same gates re-applied to small windows: does the network favour its texture channels where there is "
-        "texture? Left, the answer per window over the photo; right, each window's attention against its amount "
-        "of fine detail."
+        "The same gates re-applied to small tiles: would the network favour its texture channels where there is "
+        "texture? The title gives the difference with its bootstrap interval: if the interval includes 0, there is "
+        "no trend to see."
     ),
     "feature_views": (
         "RCAN's deep features (dozens of numbers per pixel, shown as colours by one shared PCA) enlarged ×3 in six "
-        "ways. Sharper, better aligned views mean the features carry fine structure the enlargement can use."
+        "ways. JBU is guided by the input, never by the output."
     ),
     "feature_view_metrics": (
-        "The three numbers of each view: how well it follows the output's edges, how much detail it holds beyond "
-        "what the input could hold, and how consistent it is with features of shifted views (FeatSharp's fidelity)."
-    ),
-    "texture_evidence": (
-        "Bicubic and the network side by side at the most textured spot, and their spectra: the network's curve "
-        "staying higher right of the dashed line is fine detail that bicubic interpolation cannot create."
-    ),
-    "original_errors": (
-        "Only with “I have the original”: where each method is wrong against the real photo (brighter = larger "
-        "error), with PSNR and SSIM as in the RCAN paper."
+        "Two scores per view, cosine similarity (higher is better): against the features of the original (needs "
+        "the original; the score that counts) and consistency with the input's features (a necessary condition "
+        "only: nearest enlargement passes it)."
     ),
 }
 
-
-# SAFMN has no channel attention: its modulation maps take the first slot, so /explain returns the same outputs
-# whichever model ran (metrics["model"]["arch"] says which), and the slots that look inside RCAN stay empty.
+# SAFMN has no channel attention: its modulation maps take the model's first slot, so /explain returns the same
+# outputs whichever model ran (metrics["model"]["arch"] says which), and the slots that look inside RCAN stay empty.
 FIRST_SLOT = {"RCAN": "attention_heatmap", "SAFMN": "safm_modulation"}
 RCAN_ONLY = ("boosted_channels", "texture_map", "feature_views", "feature_view_metrics")
 SAFM_HELP = (
     "Where SAFMN's multi-scale modulation amplifies or suppresses features. Each panel is one block: its SAFM "
     "layer computes, for every pixel and channel, a factor m (GELU of features pooled at 1, ½, ¼ and ⅛ size) that "
     "multiplies the normalised features it adds back. Shown is |m| averaged over channels: bright where the block "
-    "amplifies, dark where it suppresses. Each map has its own colour scale; *r* is its correlation with the "
-    "amount of fine detail in 16-pixel windows."
+    "amplifies, dark where it suppresses. Each map has its own colour scale; the texture effect is mean |m| on "
+    "textured minus flat 16-pixel tiles."
 )
 
 # Section headings of the explain tab, placed before the figure they name.
 SECTION_HEADINGS = {
-    "attention_heatmap": "1 · Channel attention: which feature channels each block turns up",
-    "safm_modulation": "1 · Modulation maps: where each SAFMN block looks",
-    "feature_views": "2 · Feature views: how much fine structure the deep features carry",
-    "texture_evidence": "3 · Texture evidence: the result, measured",
+    "texture_evidence": "1 · Real or invented? The result against bicubic and the original",
+    "depth": "2 · Experiments on your photo: change the network, see the effect",
+    "attention_heatmap": "3 · Inside RCAN: channel attention",
+    "safm_modulation": "3 · Inside SAFMN: where each block looks",
+    "feature_views": "4 · Feature views: how much fine structure the deep features carry",
 }
 
 
@@ -788,25 +861,32 @@ def _number(value: float | None, digits: int = 2) -> str:
 
 
 def explain_summary(metrics: dict) -> str:
-    """The headline numbers above the figures, from the analysis' `metrics()`."""
-    texture, arch = metrics["texture"], metrics["model"]["arch"]
+    """The plain answer, then the headline numbers of this run, from `explain.analysis.metrics`."""
+    texture, arch, experiments = metrics["texture"], metrics["model"]["arch"], metrics["experiments"]
     tag = arch.lower()  # the texture keys name the model's side: hf_energy_ratio_rcan_vs_bicubic, psnr_safmn, ...
+    unit = experiments["depth_unit"]
+    ablation = experiments["attention_off" if arch == "RCAN" else "modulation_off"]
+    depth = experiments["depth"]
     lines = [
-        f"**Model:** {arch}. **Analysed:** {metrics['input']['working_region']['how']}.",
-        f"**Fine detail, {arch} vs bicubic:** {_number(texture[f'hf_energy_ratio_{tag}_vs_bicubic'])}× the energy "
-        "beyond the input's Nyquist frequency.",
+        metrics["answer"]["short"],
+        f"**Analysed:** {metrics['input']['working_region']['how']}.",
+        f"**Fine detail, {arch} vs bicubic:** {_number(texture[f'hf_energy_ratio_{tag}_vs_bicubic'])}× the fine-detail "
+        "energy" + ("" if texture["hf_energy_ratio_original_vs_bicubic"] is None else
+                    f"; the original has {_number(texture['hf_energy_ratio_original_vs_bicubic'])}×") + ".",
+        f"**Depth:** the textures need {experiments['depth_for_90_percent_of_detail']} of {len(depth) - 1} {unit} "
+        "for 90% of the detail" + ("" if depth[0]["psnr"] is None else
+                                   f"; PSNR {_number(depth[0]['psnr'])} dB with none, {_number(depth[-1]['psnr'])} "
+                                   "dB with all") + ".",
+        f"**{'Attention' if arch == 'RCAN' else 'Modulation'} off:** the output changes by "
+        f"{_number(ablation['mean_abs_change'], 1)} brightness levels on average, "
+        f"{_number(100 * (ablation['texture_share_of_change'] or 0), 0)}% of it on the most textured quarter "
+        "(25% if it were even).",
     ]
-    if arch == "SAFMN":
-        blocks = metrics["modulation"]["blocks"]
-        rs = [b["texture_correlation"] for b in blocks if b["texture_correlation"] is not None]
-        best = max(blocks, key=lambda b: -2.0 if b["texture_correlation"] is None else b["texture_correlation"])
-        lines.append(f"**Modulation vs texture:** {sum(r > 0.3 for r in rs)} of {len(blocks)} blocks modulate more "
-                     f"where there is more fine detail (r > 0.3); most: block {best['block']}, r = "
-                     f"{_number(best['texture_correlation'])}.")
-    else:
-        lines.append(f"**Attention vs texture:** r = {_number(texture['attention_texture_correlation'])} "
-                     f"(textured windows {_number(texture['attention_textured_tiles'], 3)}, flat windows "
-                     f"{_number(texture['attention_flat_tiles'], 3)}).")
+    if arch == "RCAN":
+        effect = texture["attention_texture_effect"]
+        trend = effect_verdict(effect)
+        lines.append(f"**Gates, textured − flat tiles:** {_number(effect['difference'], 4)} on the 0..1 scale, 95% "
+                     f"interval [{_number(effect['low'], 4)}, {_number(effect['high'], 4)}]: {trend}.")
     original = texture["original"]
     if original:
         lines.append(
@@ -814,10 +894,10 @@ def explain_summary(metrics: dict) -> str:
             f"| bicubic | {_number(original['psnr_bicubic'])} | {_number(original['ssim_bicubic'], 4)} |\n"
             f"| {arch} | {_number(original[f'psnr_{tag}'])} | {_number(original[f'ssim_{tag}'], 4)} |"
         )
-    return "\n\n".join(lines)
+    return with_tooltips("\n\n".join(lines))
 
 
-@on_gpu
+@on_gpu(duration=ZEROGPU_DEFAULT_S)  # the analysis is bounded: at most a 128×128 region of the photo
 @shown_to_user
 def explain(
     image: str | None,
@@ -826,11 +906,24 @@ def explain(
     model: str = DEFAULT_MODEL,
     progress: gr.Progress = gr.Progress(),
 ) -> tuple:
-    """Explain why textures survive on this photo. Returns the explain tab's figures (one per EXPLAIN_FIGURES slot,
-    None when absent), a summary, the metrics JSON, the workflow figure and the explainer text.
+    """Answer, with this photo's own numbers, what technology keeps its fine textures that bicubic loses.
 
-    For SAFMN the first slot holds its modulation maps, the four slots that look inside RCAN are None, and the
-    metrics have "modulation" in place of "attention" and "feature_views"."""
+    First a plain answer (at most 120 words), then the evidence: the network's result against bicubic and, with
+    the original, against the original (crops, spectra, PSNR, SSIM, error maps); experiments that change the
+    network and show the effect (fewer residual groups or blocks, attention or modulation switched off, what the
+    network adds over bicubic); for RCAN its channel-attention gates of the whole photo with bootstrap intervals
+    and its deep features enlarged FeatSharp-style; for SAFMN its modulation maps. Takes seconds: the per-pixel
+    views and experiments run on the photo's most textured 128x128 region or less.
+
+    Args:
+        image: The photo, as a URL of an image file (PNG, JPEG, WebP, TIFF or BMP).
+        have_original: True if the photo is a sharp original: it is shrunk 3 times first with the paper's bicubic, then everything is compared with it (crops, spectra, PSNR, SSIM, error maps, every experiment's PSNR).
+        weights: RCAN's weights: "default" (the server's choice) or "bundled".
+        model: "rcan" (default) or "safmn".
+
+    Returns:
+        Ten figures (Plotly JSON; empty where the model has none) in this order: texture evidence, error maps, depth, ablation, added detail, the model's own figure (RCAN's gates or SAFMN's modulation maps), then RCAN's boosted channels, texture map, feature views and their scores; a summary in Markdown (the plain answer and headline numbers); all the numbers as JSON (metrics, with answer.short); the workflow figure; and the full explanation in Markdown with glossary tooltips.
+    """
     photo = read_photo(image)
     engine = ENGINES.get(weights, model)
     progress(0.1, desc="Looking inside the network")
@@ -840,21 +933,43 @@ def explain(
             raise gr.Error(f"The original must be at least {12 * SCALE} px a side to be shrunk ×{SCALE} and scored.",
                            print_exception=False)
         low_res = from_uint8(make_lr(original, SCALE))
-        analysis = analyze_any(engine.weights.model, low_res, original=original, image_mode=photo.original_mode)
+        analysis = analyze_any(engine.weights.model, low_res, original=original, image_mode=photo.original_mode,
+                               upscaler=engine.upscaler)
     else:
-        sr = RECENT.get((image, weights, model))
+        sr, recorded = RECENT.get((image, weights, model)) or (None, None)
         analysis = analyze_any(engine.weights.model, photo.rgb, sr=None if sr is None else from_uint8(sr),
-                               image_mode=photo.original_mode)
+                               image_mode=photo.original_mode, upscaler=engine.upscaler, recorded=recorded)
     progress(0.9, desc="Drawing")
     figures = build_figures(analysis)
-    metrics = analysis.metrics()
+    numbers = explain_metrics(analysis)
     return (
         *slot_figures(figures),
-        explain_summary(metrics),
-        metrics,
+        explain_summary(numbers),
+        numbers,
         figures["workflow"],
-        explainer_markdown(analysis),
+        with_tooltips(explainer_markdown(analysis)),
     )
+
+
+def is_example(image: str | None) -> bool:
+    """Whether the photo is one of the bundled examples (by content: Gradio serves copies under other paths)."""
+    if not image:
+        return False
+    try:
+        digest = hashlib.sha256(Path(image).read_bytes()).hexdigest()
+    except OSError:
+        return False
+    return digest in example_digests()
+
+
+@functools.lru_cache(maxsize=1)
+def example_digests() -> frozenset[str]:
+    return frozenset(hashlib.sha256((EXAMPLES_DIR / file).read_bytes()).hexdigest() for file, _ in EXAMPLES)
+
+
+def original_mode_for(image: str | None) -> dict:
+    """The examples are their own originals: ground-truth mode is on for them, off for other photos."""
+    return gr.update(value=is_example(image))
 
 
 def not_explained_yet() -> tuple:
@@ -870,7 +985,7 @@ def arrange_explain_tab(metrics: dict | None) -> tuple:
     if metrics is None:
         return (*(gr.update() for _ in range(3 + len(RCAN_ONLY))), gr.update(visible=False))
     first = FIRST_SLOT.get(metrics["model"]["arch"], "attention_heatmap")
-    help_text = SAFM_HELP if first == "safm_modulation" else EXPLAIN_FIGURES[first]
+    help_text = with_tooltips(SAFM_HELP if first == "safm_modulation" else EXPLAIN_FIGURES[first])
     return (
         gr.update(value=f"### {SECTION_HEADINGS[first]}"),
         gr.update(label=CAPTIONS[first]),
@@ -916,12 +1031,13 @@ model costs in time.
 """
 
 EXPLAIN_INTRO = """\
-### Why do fine textures survive?
-Computed for the photo in the **Upscale** tab with the model chosen there, after each run (or press *Explain*). The
-network is analysed on its most textured 128×128 region or less, so this takes seconds: for RCAN its channel
-attention and deep features, for SAFMN its modulation maps, for both the texture evidence. Tick *I have the
-original* when your upload is a sharp, full-resolution photo: it is first shrunk ×3 the way the RCAN paper does
-(bicubic), then enlarged back by bicubic and by the model, and both are scored against it.
+### What technology keeps fine textures so clean?
+The answer comes first, written from this photo's own numbers; below it, each claim with its figure. Hover an
+underlined term for its definition. Everything is computed for the photo in the **Upscale** tab with the model chosen
+there, after each run (or press *Explain*): the experiments change the network and show what happens to *your*
+photo. **I have the original** treats your upload as the sharp original: it is shrunk ×3 the way the RCAN paper
+does (bicubic), enlarged back, and everything is compared with the original, the only way to tell real detail from
+invented detail. It is on for the examples, which are their own originals.
 """
 
 NOT_EXPLAINED = "*Nothing explained yet for this photo: press **Enlarge ×3** or **Explain this photo**.*"
@@ -938,6 +1054,7 @@ CSS = """
 #banner { border: 1px solid var(--color-accent); border-radius: 8px; padding: 4px 12px;
           background: var(--color-accent-soft); }
 .caption { color: var(--body-text-color-subdued); font-size: 0.95em; margin: 0 0 18px 4px; }
+abbr[title] { text-decoration: underline dotted; cursor: help; }
 """
 
 
@@ -948,6 +1065,28 @@ def theme() -> gr.themes.Base:
         font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "sans-serif"],
         font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
     )
+
+
+def example_gallery(photo: gr.Image, outputs: list) -> gr.Examples:
+    """The example photos as thumbnails (no `example_labels`: labels would replace the pictures; the textures are
+    named in the heading). Each runs once, when first clicked, and is then served from the cache to everyone."""
+    examples = gr.Examples(
+        [[str(EXAMPLES_DIR / file)] for file, _ in EXAMPLES],
+        inputs=[photo],
+        outputs=outputs,
+        fn=upscale_example,
+        cache_examples=True,
+        cache_mode="lazy",  # no start-up cost
+        examples_per_page=len(EXAMPLES),
+        api_visibility="private",  # a UI helper: neither in the API nor an MCP tool
+        label="Examples (CC0 / public domain): " + ", ".join(label.lower() for _, label in EXAMPLES),
+    )
+    # Gradio makes the click that copies an example into the upload "undocumented" (callable by API clients);
+    # it is a UI helper like the others.
+    for event in gr.context.Context.root_block.fns.values():
+        if examples.dataset in event.inputs:
+            event.api_visibility = "private"
+    return examples
 
 
 def build_demo() -> gr.Blocks:
@@ -1009,7 +1148,8 @@ def build_demo() -> gr.Blocks:
                             label="Bicubic (left) · model (right)",
                             type="filepath",
                             format="png",
-                            max_height=720,
+                            max_height=720,  # a x3 result fits a laptop screen; fullscreen shows every pixel
+                            slider_position=50,  # halfway: both methods in view on the first look
                             buttons=["fullscreen"],
                             interactive=False,
                             elem_id="slider",
@@ -1018,11 +1158,12 @@ def build_demo() -> gr.Blocks:
                         info = gr.Markdown(default_engine.summary(), label="Run info", elem_id="info")
 
             with gr.Tab("How textures are kept", id="explain", elem_id="tab-explain"):
-                gr.Markdown(EXPLAIN_INTRO)
+                gr.Markdown(with_tooltips(EXPLAIN_INTRO))
                 with gr.Row():
                     have_original = strict_bool(gr.Checkbox(
                         False,
-                        label="I have the original: shrink it ×3 first, then score bicubic and the model against it",
+                        label="I have the original: my upload is the sharp original; shrink it ×3 first, then compare "
+                        "bicubic and the model with it",
                         elem_id="have-original",
                         scale=3,
                     ), "have_original")
@@ -1036,7 +1177,7 @@ def build_demo() -> gr.Blocks:
                             heading = gr.Markdown(f"### {SECTION_HEADINGS[key]}")
                         plot_id = f"plot-{key.replace('_', '-')}"
                         plots.append(gr.Plot(label=CAPTIONS[key], format="png", elem_id=plot_id))
-                        help_text = gr.Markdown(caption, elem_classes=["caption"])
+                        help_text = gr.Markdown(with_tooltips(caption), elem_classes=["caption"])
                     if key == "attention_heatmap":
                         first_slot = [heading, plots[-1], help_text]
                 with gr.Accordion("All the numbers (metrics JSON)", open=False, elem_id="metrics-accordion"):
@@ -1056,17 +1197,7 @@ def build_demo() -> gr.Blocks:
         model_queue = {"concurrency_limit": MODEL_CONCURRENCY, "concurrency_id": "model"}
 
         with examples_slot:
-            examples = gr.Examples(
-                [[str(EXAMPLES_DIR / file)] for file, _ in EXAMPLES],
-                inputs=[photo],
-                outputs=upscale_outputs,
-                fn=upscale_example,
-                cache_examples=True,
-                cache_mode="lazy",  # computed on first click, then instant for everyone: no start-up cost
-                example_labels=[label for _, label in EXAMPLES],
-                label="Examples: CC0 / public-domain photos with fine textures",
-                api_visibility="private",  # the examples are for the page; the API has /upscale
-            )
+            examples = example_gallery(photo, upscale_outputs)
         share_model_limit(demo, examples, model_queue)
 
         run_event = run.click(upscale, [photo, tile, ensemble, weights, model], upscale_outputs, api_name="upscale",
@@ -1081,10 +1212,28 @@ def build_demo() -> gr.Blocks:
             trigger(estimate_text, [photo, tile, ensemble, weights, model], ready, queue=False,
                     api_visibility="private")
         cleared = photo.change(not_explained_yet, None, explain_outputs, queue=False, api_visibility="private")
+        photo.change(original_mode_for, photo, have_original, queue=False, api_visibility="private")
         arranged = [*first_slot, *(columns[key] for key in RCAN_ONLY), columns["original_errors"]]
         for explained in (by_button, after_run, cleared):
             explained.success(arrange_explain_tab, metrics_json, arranged, queue=False, api_visibility="private")
     return demo
+
+
+MCP_ENV = "GRADIO_MCP_SERVER"  # Gradio's own switch, read here so that the default can be "on"
+# The footer: the API page (which also shows the MCP tools), Gradio, settings. No "runs" history: it would list
+# results whose files the server deletes after OUTPUT_KEEP_S.
+FOOTER_LINKS = ["api", "gradio", "settings"]
+
+
+def mcp_server_on() -> bool:
+    """The MCP server (upscale and explain as tools) is on when gradio[mcp] is installed, as requirements.txt does;
+    GRADIO_MCP_SERVER=False turns it off. GRADIO_MCP_SERVER=True without the `mcp` package stops the start-up
+    with the fix, where Gradio alone would only print an error and serve without MCP."""
+    setting = os.environ.get(MCP_ENV, "").strip().lower()
+    installed = importlib.util.find_spec("mcp") is not None
+    if setting == "true" and not installed:
+        raise SystemExit(f'app.py: {MCP_ENV}=True needs the mcp package: pip install "gradio[mcp]"')
+    return installed if not setting else setting == "true"
 
 
 def launch_options() -> dict:
@@ -1093,6 +1242,8 @@ def launch_options() -> dict:
         "max_file_size": max_upload_bytes(),
         "theme": theme(),
         "css": CSS,
+        "mcp_server": mcp_server_on(),
+        "footer_links": FOOTER_LINKS,
     }
 
 

@@ -3,6 +3,10 @@
 Contract (outside checks rely on it): writes DIR/index.html and DIR/metrics.json; bad input (unreadable image,
 a file that is not a supported checkpoint) exits with status 2 and a one-line message on stderr, never a
 traceback. An RCAN gets the full explainers; a SAFMN its modulation maps plus the texture evidence and workflow.
+
+With `--original HR`, IMAGE is taken as HR's low-resolution version when it is exactly 1/3 of HR (after mod-crop);
+otherwise (for instance IMAGE is HR itself, as for the bundled examples) the input becomes HR shrunk x3 with the
+paper's bicubic, so that every output pixel has its ground truth; stderr says which.
 """
 from __future__ import annotations
 
@@ -22,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", required=True, type=Path, metavar="DIR")
     add_weight_options(report)
     report.add_argument("--original", type=Path, default=None, metavar="HR_IMAGE",
-                        help="the photo's original high-resolution version: adds PSNR/SSIM and error maps")
+                        help="the photo's original high-resolution version: ground-truth crops and spectra, "
+                        "PSNR/SSIM, error maps, PSNR of every experiment")
     report.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
     return parser
 
@@ -31,7 +36,8 @@ def run_report(args: argparse.Namespace) -> int:
     from explain.analysis import analyze_any
     from explain.report import write_report
     from sr_core.engine import default_device
-    from sr_core.image_io import read_image, to_uint8
+    from sr_core.evaluate import make_lr, mod_crop
+    from sr_core.image_io import from_uint8, read_image, to_uint8
     from sr_core.weights import load_weights
 
     started = time.perf_counter()
@@ -40,10 +46,17 @@ def run_report(args: argparse.Namespace) -> int:
     loaded = load_weights(args.weights, args.hub_repo, args.hub_file, args.hub_revision)
     stderr(f"weights: {loaded.describe()}")
     model = loaded.model.to(args.device or default_device())
-    analysis = analyze_any(model, image.rgb, original=to_uint8(original.rgb) if original else None,
-                       image_mode=image.original_mode)
+    rgb, hr = image.rgb, None
+    if original is not None:
+        hr = to_uint8(original.rgb)
+        scale = model.scale
+        if mod_crop(hr, scale).shape[:2] != (rgb.shape[0] * scale, rgb.shape[1] * scale):
+            rgb = from_uint8(make_lr(hr, scale))
+            stderr(f"input: {args.original.name} shrunk x{scale} with the paper's bicubic "
+                   f"({rgb.shape[1]}x{rgb.shape[0]}), since {args.image.name} is not exactly 1/{scale} of it")
+    analysis = analyze_any(model, rgb, original=hr, image_mode=image.original_mode)
     title = f"How {analysis.model_name} enlarges {args.image.name} x{analysis.scale}"
-    index, metrics = write_report(analysis, args.output, title)
+    index, metrics = write_report(analysis, args.output, title, loaded.provenance())
     stderr(f"{args.image.name}: report in {time.perf_counter() - started:.1f}s")
     print(index)
     print(metrics)

@@ -1,4 +1,8 @@
-"""Plotly figures of an analysis, and the quality-versus-time chart (the only module that imports plotly).
+"""The figures every architecture shares (texture evidence and ground truth, error maps, experiments, workflow),
+the helpers the architectures' own figures use (`explain/<arch>/figures.py`), and the quality-versus-time chart.
+
+Colour scales are fixed where a value has a meaning of its own: signed differences use a diverging scale centred
+at 0 (blue below, white at 0, red above), symmetric about 0; every colourbar names its unit.
 
 Kept light for the browser: photos are embedded as PNG data URIs no larger than 384 px a side, maps as small
 Heatmap traces (hover shows the values), so a report with every figure stays responsive.
@@ -8,23 +12,21 @@ from __future__ import annotations
 import base64
 import io
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 from plotly.subplots import make_subplots
 
-from explain.feature_views import VIEW_NAMES
 from explain.measures import luminance
-
-if TYPE_CHECKING:
-    from explain.analysis import Analysis, BaseAnalysis, SAFMNAnalysis
+from explain.results import BaseAnalysis
 
 MAX_IMAGE_SIDE = 384
 MAX_MAP_SIDE = 64  # heatmaps overlaid on photos are block-averaged to at most this many cells a side
 FONT = dict(size=12)
 ARCH_COLOURS = {"RCAN": "#3b5bdb", "SAFMN": "#e8590c"}
+DIVERGING = "RdBu_r"  # blue < 0 < red, white at 0
+LEVELS = "brightness levels (0..255)"
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
@@ -44,20 +46,20 @@ def png_source(image: np.ndarray, max_side: int = MAX_IMAGE_SIDE) -> tuple[str, 
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"), factor
 
 
-def _image_trace(image: np.ndarray, pixel: float = 1.0, name: str = "") -> go.Image:
+def image_trace(image: np.ndarray, pixel: float = 1.0, name: str = "") -> go.Image:
     """A photo whose axis units are `pixel`-sized source pixels, whatever the display downscale."""
     source, factor = png_source(image)
     return go.Image(source=source, dx=pixel * factor, dy=pixel * factor, x0=pixel * factor / 2 - 0.5,
                     y0=pixel * factor / 2 - 0.5, name=name, hoverinfo="skip")
 
 
-def _enlarged(image: np.ndarray, target: int = 288) -> np.ndarray:
+def enlarged(image: np.ndarray, target: int = 288) -> np.ndarray:
     """Nearest-neighbour enlargement of a small crop, so browsers do not smooth away what we want to show."""
     factor = max(1, target // max(image.shape[:2]))
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
-def _block_mean(values: np.ndarray, max_side: int = MAX_MAP_SIDE) -> tuple[np.ndarray, int]:
+def block_mean(values: np.ndarray, max_side: int = MAX_MAP_SIDE) -> tuple[np.ndarray, int]:
     """Average f x f blocks so the map has at most max_side cells a side; returns (map, f)."""
     f = max(1, int(np.ceil(max(values.shape) / max_side)))
     rows, cols = values.shape[0] // f * f, values.shape[1] // f * f
@@ -66,190 +68,189 @@ def _block_mean(values: np.ndarray, max_side: int = MAX_MAP_SIDE) -> tuple[np.nd
     return values[:rows, :cols].reshape(rows // f, f, cols // f, f).mean(axis=(1, 3)), f
 
 
-def _cell_centres(n_cells: int, length: int) -> np.ndarray:
+def cell_centres(n_cells: int, length: int) -> np.ndarray:
     """Pixel coordinates of the centres of n equal cells spanning `length` pixels."""
     return (np.arange(n_cells) + 0.5) * length / n_cells - 0.5
 
 
-def _gray(image: np.ndarray) -> np.ndarray:
+def gray(image: np.ndarray) -> np.ndarray:
     gray = luminance(image)
     return np.repeat(gray[..., None], 3, axis=2)
 
 
-def _hide_axes(fig: go.Figure) -> None:
+def hide_axes(fig: go.Figure) -> None:
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed")
 
 
-def _square_pixels(fig: go.Figure, n_cols: int) -> None:
+def square_pixels(fig: go.Figure, n_cols: int) -> None:
     """Keep heatmap-only panels at the image's aspect ratio (image traces do this by themselves)."""
     for col in range(1, n_cols + 1):
         fig.update_yaxes(scaleanchor=f"x{col if col > 1 else ''}", row=1, col=col)
 
 
-def attention_heatmap(analysis: Analysis) -> go.Figure:
-    """(a) Every block's attention vector: rows group.block, columns channels."""
-    n_groups, n_blocks, n_channels = analysis.attention.shape
-    labels = [f"G{g + 1}.B{b + 1}" for g in range(n_groups) for b in range(n_blocks)]
-    fig = go.Figure(go.Heatmap(
-        z=analysis.attention.reshape(-1, n_channels), x=list(range(n_channels)), y=labels,
-        colorscale="Viridis", colorbar=dict(title="attention"),
-        hovertemplate="block %{y}, channel %{x}<br>attention %{z:.3f}<extra></extra>",
-    ))
-    fig.update_layout(
-        title="Channel attention of every RCAB: the CALayer's sigmoid output on the working region",
-        xaxis_title="channel", yaxis_title="group.block", yaxis_autorange="reversed",
-        height=min(900, max(320, 22 * len(labels) + 140)), font=FONT, margin=dict(l=70, r=20, t=60, b=50),
-    )
-    return fig
+def diverging(values: np.ndarray) -> dict:
+    """Heatmap colour settings for signed values: centred at 0, symmetric, so white always means 'no change'."""
+    top = float(np.percentile(np.abs(values), 99)) or 1.0
+    return dict(colorscale=DIVERGING, zmid=0.0, zmin=-top, zmax=top)
 
 
-def boosted_channels_figure(analysis: Analysis, group: int | None = None, block: int | None = None) -> go.Figure:
-    """(b) A block's most boosted channels: their |feature map| over the photo. group/block are 0-based."""
-    if group is None or block is None:
-        group, block = analysis.chosen_block()
-    channels = analysis.top_channels[group, block]
-    titles = [f"channel {c}: attention {analysis.attention[group, block, c]:.2f}" for c in channels]
-    fig = make_subplots(rows=1, cols=len(channels), subplot_titles=titles, horizontal_spacing=0.02)
-    photo = _gray(analysis.lr_region)
-    height, width = photo.shape[:2]
-    for i, c in enumerate(channels):
-        values, _ = _block_mean(analysis.top_maps[group, block, i])
-        fig.add_trace(_image_trace(photo), row=1, col=i + 1)
-        fig.add_trace(go.Heatmap(
-            z=values, x=_cell_centres(values.shape[1], width), y=_cell_centres(values.shape[0], height),
-            colorscale="Inferno", opacity=0.6, showscale=False,
-            hovertemplate=f"channel {c}<br>|feature| %{{z:.3g}}<extra></extra>",
-        ), row=1, col=i + 1)
-    _hide_axes(fig)
-    fig.update_layout(
-        title=f"Group {group + 1}, block {block + 1}: its most boosted channels, feature magnitude over the photo",
-        height=330, font=FONT, margin=dict(l=10, r=10, t=80, b=10),
-    )
-    return fig
-
-
-def texture_map_figure(analysis: Analysis) -> go.Figure:
-    """(c) Per tile, the attention given to texture channels, over the photo; and against tile texture energy."""
-    ta = analysis.texture_attention
-    ny, nx = ta.texture_map.shape
-    height, width = analysis.lr_region.shape[:2]
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.5, 0.5], horizontal_spacing=0.16, subplot_titles=(
-        f"attention to {ta.basis}, per {analysis.tile_size}-px tile",
-        f"tiles: r = {ta.correlation:.2f} between attention and texture energy",
-    ))
-    fig.add_trace(_image_trace(_gray(analysis.lr_region)), row=1, col=1)
-    fig.add_trace(go.Heatmap(
-        z=ta.texture_map, x=_cell_centres(nx, width), y=_cell_centres(ny, height), colorscale="Viridis",
-        opacity=0.55, colorbar=dict(title="attention", x=0.43),
-        hovertemplate="attention %{z:.3f}<extra></extra>",
-    ), row=1, col=1)
-    fig.add_trace(go.Scatter(
-        x=ta.tile_hf.ravel(), y=ta.texture_map.ravel(), mode="markers", marker=dict(size=7, opacity=0.7),
-        hovertemplate="texture energy %{x:.3g}<br>attention %{y:.3f}<extra></extra>", showlegend=False,
-    ), row=1, col=2)
-    fig.update_xaxes(showticklabels=False, showgrid=False, row=1, col=1)
-    fig.update_yaxes(showticklabels=False, showgrid=False, autorange="reversed", row=1, col=1)
-    fig.update_xaxes(title_text="tile high-frequency energy", row=1, col=2)
-    fig.update_yaxes(title_text="attention (texture channels)", row=1, col=2)
-    fig.update_layout(
-        title=(f"Texture map: most textured tiles get {ta.textured_mean:.3f}, least textured {ta.flat_mean:.3f}"),
-        height=420, font=FONT, margin=dict(l=10, r=10, t=80, b=50),
-    )
-    return fig
-
-
-def feature_views_figure(analysis: Analysis) -> go.Figure:
-    """The six x3 views of RCAN's deep features (one shared PCA), next to the input and output."""
-    fv = analysis.views
-    scale = analysis.scale
-    panels = [("input (nearest x3)", np.repeat(np.repeat(fv.window.crop(analysis.lr_region), scale, 0), scale, 1)),
-              ("output (JBU guidance)", fv.guide)]
-    titles = [name for name, _ in panels]
-    for name in VIEW_NAMES:
-        v = fv.views[name]
-        titles.append(f"<b>{name}</b>: edge r {v.edge_alignment:.2f}, HF {100 * v.hf_energy:.0f}%, "
-                      f"fid. {v.fidelity:.2f}")
-    fig = make_subplots(rows=2, cols=4, subplot_titles=titles, horizontal_spacing=0.01, vertical_spacing=0.08)
-    images = [image for _, image in panels] + [fv.views[name].image for name in VIEW_NAMES]
-    for i, image in enumerate(images):
-        fig.add_trace(_image_trace(image), row=i // 4 + 1, col=i % 4 + 1)
-    _hide_axes(fig)
-    fig.update_annotations(font=dict(size=11))
-    lineage = "<br>".join(f"<b>{name}</b>: {fv.views[name].lineage}" for name in VIEW_NAMES)
-    fig.add_annotation(
-        text=lineage + "<br>Colours: one PCA of the deep features F (3 components, "
-        f"{100 * sum(fv.pca_explained):.0f}% of their variance), the same projection for every view.",
-        xref="paper", yref="paper", x=0, y=-0.04, xanchor="left", yanchor="top", showarrow=False, align="left",
-        font=dict(size=11),
-    )
-    fig.update_layout(
-        title="RCAN's deep features enlarged x3, FeatSharp-style (which views follow FeatSharp is said below)",
-        height=820, font=FONT, margin=dict(l=10, r=10, t=80, b=190),
-    )
-    return fig
-
-
-def feature_view_metrics_figure(analysis: Analysis) -> go.Figure:
-    """The three numbers of each view side by side."""
-    views = [analysis.views.views[name] for name in VIEW_NAMES]
-    fig = make_subplots(rows=1, cols=3, subplot_titles=(
-        "edge alignment (r with output gradients)", "energy beyond input Nyquist (share)",
-        "multi-view fidelity (variance / MSE)"))
-    for col, values in enumerate([[v.edge_alignment for v in views], [v.hf_energy for v in views],
-                                  [v.fidelity for v in views]], start=1):
-        fig.add_trace(go.Bar(x=list(VIEW_NAMES), y=values, showlegend=False,
-                             hovertemplate="%{x}: %{y:.3f}<extra></extra>"), row=1, col=col)
-    fig.update_layout(title="Feature views, scored", height=360, font=FONT, margin=dict(l=40, r=10, t=80, b=40))
-    return fig
+def map_trace(values: np.ndarray, height: int, width: int, max_side: int = MAX_MAP_SIDE, **style) -> go.Heatmap:
+    """A per-pixel map block-averaged for the browser, placed on the pixel grid of a height x width image."""
+    cells, _ = block_mean(values, max_side)
+    return go.Heatmap(z=cells, x=cell_centres(cells.shape[1], width), y=cell_centres(cells.shape[0], height),
+                      **style)
 
 
 def texture_evidence_figure(analysis: BaseAnalysis) -> go.Figure:
-    """Zoomed crops at the most textured spot, bicubic vs the model, and their radially averaged spectra."""
+    """Zoomed crops at the most textured spot (original | bicubic | model when the original is known) and the
+    radially averaged spectra of the region, the original's as the third curve."""
     tex, model = analysis.texture, analysis.model_name
     nyquist = 0.5 / analysis.scale
-    fig = make_subplots(rows=1, cols=3, column_widths=[0.3, 0.3, 0.4], subplot_titles=(
-        "bicubic (MATLAB imresize)", model,
-        f"spectra: {model}/bicubic beyond input Nyquist = {tex.hf_energy_ratio:.2f}x"))
-    fig.add_trace(_image_trace(_enlarged(tex.bicubic_zoom)), row=1, col=1)
-    fig.add_trace(_image_trace(_enlarged(tex.rcan_zoom)), row=1, col=2)
-    for name, power in (("bicubic", tex.power_bicubic), (model, tex.power_rcan)):
+    crops = [("bicubic (MATLAB imresize)", tex.bicubic_zoom), (model, tex.rcan_zoom)]
+    curves = [("bicubic", tex.power_bicubic, "#868e96"),
+              (f"{model} ({tex.hf_energy_ratio:.2f}x)", tex.power_rcan, ARCH_COLOURS.get(model, "#333"))]
+    if tex.original_zoom is not None:
+        crops.insert(0, ("original", tex.original_zoom))
+        curves.append((f"original ({tex.hf_energy_ratio_original:.2f}x)", tex.power_original, "#2b8a3e"))
+    n = len(crops)
+    widths = [0.6 / n] * n + [0.4]
+    title = "spectra; (n x) = fine-detail energy over bicubic's"
+    fig = make_subplots(rows=1, cols=n + 1, column_widths=widths, subplot_titles=[c for c, _ in crops] + [title])
+    for col, (_, crop) in enumerate(crops, start=1):
+        fig.add_trace(image_trace(enlarged(crop)), row=1, col=col)
+    for name, power, colour in curves:
         keep = power > 0
         fig.add_trace(go.Scatter(x=tex.frequencies[keep], y=power[keep], mode="lines", name=name,
+                                 line=dict(color=colour, width=3 if name.startswith("original") else 2),
                                  hovertemplate=f"{name}: f=%{{x:.3f}}, power %{{y:.3g}}<extra></extra>"),
-                      row=1, col=3)
-    fig.add_vline(x=nyquist, line_dash="dash", annotation_text="input Nyquist", row=1, col=3)
-    for col in (1, 2):
+                      row=1, col=n + 1)
+    fig.add_vline(x=nyquist, line_dash="dash", annotation_text="input Nyquist", row=1, col=n + 1)
+    for col in range(1, n + 1):
         fig.update_xaxes(showticklabels=False, showgrid=False, row=1, col=col)
         fig.update_yaxes(showticklabels=False, showgrid=False, autorange="reversed", row=1, col=col)
-    fig.update_xaxes(title_text="frequency (cycles per output pixel)", row=1, col=3)
-    fig.update_yaxes(type="log", title_text="power", row=1, col=3)
-    fig.update_layout(title="Texture evidence at the most textured spot (zoomed crops) and over the working region",
-                      height=420, font=FONT, margin=dict(l=10, r=10, t=80, b=50),
+    fig.update_xaxes(title_text="frequency (cycles per output pixel; right = finer)", row=1, col=n + 1)
+    fig.update_yaxes(type="log", title_text="power", row=1, col=n + 1)
+    heading = ("Ground truth: close to the original's curve = real detail; above it = invented detail"
+               if tex.original_zoom is not None else
+               "Texture evidence: bicubic vs the network at the most textured spot (no original given)")
+    fig.update_layout(title=heading, height=420, font=FONT, margin=dict(l=10, r=10, t=80, b=50),
                       legend=dict(x=0.98, xanchor="right", y=0.98))
     return fig
 
 
 def original_errors_figure(analysis: BaseAnalysis) -> go.Figure:
-    """|Y error| against the original for bicubic and the model, with PSNR/SSIM (RCAN paper protocol)."""
+    """|Y error| against the original for bicubic and the model, border shaved as the protocol does, one shared
+    colour scale in brightness levels."""
     o = analysis.texture.original
     assert o is not None
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.04, subplot_titles=(
-        f"bicubic: {o.psnr_bicubic:.2f} dB, SSIM {o.ssim_bicubic:.4f}",
-        f"{analysis.model_name}: {o.psnr_rcan:.2f} dB, SSIM {o.ssim_rcan:.4f}"))
+        f"bicubic: PSNR {o.psnr_bicubic:.2f} dB, SSIM {o.ssim_bicubic:.4f}",
+        f"{analysis.model_name}: PSNR {o.psnr_rcan:.2f} dB, SSIM {o.ssim_rcan:.4f}"))
     top = float(np.percentile(np.concatenate([o.error_bicubic.ravel(), o.error_rcan.ravel()]), 99)) or 1.0
     for col, error in ((1, o.error_bicubic), (2, o.error_rcan)):
-        values, _ = _block_mean(error, 192)
         height, width = error.shape
-        fig.add_trace(go.Heatmap(
-            z=values, x=_cell_centres(values.shape[1], width), y=_cell_centres(values.shape[0], height),
-            colorscale="Magma", zmin=0, zmax=top, showscale=col == 2,
-            hovertemplate="|error| %{z:.1f} (Y, 0..255)<extra></extra>"), row=1, col=col)
-    _hide_axes(fig)
-    _square_pixels(fig, 2)
-    fig.update_layout(title=f"Error against the original ({o.size[0]}x{o.size[1]}), Y channel, brighter = worse",
-                      height=420, font=FONT, margin=dict(l=10, r=10, t=80, b=10), plot_bgcolor="white")
+        fig.add_trace(map_trace(
+            error, height, width, 192, colorscale="Magma", zmin=0, zmax=top, showscale=col == 2,
+            colorbar=dict(title="|Y error|<br>levels (0..255)"),
+            hovertemplate="|error| %{z:.1f} brightness levels (Y, 0..255)<extra></extra>"), row=1, col=col)
+    hide_axes(fig)
+    square_pixels(fig, 2)
+    fig.update_layout(title=f"Error against the original ({o.size[0]}x{o.size[1]}, {o.shave}-px border shaved), "
+                      "Y channel, brighter = worse", height=420, font=FONT, margin=dict(l=10, r=10, t=80, b=10),
+                      plot_bgcolor="white")
     return fig
+
+
+def depth_figure(analysis: BaseAnalysis) -> go.Figure:
+    """The network cut to its first k groups/blocks: the output at the zoomed spot for each k, and the
+    fine-detail energy (and PSNR against the original) against k."""
+    e, tex = analysis.experiments, analysis.texture
+    steps = e.depth
+    n = len(steps)
+    has_psnr = steps[0].psnr is not None
+    fig = make_subplots(
+        rows=2, cols=n, specs=[[{}] * n, [{"colspan": n, "secondary_y": has_psnr}] + [None] * (n - 1)],
+        row_heights=[0.45, 0.55], vertical_spacing=0.12,
+        subplot_titles=[f"k = {s.depth}" for s in steps] + ["fine detail and PSNR against k"])
+    for col, step in enumerate(steps, start=1):
+        fig.add_trace(image_trace(tex.zoom.crop(step.output, analysis.scale)), row=1, col=col)
+    k = [s.depth for s in steps]
+    fig.add_trace(go.Scatter(x=k, y=[s.hf_energy_ratio for s in steps], mode="lines+markers",
+                             name="fine-detail energy (x bicubic)", line=dict(color="#e8590c"),
+                             hovertemplate="k=%{x}: %{y:.2f}x bicubic<extra></extra>"), row=2, col=1)
+    if tex.hf_energy_ratio_original is not None:
+        fig.add_hline(y=tex.hf_energy_ratio_original, line_dash="dot", line_color="#2b8a3e",
+                      annotation_text="original's fine-detail energy", annotation_position="top left", row=2, col=1)
+    if has_psnr:
+        fig.add_trace(go.Scatter(x=k, y=[s.psnr for s in steps], mode="lines+markers", name="PSNR vs original (dB)",
+                                 line=dict(color="#3b5bdb"), hovertemplate="k=%{x}: %{y:.2f} dB<extra></extra>"),
+                      row=2, col=1, secondary_y=True)
+        fig.update_yaxes(title_text="PSNR (dB)", row=2, col=1, secondary_y=True)
+    for col in range(1, n + 1):
+        fig.update_xaxes(showticklabels=False, showgrid=False, row=1, col=col)
+        fig.update_yaxes(showticklabels=False, showgrid=False, autorange="reversed", row=1, col=col)
+    fig.update_xaxes(title_text=f"k = {e.unit} kept (the rest bypassed by the skip connection)", dtick=1,
+                     row=2, col=1)
+    fig.update_yaxes(title_text="fine-detail energy (x bicubic)", row=2, col=1, secondary_y=False)
+    fig.update_layout(title=f"Depth: the same network with only its first k {e.unit}", height=560, font=FONT,
+                      margin=dict(l=50, r=50, t=80, b=50), legend=dict(orientation="h", y=-0.15))
+    return fig
+
+
+def ablation_figure(analysis: BaseAnalysis) -> go.Figure:
+    """Each ablation's |change| over the region, next to the region's fine-detail energy (where texture is)."""
+    abls = list(analysis.experiments.ablations.values())
+    height, width = analysis.sr_region.shape[:2]
+    fig = make_subplots(rows=1, cols=len(abls) + 1, horizontal_spacing=0.07, subplot_titles=[
+        "input (where the texture is)"] + [f"{a.name.replace('_', ' ')}: mean {a.mean_abs_change:.2f} levels, "
+                                           f"{100 * a.texture_share_of_change:.0f}% on the textured quarter"
+                                           for a in abls])
+    fig.add_trace(image_trace(analysis.lr_region, analysis.scale), row=1, col=1)
+    for col, a in enumerate(abls, start=2):
+        # Each map on its own scale from 0 (the sizes differ by orders of magnitude; the titles give the means).
+        domain = fig.layout[f"xaxis{col}"].domain
+        fig.add_trace(map_trace(a.change, height, width, 96, colorscale="Magma", zmin=0,
+                                zmax=float(np.percentile(a.change, 99)) or 1.0,
+                                colorbar=dict(title="levels", x=domain[1] + 0.005, len=0.8, thickness=12),
+                                hovertemplate="|change| %{z:.2f} brightness levels<extra></extra>"), row=1, col=col)
+    hide_axes(fig)
+    for col in range(2, len(abls) + 2):
+        fig.update_yaxes(scaleanchor=f"x{col}", row=1, col=col)
+    fig.update_layout(title="Switched off: |output change| against the normal network, " + LEVELS,
+                      height=400, font=FONT, margin=dict(l=10, r=10, t=80, b=10), plot_bgcolor="white")
+    fig.update_annotations(font=dict(size=11))
+    return fig
+
+
+def added_detail_figure(analysis: BaseAnalysis) -> go.Figure:
+    """The network's output minus bicubic's (brightness), signed, on a diverging scale centred at 0."""
+    added = analysis.experiments.added
+    height, width = added.shape
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.04,
+                        subplot_titles=("input", f"{analysis.model_name} minus bicubic (red brighter, blue darker)"))
+    fig.add_trace(image_trace(analysis.lr_region, analysis.scale), row=1, col=1)
+    fig.add_trace(map_trace(added, height, width, 128, **diverging(added), colorbar=dict(title="levels"),
+                            hovertemplate="%{z:+.1f} brightness levels<extra></extra>"), row=1, col=2)
+    hide_axes(fig)
+    fig.update_yaxes(scaleanchor="x2", row=1, col=2)
+    fig.update_layout(title=f"What the network adds over bicubic, {LEVELS}, 0 = white", height=420, font=FONT,
+                      margin=dict(l=10, r=10, t=80, b=10), plot_bgcolor="white")
+    return fig
+
+
+def common_figures(analysis: BaseAnalysis) -> dict[str, go.Figure]:
+    """The figures every architecture gets, by their stable keys."""
+    figures = {
+        "texture_evidence": texture_evidence_figure(analysis),
+        "depth": depth_figure(analysis),
+        "ablation": ablation_figure(analysis),
+        "added_detail": added_detail_figure(analysis),
+        "workflow": workflow_figure(analysis),
+    }
+    if analysis.has_original:
+        figures["original_errors"] = original_errors_figure(analysis)
+    return figures
 
 
 def workflow_figure(analysis: BaseAnalysis) -> go.Figure:
@@ -279,41 +280,6 @@ def workflow_figure(analysis: BaseAnalysis) -> go.Figure:
                       "hover a box for what it does)",
                       height=60 * len(stages) + 100, font=FONT, margin=dict(l=10, r=10, t=60, b=10),
                       plot_bgcolor="white")
-    return fig
-
-
-def safm_modulation_figure(analysis: SAFMNAnalysis) -> go.Figure:
-    """The photo, then one panel per block: SAFM's modulation strength (mean |m| over channels) over the photo."""
-    maps, relation = analysis.modulation, analysis.modulation_texture
-    n_panels = len(maps) + 1
-    cols = math.ceil(math.sqrt(n_panels))
-    rows = math.ceil(n_panels / cols)
-    titles = ["input (working region)"] + [
-        f"block {i + 1}: mean {block_map.mean():.2f}, r {relation.correlation[i]:.2f}"
-        for i, block_map in enumerate(maps)]
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.02, vertical_spacing=0.06)
-    photo = _gray(analysis.lr_region)
-    height, width = photo.shape[:2]
-    fig.add_trace(_image_trace(analysis.lr_region), row=1, col=1)
-    for i, block_map in enumerate(maps, start=1):
-        values, _ = _block_mean(block_map)
-        # Each block on its own scale (where, not how much), set by the interior: the zero padding darkens the
-        # image border, which would otherwise take the bottom of the scale.
-        interior = values[1:-1, 1:-1] if min(values.shape) > 4 else values
-        low, high = np.percentile(interior, [2, 98])
-        row, col = i // cols + 1, i % cols + 1
-        fig.add_trace(_image_trace(photo), row=row, col=col)
-        fig.add_trace(go.Heatmap(
-            z=values, x=_cell_centres(values.shape[1], width), y=_cell_centres(values.shape[0], height),
-            colorscale="Inferno", zmin=float(low), zmax=float(high) if high > low else float(low) + 1e-6,
-            opacity=0.65, showscale=False, hovertemplate=f"block {i}<br>mean |m| %{{z:.3f}}<extra></extra>",
-        ), row=row, col=col)
-    _hide_axes(fig)
-    fig.update_annotations(font=dict(size=11))
-    fig.update_layout(
-        title="SAFM modulation per block: bright = amplified, dark = suppressed",
-        height=260 * rows + 90, font=FONT, margin=dict(l=10, r=10, t=80, b=10),
-    )
     return fig
 
 
@@ -362,22 +328,3 @@ def quality_vs_time_figure(data: dict) -> go.Figure:
     return fig
 
 
-def build_figures(analysis: BaseAnalysis) -> dict[str, go.Figure]:
-    """Every figure of the analysis, keyed by a stable name (the app and the report use the same keys).
-    RCAN: workflow, attention_heatmap, boosted_channels, texture_map, feature_views, feature_view_metrics,
-    texture_evidence; SAFMN: workflow, safm_modulation, texture_evidence; either: original_errors with an original."""
-    figures = {"workflow": workflow_figure(analysis)}
-    if analysis.model_name == "SAFMN":
-        figures["safm_modulation"] = safm_modulation_figure(analysis)
-    else:
-        figures.update({
-            "attention_heatmap": attention_heatmap(analysis),
-            "boosted_channels": boosted_channels_figure(analysis),
-            "texture_map": texture_map_figure(analysis),
-            "feature_views": feature_views_figure(analysis),
-            "feature_view_metrics": feature_view_metrics_figure(analysis),
-        })
-    figures["texture_evidence"] = texture_evidence_figure(analysis)
-    if analysis.texture.original is not None:
-        figures["original_errors"] = original_errors_figure(analysis)
-    return figures

@@ -87,12 +87,6 @@ def energy_beyond_nyquist(x: np.ndarray, scale: int) -> tuple[float, float]:
     return float(power[beyond].sum()), float(power.sum())
 
 
-def share_beyond_nyquist(x: np.ndarray, scale: int) -> float:
-    """Share of an x`scale` map's spectral energy beyond the input's Nyquist frequency (NaN for a flat map)."""
-    beyond, total = energy_beyond_nyquist(x, scale)
-    return beyond / total if total > 0 else float("nan")
-
-
 def radial_power_spectrum(gray: np.ndarray, bins: int = 48) -> tuple[np.ndarray, np.ndarray]:
     """Radially averaged power spectrum: (bin-centre frequency in cycles/pixel, mean power) up to 0.5."""
     power = _power_spectrum(gray)

@@ -11,20 +11,24 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from explain.analysis import BaseAnalysis, build_figures, explainer_markdown
+from explain.analysis import BaseAnalysis, build_figures, explainer_markdown, metrics
+from explain.glossary import with_tooltips
 from sr_core.atomic import write_text_atomic
 
 # Figure captions in page order; a key absent from the figures (no original given, another model's) is skipped.
 CAPTIONS = {
-    "workflow": "Workflow: input -> model -> output",
+    "texture_evidence": "Ground truth and texture evidence: original | bicubic | the network, and their spectra",
+    "original_errors": "Error maps against the original (border shaved as in the protocol)",
+    "depth": "Experiment: depth, the network with only its first k groups or blocks",
+    "ablation": "Experiment: attention off (SAFMN: modulation off)",
+    "added_detail": "Experiment: added detail, what the network adds over bicubic",
+    "attention_heatmap": "Attention heatmap: the channel-attention gates of the whole photo's enlargement",
     "safm_modulation": "SAFM modulation: where each SAFMN block amplifies or suppresses features",
-    "attention_heatmap": "(a) Channel attention of every block",
-    "boosted_channels": "(b) The most boosted channels of one block",
-    "texture_map": "(c) Texture map: where texture channels are boosted",
+    "boosted_channels": "The most boosted channels of one block",
+    "texture_map": "Texture map: where the texture channels' gates would be higher",
     "feature_views": "Feature views (FeatSharp-style)",
     "feature_view_metrics": "Feature views, scored",
-    "texture_evidence": "Texture evidence: bicubic vs the network",
-    "original_errors": "Error maps against the original",
+    "workflow": "Workflow: input -> model -> output",
 }
 
 PAGE = """<!DOCTYPE html>
@@ -36,6 +40,7 @@ PAGE = """<!DOCTYPE html>
 body {{ font-family: system-ui, sans-serif; max-width: 1150px; margin: 2em auto; padding: 0 1em; line-height: 1.5; }}
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 0.2em 0.6em; }}
 section.figure {{ margin: 2em 0; }}
+abbr[title] {{ text-decoration: underline dotted; cursor: help; }}
 </style>
 <script type="text/javascript">{plotlyjs}</script>
 </head>
@@ -87,28 +92,40 @@ def markdown_to_html(markdown: str) -> str:
     return "\n".join(out)
 
 
-def render_html(analysis: BaseAnalysis, figures: dict[str, go.Figure], title: str) -> str:
-    """The whole page: explainer text, then every figure, with plotly.js inlined once in the head."""
-    sections = [markdown_to_html(explainer_markdown(analysis))]
+def render_html(analysis: BaseAnalysis, figures: dict[str, go.Figure], title: str, weights: dict | None = None) -> str:
+    """The whole page: which weights served, the explainer text (with glossary tooltips), then every figure, with
+    plotly.js inlined once."""
+    sections = [weights_html(weights)] if weights else []
+    sections.append(with_tooltips(markdown_to_html(explainer_markdown(analysis))))
     for key, caption in CAPTIONS.items():
         if key in figures:
             div = figures[key].to_html(full_html=False, include_plotlyjs=False,
                                        config={"displaylogo": False, "responsive": True})
-            sections.append(f'<section class="figure" id="{key}"><h2>{html.escape(caption)}</h2>\n{div}</section>')
+            heading = with_tooltips(html.escape(caption))
+            sections.append(f'<section class="figure" id="{key}"><h2>{heading}</h2>\n{div}</section>')
     return PAGE.format(title=html.escape(title), plotlyjs=get_plotlyjs(), body="\n".join(sections))
 
 
-def write_report(analysis: BaseAnalysis, out_dir: Path, title: str) -> tuple[Path, Path]:
-    """Write DIR/index.html and DIR/metrics.json; the figure and page times go into metrics' timings."""
+def weights_html(weights: dict) -> str:
+    """One line naming the file that served (for a Hub file: repo, file and commit), and any fallback note."""
+    note = f" {html.escape(weights['note'])}" if weights.get("note") else ""
+    return (f'<p id="weights"><strong>Weights:</strong> {html.escape(weights["arch"])} from {html.escape(weights["source"])} '
+            f"(<code>{html.escape(weights['location'])}</code>).{note}</p>")
+
+
+def write_report(analysis: BaseAnalysis, out_dir: Path, title: str, weights: dict | None = None) -> tuple[Path, Path]:
+    """Write DIR/index.html and DIR/metrics.json; the figure and page times go into metrics' timings, the served
+    weights (`LoadedWeights.provenance()`) into metrics' "weights" and the page's first line."""
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     figures = build_figures(analysis)
     analysis.timings["figures"] = time.perf_counter() - started
     started = time.perf_counter()
-    page = render_html(analysis, figures, title)
+    page = render_html(analysis, figures, title, weights)
     index = out_dir / "index.html"
     write_text_atomic(index, page)
     analysis.timings["report_html"] = time.perf_counter() - started
-    metrics = out_dir / "metrics.json"
-    write_text_atomic(metrics, json.dumps(analysis.metrics(), indent=2, allow_nan=False) + "\n")
-    return index, metrics
+    metrics_path = out_dir / "metrics.json"
+    record = metrics(analysis) if weights is None else {**metrics(analysis), "weights": weights}
+    write_text_atomic(metrics_path, json.dumps(record, indent=2, allow_nan=False) + "\n")
+    return index, metrics_path

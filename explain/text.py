@@ -1,78 +1,207 @@
-"""The explainer text (markdown), written from the run's own numbers.
-
-It answers three questions: what task the user is doing, how the run goes from input through the model to the
-output, and which papers and tools matter, each tied to a figure. Only four sources are cited: RCAN, SAFMN,
-FeatSharp and the dataset-distillation study for super-resolution.
+"""The explanation's text (markdown), written from one run's numbers: the plain answer first, then the details,
+each pointing to its figure and its number, what the experiments revealed, the workflow, the glossary and the
+sources. Only four sources are cited: RCAN, SAFMN, FeatSharp (FeatUp only as the part of FeatSharp it is) and the
+dataset-distillation study for super-resolution. The architecture-specific parts come from
+`explain/<arch>/text.py`; tooltips are added where the text is shown (`explain.glossary.with_tooltips`).
 """
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+import re
 
-import numpy as np
-
-from explain.feature_views import VIEW_NAMES
-
-if TYPE_CHECKING:
-    from explain.analysis import Analysis, BaseAnalysis, SAFMNAnalysis
+from explain.experiments import Ablation, Experiments
+from explain.glossary import glossary_markdown
+from explain.results import BaseAnalysis
+from explain.tiles import TEXTURE_QUANTILE
 
 RCAN = "[RCAN](https://arxiv.org/abs/1807.02758)"
 SAFMN = "[SAFMN](https://arxiv.org/abs/2302.13800)"
 FEATSHARP = "[FeatSharp](https://arxiv.org/abs/2502.16025)"
+DISTILLATION = "[A Study in Dataset Distillation for Image Super-Resolution](https://arxiv.org/abs/2502.03656)"
 LINKS = {"RCAN": RCAN, "SAFMN": SAFMN}
+MAX_ANSWER_WORDS = 120
+CLOSE_TO_ORIGINAL = 0.15  # a fine-detail energy within 15% of the original's counts as "close to it"
 
 SOURCES = """\
 - **RCAN**: Zhang et al., *Image Super-Resolution Using Very Deep Residual Channel Attention Networks*, ECCV 2018,
   [arXiv 1807.02758](https://arxiv.org/abs/1807.02758), code
-  [github.com/yulunzhang/RCAN](https://github.com/yulunzhang/RCAN). The network used here: residual groups of
-  residual blocks, each block ending in channel attention. The *attention heatmap*, *boosted channels* and
-  *texture map* figures look inside it; the PSNR/SSIM protocol is the one of its test code.
+  [github.com/yulunzhang/RCAN](https://github.com/yulunzhang/RCAN). The network, its residual-in-residual design
+  (*depth* figure: the groups bypassed through its long skip), its channel attention (*attention heatmap*, *attention
+  off*), and the PSNR/SSIM protocol of its test code (*ground truth*, *error maps*).
 - **SAFMN**: Sun et al., *Spatially-Adaptive Feature Modulation for Efficient Image Super-Resolution*, ICCV 2023,
   [arXiv 2302.13800](https://arxiv.org/abs/2302.13800), code
-  [github.com/sunny2109/SAFMN](https://github.com/sunny2109/SAFMN). A much lighter network that modulates
-  features *per position* rather than RCAN's one gate per channel for the whole image: the app's fast choice,
-  whose *SAFM modulation* figure shows those per-position maps; for RCAN, the *texture map* (its gates
-  re-applied to local windows) asks the spatial question that SAFMN builds in.
+  [github.com/sunny2109/SAFMN](https://github.com/sunny2109/SAFMN). The fast alternative: per-pixel modulation
+  instead of one gate per channel (*SAFM modulation*, *modulation off*); its speed and PSNR are the points of the
+  *quality versus time* chart.
 - **FeatSharp**: Ranzinger et al., *FeatSharp: Your Vision Model Features, Sharper*, ICML 2025,
-  [arXiv 2502.16025](https://arxiv.org/abs/2502.16025). Enlarges a model's feature maps by fusing FeatUp's
-  joint bilateral upsampler with features of tiled high-resolution views; the *feature views* figure applies
-  its recipe, training-free, to RCAN's deep features, and its multi-view fidelity scores them.
-- **Dataset distillation for SR**: Dietz et al., *A Study in Dataset Distillation for Image Super-Resolution*,
-  [arXiv 2502.03656](https://arxiv.org/abs/2502.03656). Shows that SR networks trained on a distilled set of
-  about 9% of the original training data keep nearly the same fidelity; relevant to how much data a small
-  model like this one needs, and a reminder that PSNR/SSIM (given an original) measure what training rewards.
-"""
+  [arXiv 2502.16025](https://arxiv.org/abs/2502.16025). Enlarges a model's features by fusing FeatUp's joint
+  bilateral upsampler (the part of FeatSharp it builds on) with features of tiled views; the *feature views*
+  figure applies its recipe, training-free, to RCAN's deep features, and scores each view with its consistency
+  and, given the original, against the original's features.
+- **Dataset distillation for SR**: Dietz et al., {distillation}. SR networks trained on a distilled 9% of their
+  training data keep nearly the same PSNR: how much training data a model needs. The bundled models saw 371
+  photos (T91, BSD200, General100; see the README), where the RCAN paper trained on DIV2K's 800 larger ones:
+  one reason, the study suggests not the only one, why their PSNR (*ground truth*) stays below the papers'.
+  Photos from their training set (BSD200) flatter them.
+""".format(distillation=DISTILLATION)
 
 
-def _fmt(value: float, spec: str = ".2f", suffix: str = "") -> str:
-    """A number for the text, or "n/a" when it is undefined (NaN) or unbounded."""
-    return "n/a" if not math.isfinite(value) else f"{value:{spec}}{suffix}"
+def fmt(value: float | None, spec: str = ".2f", suffix: str = "") -> str:
+    """A number for the text, or "n/a" when it is unknown, undefined (NaN) or unbounded."""
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:{spec}}{suffix}"
 
 
-def _pct(share: float) -> str:
-    return _fmt(100 * share, ".1f", "%")
+def pct(share: float | None) -> str:
+    return fmt(None if share is None else 100 * share, ".0f", "%")
 
 
-def _network(a: BaseAnalysis) -> str:
-    cfg = a.model_info["config"]
-    if a.model_name == "SAFMN":
-        return f"{SAFMN} with {cfg['n_blocks']} feature mixing blocks x {cfg['dim']} channels"
-    return f"{RCAN} with {cfg['n_resgroups']} residual groups x {cfg['n_resblocks']} blocks x {cfg['n_feats']} channels"
+def word_count(markdown: str) -> int:
+    """Words as a reader counts them: markup, link targets and tags left out."""
+    plain = re.sub(r"\]\([^)]*\)|<[^>]+>|[*_#\[\]]", " ", markdown)
+    return len(plain.split())
 
 
-def _task(a: BaseAnalysis) -> str:
-    width, height = a.image_size
-    s = a.scale
+def short_answer(a: BaseAnalysis, technology: str) -> str:
+    """The plain answer, at most MAX_ANSWER_WORDS words: task, technology (`technology`, from the architecture),
+    this run's number, and the honest limit."""
+    tex = a.texture
+    o = tex.original
+    if o is None:
+        limit = ("That detail is predicted: plausible, not recovered. Only the original photo could prove it real.")
+    elif o.psnr_rcan > o.psnr_bicubic:
+        limit = (f"Against the original it is {o.psnr_rcan - o.psnr_bicubic:.2f} dB closer than bicubic: part of "
+                 "that detail is real, the rest plausible, not recovered.")
+    else:
+        limit = "Against the original it is no closer than bicubic: the extra detail is plausible, not recovered."
+    truth = tex.hf_energy_ratio_original
+    if truth is not None and math.isfinite(truth) and tex.hf_energy_ratio > truth * (1 + CLOSE_TO_ORIGINAL):
+        limit = f"The original has only {fmt(truth, '.1f')}×: part is invented. " + limit
     return (
-        "## What you are doing\n\n"
-        f"**Single-image super-resolution, x{s}**: the {width}x{height} photo becomes {width * s}x{height * s}. "
-        f"Nine output pixels must be invented for every input pixel, so the network predicts the fine detail that "
-        f"photos like this one usually have. Here that network is {_network(a)} "
-        f"({a.model_info['n_params'] / 1e6:.2f}M parameters). The explainers ran on {a.region_note}.\n"
+        f"**Your photo was enlarged {a.scale}×, so {a.scale ** 2 - 1} of every {a.scale ** 2} output pixels did "
+        f"not exist: they were predicted.** A deep network, {a.model_name}, trained on pairs of small and large "
+        "photos, predicted them: it learned what fine textures usually look like. "
+        f"{technology} Here its result has {fmt(tex.hf_energy_ratio, '.1f')}× the fine-detail energy of bicubic. "
+        f"{limit}"
     )
 
 
-def _workflow(a: BaseAnalysis) -> str:
+def task(a: BaseAnalysis, network: str) -> str:
+    width, height = a.image_size
+    s = a.scale
+    return (
+        "### The task\n\n"
+        f"**Single-image super-resolution, x{s}**: the {width}x{height} photo becomes {width * s}x{height * s}; "
+        f"{s * s - 1} of every {s * s} output pixels must be predicted. Here the network is {network} "
+        f"({a.model_info['n_params'] / 1e6:.2f}M parameters). The whole photo was enlarged by the app's engine; "
+        f"the per-pixel views and experiments ran on the working region, {a.region_note}.\n"
+    )
+
+
+def depth_text(e: Experiments, model: str, what: str) -> str:
+    first, last = e.depth[0], e.depth[-1]
+    psnr = "" if first.psnr is None else f", PSNR {fmt(first.psnr)} dB -> {fmt(last.psnr)} dB"
+    return (
+        f"### Depth: how textures build up (*depth* figure)\n\n"
+        f"The same {model}, run with only its first k {what} (the others bypassed through the skip connection "
+        f"around them, the rest of the network unchanged). Fine-detail energy goes from "
+        f"{fmt(first.hf_energy_ratio)}× bicubic's with none to {fmt(last.hf_energy_ratio)}× with all "
+        f"{last.depth}{psnr}. {depth_needed_sentence(e, what)}\n"
+    )
+
+
+def depth_needed_sentence(e: Experiments, what: str) -> str:
+    needed = e.depth_needed()
+    return (f"The textures need {needed} of the {e.depth[-1].depth} {what} to get 90% of the full network's gain "
+            "in fine detail.")
+
+
+def texture_concentration(share: float) -> str:
+    """How the share of a change on the most textured quarter compares with an even spread."""
+    if not math.isfinite(share):
+        return "nowhere (nothing changed)"
+    factor = share / TEXTURE_QUANTILE
+    where = ("mostly in textured areas" if share > 0.5 else
+             "more in textured areas than elsewhere" if factor > 1.2 else
+             "about evenly, not especially in textured areas")
+    return f"{where}: {pct(share)} of it falls on the most textured quarter of the region ({factor:.1f}× an even spread)"
+
+
+def ablation_text(ab: Ablation, title: str, figure: str) -> str:
+    psnr = ("" if ab.psnr is None else
+            f" Against the original: {fmt(ab.psnr)} dB with it switched off, {fmt(ab.psnr_full)} dB with the "
+            "normal network.")
+    return (
+        f"### {title} (*{figure}* figure)\n\n"
+        f"The same network with {ab.what}. The output changes by {fmt(ab.mean_abs_change)} brightness levels "
+        f"(of 255) on average, {texture_concentration(ab.texture_share_of_change)}.{psnr}\n"
+    )
+
+
+def added_text(e: Experiments, model: str) -> str:
+    return (
+        f"### What the network adds (*added detail* figure)\n\n"
+        f"{model}'s output minus bicubic's, in brightness levels: red where it brightens, blue where it darkens, "
+        f"white where it agrees with bicubic. It adds between {fmt(float(e.added.min()), '.0f')} and "
+        f"+{fmt(float(e.added.max()), '.0f')} levels, "
+        f"{texture_concentration(e.added_texture_share).split(':')[0]} ({pct(e.added_texture_share)} of it on the "
+        "most textured quarter).\n"
+    )
+
+
+def ground_truth(a: BaseAnalysis) -> str:
+    tex, model, o = a.texture, a.model_name, a.texture.original
+    if o is None:
+        return (
+            "### Real or invented? (needs the original)\n\n"
+            "Without the original nobody can tell whether the added detail is real. Give the sharp original "
+            "(*I have the original* in the app, `--original` in the report): it is shrunk x3 with the paper's "
+            "bicubic, enlarged again, and the original | bicubic | model crops and spectra are compared.\n"
+        )
+    ratio, truth = tex.hf_energy_ratio, tex.hf_energy_ratio_original
+    if not (math.isfinite(ratio) and truth is not None and math.isfinite(truth) and truth > 0):
+        verdict = "cannot be compared here (no fine detail in the region)"
+    elif ratio > truth * (1 + CLOSE_TO_ORIGINAL):
+        verdict = "goes above the original's: part of the added detail is invented"
+    elif ratio >= truth * (1 - CLOSE_TO_ORIGINAL):
+        verdict = "comes close to the original's: the amount of detail is real"
+    else:
+        verdict = "stays below the original's: it restores part of the missing detail, not all of it"
+    return (
+        "### Real or invented? The original decides (*ground truth* and *error maps* figures)\n\n"
+        f"Original | bicubic | {model} at the same spot, and the three spectra. A curve that comes *close to the "
+        "original's* is real detail; one that goes *above* it is invented detail. Beyond the input's Nyquist "
+        f"frequency the original has {fmt(truth)}× bicubic's fine-detail energy and {model} {fmt(ratio)}×: "
+        f"{model}'s curve {verdict}.\n\n"
+        f"PSNR says how close the pixels are to the original (higher is closer, in dB): bicubic "
+        f"{fmt(o.psnr_bicubic)} dB, {model} {fmt(o.psnr_rcan)} dB. SSIM says how well local structure matches "
+        f"(0 to 1, 1 is identical): bicubic {fmt(o.ssim_bicubic, '.4f')}, {model} {fmt(o.ssim_rcan, '.4f')}. Both "
+        f"on the Y channel of the whole {o.size[0]}x{o.size[1]} photo, with a {o.shave}-pixel border shaved as in "
+        f"{RCAN}'s test code; the error maps leave out the same border.\n"
+    )
+
+
+def closing(a: BaseAnalysis, ablations: list[Ablation], mechanism: str, what: str) -> str:
+    """What this run's experiments revealed, in two answers."""
+    e = a.experiments
+    answers = []
+    for ab in ablations:
+        share = ab.texture_share_of_change
+        mostly = "yes" if math.isfinite(share) and share > 0.5 else "no"
+        answers.append(f"with {ab.what}: {mostly}, the change lies {texture_concentration(share)}")
+    psnr = ""
+    if e.depth[0].psnr is not None:
+        rises = e.depth[-1].psnr > e.depth[0].psnr
+        psnr = (f" PSNR against the original {'rises' if rises else 'does not rise'} from {fmt(e.depth[0].psnr)} dB "
+                f"(k = 0) to {fmt(e.depth[-1].psnr)} dB (k = {e.depth[-1].depth}).")
+    return (
+        "## What this run revealed\n\n"
+        f"One run, {a.model_name} on {a.region_note}:\n\n"
+        f"- *Does switching {mechanism} off mostly change textured areas?* " + "; ".join(answers) + ".\n"
+        f"- *How many {what} do the textures need?* {depth_needed_sentence(e, what)}{psnr}\n"
+    )
+
+
+def workflow(a: BaseAnalysis) -> str:
     lines = ["## How it runs: input -> model -> output\n",
              "Each step with the shape it produces on the working region and the time it took "
              "(the *workflow* figure):\n"]
@@ -83,125 +212,13 @@ def _workflow(a: BaseAnalysis) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _attention(a: Analysis) -> str:
-    ta = a.texture_attention
-    n_groups, n_blocks, n_channels = a.attention.shape
-    boosted = [b for b in a.texture_boosted(3) if math.isfinite(b["boost"])]
-    named = ", ".join(f"channel {b['channel']} of group {b['group']} block {b['block']} (+{b['boost']:.3f})"
-                      for b in boosted if b["boost"] > 0)
-    r = ta.correlation
-    if not math.isfinite(r):
-        trend = "cannot be related to texture here (one of them is flat over the tiles)"
-    elif r > 0.3:
-        trend = "rises with texture"
-    elif r < -0.3:
-        trend = "falls as texture rises (the gates hold back these channels where they are already strong)"
-    else:
-        trend = "barely depends on texture"
-    g, b = a.chosen_block()
-    top = ", ".join(str(c) for c in a.top_channels[g, b][:2])
-    text = (
-        "### Channel attention\n\n"
-        f"Channel attention rescales each feature channel from global statistics ({RCAN}): every one of the "
-        f"{n_groups * n_blocks} blocks averages its {n_channels} channels over the whole image and turns the "
-        f"averages into {n_channels} gates between 0 and 1. On this photo the gates range from "
-        f"{a.attention.min():.2f} to {a.attention.max():.2f} (*attention heatmap*). In group {g + 1}, block "
-        f"{b + 1}, channels {top} get the largest gates; *boosted channels* shows where those channels respond.\n\n"
-        f"Re-applying each block's gate to {a.tile_size}-pixel windows shows where a channel would be boosted "
-        f"(*texture map*). Attention to the {ta.basis} (those whose activity follows fine detail) {trend}: "
-        f"r = {_fmt(r)} between tile attention and tile high-frequency energy, {ta.textured_mean:.3f} on the most "
-        f"textured quarter of tiles against {ta.flat_mean:.3f} on the flattest quarter."
-    )
-    if named:
-        text += (f" The gates boost {named} most in textured regions relative to flat ones (in brackets: gate on "
-                 "the most textured tiles minus gate on the flattest).")
-    return text + "\n"
-
-
-def _views(a: Analysis) -> str:
-    views = a.views.views
-    best_edges = max(VIEW_NAMES, key=lambda n: views[n].edge_alignment if math.isfinite(views[n].edge_alignment)
-                     else -math.inf)
-    best_fid = max(VIEW_NAMES, key=lambda n: views[n].fidelity if math.isfinite(views[n].fidelity) else -math.inf)
-    rows = "\n".join(f"| {n} | {_fmt(views[n].edge_alignment)} | {_pct(views[n].hf_energy)} | "
-                     f"{_fmt(views[n].fidelity, '.3g')} |" for n in VIEW_NAMES)
-    w = a.views.window
-    return (
-        "### Feature views\n\n"
-        f"{FEATSHARP} enlarges a model's features by fusing a joint bilateral upsampler with features of tiled "
-        f"high-resolution views. Its recipe, without training, on RCAN's deep features over a {w.width}x{w.height} "
-        "window (*feature views*): *jbu* and *tiled* follow FeatSharp; *fused* (mixing them by agreement) and "
-        "*learned* (RCAN's own PixelShuffle upsampling) are analogies; *nearest* and *bilinear* are baselines.\n\n"
-        "| view | edge alignment (r) | energy beyond input Nyquist | multi-view fidelity |\n|---|---|---|---|\n"
-        f"{rows}\n\n"
-        f"The features that follow the output's edges best come from *{best_edges}*; the view most consistent "
-        f"with features of shifted, downsampled inputs (FeatSharp's fidelity) is *{best_fid}*. Energy beyond the "
-        "input's Nyquist frequency is detail the input could not hold: nearest enlargement gets it from blocky "
-        "steps, the other views from edges and texture.\n"
-    )
-
-
-def _modulation(a: SAFMNAnalysis) -> str:
-    maps, relation = a.modulation, a.modulation_texture
-    r = relation.correlation
-    finite = np.isfinite(r)
-    if not finite.any():
-        trend = "cannot be related to texture here (the photo or the maps are flat over the tiles)"
-    else:
-        best = int(np.nanargmax(np.where(finite, r, np.nan)))
-        follows = int((r[finite] > 0.3).sum())
-        trend = (f"{follows} of {len(r)} blocks modulate more strongly where there is more fine detail (r > 0.3 "
-                 f"between tile modulation and tile high-frequency energy); block {best + 1} follows texture most "
-                 f"closely (r = {_fmt(float(r[best]))}, {relation.textured_mean[best]:.3f} on the most textured "
-                 f"quarter of tiles against {relation.flat_mean[best]:.3f} on the flattest)")
-    return (
-        "### Spatially-adaptive feature modulation\n\n"
-        f"{SAFMN} has no channel attention. In each of its {len(maps)} blocks, SAFM splits the features into four "
-        "chunks, looks at three of them at 1/2, 1/4 and 1/8 size (max-pooled, so a chunk sees a wide "
-        "neighbourhood), mixes the results and passes them through GELU: a modulation map m with one value per "
-        "channel *and pixel*, which multiplies the normalised features before the block adds them back. Where "
-        "|m| is near 0 the block suppresses its update; where it is large the block amplifies the features "
-        f"(*SAFM modulation*, mean |m| over channels per block, {a.tile_size}-pixel windows for the statistics). "
-        f"On this photo the block means range from {maps.mean(axis=(1, 2)).min():.2f} to "
-        f"{maps.mean(axis=(1, 2)).max():.2f}; {trend}.\n"
-    )
-
-
-def _texture(a: BaseAnalysis) -> str:
-    tex, model = a.texture, a.model_name
-    ratio = tex.hf_energy_ratio
-    o = tex.original
-    if not (math.isfinite(ratio) and ratio > 1):
-        verdict = f"{model} adds no more fine detail than bicubic interpolation here"
-    elif o is not None and o.psnr_rcan < o.psnr_bicubic:
-        verdict = (f"{model} scores below bicubic against the original, so this extra energy is error, "
-                   "not recovered texture")
-    else:
-        verdict = f"{model} puts back fine detail that bicubic interpolation cannot create"
-    text = (
-        "### Texture evidence\n\n"
-        f"At the most textured spot (*texture evidence*, zoomed crops) and over the working region, {model}'s output "
-        f"has {_fmt(ratio, '.2f', 'x')} the spectral energy of bicubic interpolation beyond the input's Nyquist "
-        f"frequency ({_pct(tex.hf_share_rcan)} of its energy against {_pct(tex.hf_share_bicubic)}). {verdict}."
-    )
-    if o is not None:
-        text += (
-            f" Against the original ({o.size[0]}x{o.size[1]}, downscaled x{a.scale} and enlarged again, Y channel, "
-            f"{a.scale}-pixel border shaved as in {RCAN}'s test code): bicubic {o.psnr_bicubic:.2f} dB / SSIM "
-            f"{o.ssim_bicubic:.4f}, {model} {o.psnr_rcan:.2f} dB / SSIM {o.ssim_rcan:.4f} (*error maps*)."
-        )
-    return text + "\n"
-
-
-def explainer_markdown(analysis: BaseAnalysis) -> str:
-    """The full explainer: task, workflow, why textures survive (with this run's numbers), and sources."""
-    inside = [_modulation(analysis)] if analysis.model_name == "SAFMN" else [_attention(analysis), _views(analysis)]
+def explainer_markdown(a: BaseAnalysis, answer: str, details: list[str], revealed: str) -> str:
+    """The full explanation: the answer, the details (architecture's and shared), what the run revealed, the
+    workflow, the glossary and the sources."""
     return "\n".join([
-        _task(analysis),
-        _workflow(analysis),
-        "## Why the textures survive: what the figures show\n",
-        *inside,
-        _texture(analysis),
-        "## Papers and tools\n",
-        SOURCES,
+        "## The short answer\n", answer + "\n",
+        "## The details, each with its figure\n", *details,
+        revealed, workflow(a),
+        "## Glossary (hover a term anywhere to see its definition)\n", glossary_markdown() + "\n",
+        "## Papers and tools\n", SOURCES,
     ])

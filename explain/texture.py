@@ -1,15 +1,16 @@
-"""Texture evidence: RCAN against bicubic where the photo is most textured, in pixels, spectra and (given the
-original) PSNR/SSIM with the RCAN paper's protocol."""
+"""Texture evidence: the network against bicubic where the photo is most textured, in pixels, spectra and (given
+the original) the original itself as the third crop and third spectrum, and PSNR/SSIM with the RCAN paper's
+protocol. The original is what decides whether extra detail is real: a spectrum that comes close to the original's
+is detail that was there; one that goes above it is detail the network invented."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from explain.measures import energy_beyond_nyquist, high_frequency_energy, luminance, radial_power_spectrum
 from explain.region import Box, most_textured_box
-from sr_core.evaluate import bicubic_upscale, make_lr, mod_crop
+from sr_core.evaluate import bicubic_upscale
 from sr_core.imresize import imresize
 from sr_core.metrics import psnr_y, rgb_to_y, ssim_y
 
@@ -23,8 +24,9 @@ class OriginalComparison:
     ssim_bicubic: float
     psnr_rcan: float
     ssim_rcan: float
-    error_bicubic: np.ndarray  # (H, W) |Y difference| against the original, 0..255 scale
+    error_bicubic: np.ndarray  # (H - 2s, W - 2s) |Y difference| against the original, 0..255, border shaved
     error_rcan: np.ndarray
+    shave: int  # the border (pixels) left out of the scores and the error maps, as the protocol does
 
 
 @dataclass
@@ -38,11 +40,17 @@ class TextureEvidence:
     hf_share_bicubic: float  # share of spectral energy beyond the input's Nyquist
     hf_share_rcan: float
     hf_energy_ratio: float  # energy beyond the input's Nyquist, RCAN over bicubic
+    original_zoom: np.ndarray | None = None  # the original's pixels at the same spot, when known
+    power_original: np.ndarray | None = None  # ... and its spectrum over the region
+    hf_energy_ratio_original: float | None = None  # the original's energy beyond the input's Nyquist over bicubic's
     original: OriginalComparison | None = None
 
 
-def texture_evidence(lr_region: np.ndarray, sr_region: np.ndarray, scale: int) -> TextureEvidence:
-    """Compare RCAN's output of the working region with MATLAB-bicubic enlargement of the same input."""
+def texture_evidence(
+    lr_region: np.ndarray, sr_region: np.ndarray, scale: int, hr_region: np.ndarray | None = None
+) -> TextureEvidence:
+    """Compare the network's output of the working region with MATLAB-bicubic enlargement of the same input and,
+    when `hr_region` (the original's pixels of the region, float in [0, 1]) is given, with the original."""
     bicubic = np.clip(imresize(np.asarray(lr_region, np.float32), scale), 0, 1)
     zoom = most_textured_box(high_frequency_energy(lr_region), ZOOM_SIDE, ZOOM_SIDE)
     luma_bicubic, luma_rcan = luminance(bicubic), luminance(sr_region)
@@ -50,7 +58,7 @@ def texture_evidence(lr_region: np.ndarray, sr_region: np.ndarray, scale: int) -
     _, power_rcan = radial_power_spectrum(luma_rcan)
     beyond_bicubic, total_bicubic = energy_beyond_nyquist(luma_bicubic, scale)
     beyond_rcan, total_rcan = energy_beyond_nyquist(luma_rcan, scale)
-    return TextureEvidence(
+    evidence = TextureEvidence(
         zoom=zoom,
         bicubic_zoom=zoom.crop(bicubic, scale),
         rcan_zoom=zoom.crop(np.asarray(sr_region, np.float32), scale),
@@ -61,26 +69,31 @@ def texture_evidence(lr_region: np.ndarray, sr_region: np.ndarray, scale: int) -
         hf_share_rcan=beyond_rcan / total_rcan if total_rcan > 0 else float("nan"),
         hf_energy_ratio=beyond_rcan / beyond_bicubic if beyond_bicubic > 0 else float("nan"),
     )
+    if hr_region is not None:
+        luma_hr = luminance(np.asarray(hr_region, np.float32))
+        evidence.original_zoom = zoom.crop(np.asarray(hr_region, np.float32), scale)
+        evidence.power_original = radial_power_spectrum(luma_hr)[1]
+        beyond_hr = energy_beyond_nyquist(luma_hr, scale)[0]
+        evidence.hf_energy_ratio_original = beyond_hr / beyond_bicubic if beyond_bicubic > 0 else float("nan")
+    return evidence
 
 
-def compare_with_original(
-    original: np.ndarray, upscale: Callable[[np.ndarray], np.ndarray], scale: int
-) -> OriginalComparison:
-    """The RCAN paper's protocol: LR = MATLAB-bicubic downscale of the mod-cropped original, enlarge it with
-    bicubic and with `upscale` (uint8 HxWx3 -> uint8), score both on Y with a `scale`-pixel border shaved."""
-    hr = mod_crop(original, scale)
-    lr = make_lr(hr, scale)
+def compare_with_original(hr: np.ndarray, lr: np.ndarray, output: np.ndarray, scale: int) -> OriginalComparison:
+    """The RCAN paper's protocol on uint8 images: `hr` the mod-cropped original, `lr` the input (its MATLAB-bicubic
+    downscale), `output` the network's enlargement of `lr`; bicubic and the network scored on Y with a
+    `scale`-pixel border shaved (the error maps are shaved the same way)."""
     bicubic = bicubic_upscale(lr, scale)
-    rcan = upscale(lr)
-    if rcan.shape != hr.shape:
-        raise ValueError(f"the enlargement has shape {rcan.shape}, the original {hr.shape}")
+    if output.shape != hr.shape or bicubic.shape != hr.shape:
+        raise ValueError(f"the enlargement has shape {output.shape}, the original {hr.shape}")
     y_hr = rgb_to_y(hr)
+    inner = (slice(scale, -scale), slice(scale, -scale))
     return OriginalComparison(
         size=(hr.shape[1], hr.shape[0]),
         psnr_bicubic=psnr_y(hr, bicubic, shave=scale),
         ssim_bicubic=ssim_y(hr, bicubic, shave=scale),
-        psnr_rcan=psnr_y(hr, rcan, shave=scale),
-        ssim_rcan=ssim_y(hr, rcan, shave=scale),
-        error_bicubic=np.abs(rgb_to_y(bicubic) - y_hr).astype(np.float32),
-        error_rcan=np.abs(rgb_to_y(rcan) - y_hr).astype(np.float32),
+        psnr_rcan=psnr_y(hr, output, shave=scale),
+        ssim_rcan=ssim_y(hr, output, shave=scale),
+        error_bicubic=np.abs(rgb_to_y(bicubic) - y_hr)[inner].astype(np.float32),
+        error_rcan=np.abs(rgb_to_y(output) - y_hr)[inner].astype(np.float32),
+        shave=scale,
     )

@@ -39,10 +39,16 @@ def positive_int(text: str) -> int:
 def add_weight_options(parser: argparse.ArgumentParser, allow_bicubic: bool = False) -> None:
     extra = "|bicubic" if allow_bicubic else ""
     parser.add_argument("--weights", default=None,
-                        help=f"PATH|bundled|bundled-safmn|hub{extra} (default: $SR_WEIGHTS, else the Hub with the bundled fallback)")
-    parser.add_argument("--hub-repo", default=None, help="Hub repo id (default: $SR_HUB_REPO)")
-    parser.add_argument("--hub-file", default=None, help="file in the Hub repo (default: $SR_HUB_FILE or model.safetensors)")
-    parser.add_argument("--hub-revision", default=None, help="branch, tag or commit (default: $SR_HUB_REVISION or main)")
+                        help=f"PATH|bundled|bundled-safmn|hub|hub-safmn{extra} (default: $SR_WEIGHTS, else the Hub "
+                             "with the bundled fallback); hub-safmn = the SAFMN authors' Meloo/SAFMN SAFMN_DF2K_x3.pth, "
+                             "else the bundled SAFMN")
+    parser.add_argument("--hub-repo", default=None,
+                        help="Hub repo id (default: $SR_HUB_REPO; for hub-safmn $SR_SAFMN_HUB_REPO or Meloo/SAFMN)")
+    parser.add_argument("--hub-file", default=None,
+                        help="file in the Hub repo (default: $SR_HUB_FILE or model.safetensors; for hub-safmn "
+                             "$SR_SAFMN_HUB_FILE or SAFMN_DF2K_x3.pth)")
+    parser.add_argument("--hub-revision", default=None,
+                        help="branch, tag or commit (default: $SR_HUB_REVISION, for hub-safmn $SR_SAFMN_HUB_REVISION, or main)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
 
 

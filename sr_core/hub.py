@@ -42,6 +42,25 @@ class HubUnavailable(RuntimeError):
 
 
 @dataclass(frozen=True)
+class HubSource:
+    """Where one model's Hub weights are looked up: the variables an operator sets, and the defaults without them."""
+
+    repo_env: str
+    file_env: str
+    revision_env: str
+    repo_id: str | None = None
+    filename: str = DEFAULT_HUB_FILE
+
+
+# RCAN: a repo an owner filled with `python -m sr_core export --push` (no official RCAN x3 is on the Hub).
+RCAN_HUB = HubSource(HUB_REPO_ENV, HUB_FILE_ENV, HUB_REVISION_ENV)
+# SAFMN: the authors' own x3 weights (Apache-2.0; BasicSR {'params': ...}, 232,695 parameters; the model card of
+# huggingface.co/Meloo/SAFMN lists SAFMN_DF2K_x2/x3/x4.pth).
+SAFMN_HUB = HubSource("SR_SAFMN_HUB_REPO", "SR_SAFMN_HUB_FILE", "SR_SAFMN_HUB_REVISION",
+                      repo_id="Meloo/SAFMN", filename="SAFMN_DF2K_x3.pth")
+
+
+@dataclass(frozen=True)
 class HubSettings:
     repo_id: str | None
     filename: str = DEFAULT_HUB_FILE
@@ -52,12 +71,18 @@ class HubSettings:
         return f"{self.repo_id}{at}/{self.filename}"
 
 
-def hub_settings(repo: str | None = None, filename: str | None = None, revision: str | None = None) -> HubSettings:
-    """Explicit values win; unset ones come from SR_HUB_REPO / SR_HUB_FILE / SR_HUB_REVISION (empty = unset)."""
+def hub_settings(
+    repo: str | None = None,
+    filename: str | None = None,
+    revision: str | None = None,
+    source: HubSource = RCAN_HUB,
+) -> HubSettings:
+    """Explicit values win; unset ones come from the source's variables (SR_HUB_REPO / SR_HUB_FILE /
+    SR_HUB_REVISION for RCAN; empty = unset), then from its defaults."""
     return HubSettings(
-        repo_id=repo or os.environ.get(HUB_REPO_ENV) or None,
-        filename=filename or os.environ.get(HUB_FILE_ENV) or DEFAULT_HUB_FILE,
-        revision=revision or os.environ.get(HUB_REVISION_ENV) or None,
+        repo_id=repo or os.environ.get(source.repo_env) or source.repo_id,
+        filename=filename or os.environ.get(source.file_env) or source.filename,
+        revision=revision or os.environ.get(source.revision_env) or None,
     )
 
 
@@ -98,6 +123,12 @@ def download_weights(settings: HubSettings, timeout_s: float = 5.0) -> Path:
     except Exception as exc:  # noqa: BLE001 - other HTTP errors, a transfer cut short, an unwritable cache, ...
         raise HubUnavailable(f"download of {settings.describe()} failed: {_first_line(exc)}") from exc
     return Path(path)
+
+
+def snapshot_commit(path: Path, filename: str) -> str | None:
+    """The commit a file in the HF cache belongs to: hf_hub_download returns snapshots/<commit>/<filename>."""
+    snapshot = path.parents[len(Path(filename).parts) - 1]
+    return snapshot.name if snapshot.parent.name == "snapshots" else None
 
 
 def _probe(settings: HubSettings, timeout_s: float) -> Exception | None:

@@ -1,8 +1,8 @@
 """One way to resolve weights for the CLI, the app and the tests.
 
-Order: an explicit file path -> the Hugging Face Hub -> the model bundled in this repo. The
-result records where the weights came from, so the UI can say so, and carries a note whenever
-the bundled fallback serves in place of the Hub.
+Order: an explicit file path -> the Hugging Face Hub (an owner's RCAN repo, or the SAFMN authors' Meloo/SAFMN)
+-> the model bundled in this repo. The result records where the weights came from (for a Hub file: repo, file
+and commit), so the UI can say so, and carries a note whenever the bundled fallback serves in place of the Hub.
 """
 from __future__ import annotations
 
@@ -14,7 +14,15 @@ import torch
 from torch import nn
 
 from sr_core.checkpoint import CheckpointError, read_state_dict
-from sr_core.hub import HubUnavailable, download_weights, hub_settings
+from sr_core.hub import (
+    RCAN_HUB,
+    SAFMN_HUB,
+    HubSettings,
+    HubUnavailable,
+    download_weights,
+    hub_settings,
+    snapshot_commit,
+)
 from sr_core.models import model_from_state_dict
 from sr_core.models.rcan import RCAN, RCANConfig
 
@@ -22,7 +30,11 @@ BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 BUNDLED_RCAN = BUNDLED_DIR / "rcan_x3.safetensors"
 # Models trained by this project and shipped in the repo, by spec name ("bundled" is the default RCAN).
 BUNDLED = {"bundled": BUNDLED_RCAN, "bundled-safmn": BUNDLED_DIR / "safmn_x3.safetensors"}
-WEIGHTS_ENV = "SR_WEIGHTS"  # a path, "bundled", "bundled-safmn", "hub" or "auto"
+BUNDLED_ARCH = {"bundled": "RCAN", "bundled-safmn": "SAFMN"}
+# Hub specs: where each looks on the Hub, and which bundled model serves when the Hub cannot. "hub-safmn" is
+# `--weights hub --hub-repo Meloo/SAFMN --hub-file SAFMN_DF2K_x3.pth`, but falls back to the bundled SAFMN.
+HUB_SPECS = {"hub": (RCAN_HUB, "bundled"), "hub-safmn": (SAFMN_HUB, "bundled-safmn")}
+WEIGHTS_ENV = "SR_WEIGHTS"  # a path, "bundled", "bundled-safmn", "hub", "hub-safmn" or "auto"
 
 
 @dataclass
@@ -34,12 +46,17 @@ class LoadedWeights:
     n_params: int
     note: str = ""  # for operators (CLI, logs): why the bundled model serves in place of the Hub's
     config: dict = field(default_factory=dict)
-    fallback: str = ""  # "" | "no-hub-repo" | "hub-unavailable": the bundled model serves in place of the Hub's
+    fallback_reason: str = ""  # "" | "no-hub-repo" | "hub-unavailable": why the bundled model serves
 
     def describe(self) -> str:
         """One line for the UI and the CLI."""
         text = f"{self.arch} x{self.config.get('scale', '?')}, {self.n_params / 1e6:.2f}M parameters, from {self.source} ({self.location})"
         return f"{text}. {self.note}" if self.note else text
+
+    def provenance(self) -> dict:
+        """Which file served, JSON-ready, for reports."""
+        return {"arch": self.arch, "source": self.source, "location": self.location, "n_params": self.n_params,
+                "note": self.note}
 
 
 def load_weights(
@@ -48,32 +65,47 @@ def load_weights(
     hub_file: str | None = None,
     hub_revision: str | None = None,
 ) -> LoadedWeights:
-    """Resolve `spec` (a path, "bundled", "bundled-safmn", "hub", or None/"auto") to a ready model.
+    """Resolve `spec` (a path, "bundled", "bundled-safmn", "hub", "hub-safmn", or None/"auto") to a ready model.
 
-    "auto" and "hub" try the Hub and fall back to the bundled model, with a note, when it
-    cannot be reached. A file that is not a supported checkpoint raises an error either way.
+    "auto" means "hub". The Hub specs try the Hub (and its cache) once and fall back to their bundled model, with
+    a note, when it cannot serve. A file that is not a supported checkpoint raises an error either way.
     """
     spec = spec or os.environ.get(WEIGHTS_ENV) or "auto"
     if spec in BUNDLED:
         return load_file(BUNDLED[spec], source="bundled")
-    if spec not in ("auto", "hub"):
+    if spec == "auto":
+        spec = "hub"
+    if spec not in HUB_SPECS:
         return load_file(Path(spec), source="file")
-    settings = hub_settings(hub_repo, hub_file, hub_revision)
+    return load_from_hub(spec, hub_repo, hub_file, hub_revision)
+
+
+def load_from_hub(spec: str, repo: str | None, filename: str | None, revision: str | None) -> LoadedWeights:
+    """One Hub spec: its file through hf_hub_download (and the HF cache), else its bundled model with a note."""
+    source, fallback = HUB_SPECS[spec]
+    settings = hub_settings(repo, filename, revision, source)
+    bundled = f"the small bundled {BUNDLED_ARCH[fallback]}"
     if settings.repo_id is None:
-        note = "No Hub weights repo is configured (set SR_HUB_REPO), so the small bundled RCAN serves."
-        fallback = "no-hub-repo"
+        note = f"No Hub weights repo is configured (set {source.repo_env}), so {bundled} serves."
+        reason = "no-hub-repo"
     else:
         try:
             path = download_weights(settings)
         except HubUnavailable as exc:
-            note = f"The Hub could not be reached ({exc}), so the small bundled RCAN serves instead."
-            fallback = "hub-unavailable"
+            note = f"The Hub could not be reached ({exc}), so {bundled} serves instead."
+            reason = "hub-unavailable"
         else:
-            revision = f"@{settings.revision}" if settings.revision else ""
-            return load_file(path, source="hub", location=f"{settings.repo_id}/{settings.filename}{revision}")
-    loaded = load_file(BUNDLED_RCAN, source="bundled")
-    loaded.note, loaded.fallback = note, fallback
+            return load_file(path, source="hub", location=hub_location(settings, path))
+    loaded = load_file(BUNDLED[fallback], source="bundled")
+    loaded.note, loaded.fallback_reason = note, reason
     return loaded
+
+
+def hub_location(settings: HubSettings, path: Path) -> str:
+    """`repo/file`, the revision asked for, and the commit that served (the HF cache keeps one snapshot per commit)."""
+    text = f"{settings.repo_id}/{settings.filename}" + (f"@{settings.revision}" if settings.revision else "")
+    commit = snapshot_commit(path, settings.filename)
+    return f"{text}, commit {commit[:12]}" if commit else text
 
 
 def load_file(path: Path, source: str, location: str | None = None) -> LoadedWeights:

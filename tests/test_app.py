@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from types import SimpleNamespace
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def test_fallback_weights_are_announced_in_plain_words(app_module, tiny_checkpoi
 
     monkeypatch.setenv("SR_WEIGHTS", "auto")
     monkeypatch.delenv("SR_HUB_REPO", raising=False)
-    monkeypatch.setattr(sr_core.weights, "BUNDLED_RCAN", tiny_checkpoint)
+    monkeypatch.setitem(sr_core.weights.BUNDLED, "bundled", tiny_checkpoint)
     monkeypatch.setattr(app_module, "ENGINES", app_module.Engines())
     with caplog.at_level("WARNING", logger="sr_app"):
         demo = app_module.build_demo()
@@ -144,7 +145,7 @@ def test_model_choice_resolves_to_its_weights(app_module, tiny_safmn: Path, monk
     assert app_module.model_spec("rcan", "bundled") == "bundled"
     assert app_module.model_spec("safmn", "bundled") == str(tiny_safmn)  # the weights dropdown is RCAN's only
     monkeypatch.delenv("SR_SAFMN_WEIGHTS")
-    assert app_module.model_spec("safmn", "default") == "bundled-safmn"
+    assert app_module.model_spec("safmn", "default") == "hub-safmn"
     with pytest.raises(ValueError, match="unknown model choice"):
         app_module.model_spec("/etc/passwd", "default")
 
@@ -171,11 +172,11 @@ def test_explain_tab_shows_the_sections_of_the_model_that_ran(app_module) -> Non
         return app_module.arrange_explain_tab({"model": {"arch": arch}, "texture": {"original": original}})
 
     heading, plot, help_text, *rcan_only, errors = arranged("SAFMN", None)
-    assert "Modulation maps" in heading["value"] and "SAFM" in plot["label"] and "amplifies" in help_text["value"]
+    assert "Inside SAFMN" in heading["value"] and "SAFM" in plot["label"] and "amplifies" in help_text["value"]
     assert [column["visible"] for column in rcan_only] == [False] * len(app_module.RCAN_ONLY)
     assert errors["visible"] is False
     heading, plot, _, *rcan_only, errors = arranged("RCAN", {"psnr_rcan": 30.0})
-    assert "Channel attention" in heading["value"] and all(column["visible"] for column in rcan_only)
+    assert "Inside RCAN: channel attention" in heading["value"] and all(column["visible"] for column in rcan_only)
     assert errors["visible"] is True
 
 
@@ -322,24 +323,62 @@ def test_upload_size_limit_is_enforced(client, tmp_path: Path) -> None:
         client.predict(handle_file(str(source)), api_name="/upscale")
 
 
-def test_explain_returns_figures_and_metrics(client) -> None:
+def _plain(markdown: str) -> str:
+    """The text without its tooltip tags, as a reader sees it."""
+    return re.sub(r"<[^>]+>", "", markdown)
+
+
+def _slots(app_module_keys: list[str], figures: list) -> dict:
+    return dict(zip(app_module_keys, figures, strict=True))
+
+
+SLOTS = ["texture_evidence", "original_errors", "depth", "ablation", "added_detail", "attention_heatmap",
+         "boosted_channels", "texture_map", "feature_views", "feature_view_metrics"]
+
+
+def test_explain_returns_the_answer_experiments_figures_and_metrics(client) -> None:
     from gradio_client import handle_file
 
     photo = handle_file(str(EXAMPLES / "brick_wall.png"))
     *figures, summary, metrics, workflow, explainer = client.predict(photo, api_name="/explain")
-    attention = figures[0]
+    slots = _slots(SLOTS, figures)
+    attention = slots["attention_heatmap"]
     assert attention["type"] == "plotly" and json.loads(attention["plot"])["data"][0]["type"] == "heatmap"
-    assert figures[-1] is None  # the error maps need an original
+    assert slots["original_errors"] is None  # the error maps need an original
+    assert all(slots[key]["type"] == "plotly" for key in ("depth", "ablation", "added_detail"))
     assert workflow["type"] == "plotly"
-    assert metrics["attention"]["shape"] == [2, 2, 8]
+    assert metrics["attention"]["shape"] == [2, 2, 8] and metrics["attention"]["computed_on"] == [160, 160]
     assert metrics["texture"]["original"] is None
-    assert "Fine detail, RCAN vs bicubic" in summary and "arxiv.org/abs/1807.02758" in explainer
+    assert "8 of every 9 output pixels" in summary and "<abbr title=" in summary
+    assert "Fine detail, RCAN vs bicubic" in _plain(summary) and "arxiv.org/abs/1807.02758" in explainer
+    assert "<abbr title=" in explainer and "What this run revealed" in explainer
 
     *figures, summary, metrics, _, _ = client.predict(photo, True, api_name="/explain")
     original = metrics["texture"]["original"]
     assert original["size"] == [159, 159]  # mod-cropped to a multiple of 3
+    assert metrics["attention"]["computed_on"] == [53, 53]  # the original shrunk x3 is the input
     assert original["psnr_bicubic"] > 20 and 0 < original["ssim_rcan"] <= 1
-    assert figures[-1]["type"] == "plotly" and "| RCAN |" in summary
+    assert all(isinstance(step["psnr"], float) for step in metrics["experiments"]["depth"])
+    assert _slots(SLOTS, figures)["original_errors"]["type"] == "plotly" and "| RCAN |" in summary
+
+
+def test_explain_after_enlarge_reuses_the_gates_of_that_enlargement(client) -> None:
+    from gradio_client import handle_file
+
+    photo = handle_file(str(EXAMPLES / "wood_coffee.png"))
+    client.predict(photo, api_name="/upscale")
+    *_, metrics, _, _ = client.predict(photo, api_name="/explain")
+    assert metrics["attention"]["computed_on"] == [216, 144]
+    assert "whole_photo" not in metrics["timings"]  # the photo was not enlarged a second time
+
+
+def test_examples_are_their_own_originals(app_module, tmp_path) -> None:
+    copy = tmp_path / "upload.png"
+    copy.write_bytes((EXAMPLES / "brick_wall.png").read_bytes())  # Gradio serves examples as copies
+    assert app_module.original_mode_for(str(copy))["value"] is True
+    other = _png_file(tmp_path / "other.png", Image.new("RGB", (40, 40), "red"))
+    assert app_module.original_mode_for(str(other))["value"] is False
+    assert app_module.original_mode_for(None)["value"] is False
 
 
 def test_explain_with_safmn_keeps_the_outputs_and_shows_the_modulation_maps(client) -> None:
@@ -348,16 +387,17 @@ def test_explain_with_safmn_keeps_the_outputs_and_shows_the_modulation_maps(clie
     photo = handle_file(str(EXAMPLES / "brick_wall.png"))  # 160x160
     *figures, summary, metrics, workflow, explainer = client.predict(photo, False, "default", "safmn",
                                                                      api_name="/explain")
-    assert len(figures) == 7  # the same slots as for RCAN
-    modulation, *rcan_only, texture, errors = figures
-    traces = json.loads(modulation["plot"])["data"]
+    slots = _slots(SLOTS, figures)  # the same slots as for RCAN
+    traces = json.loads(slots["attention_heatmap"]["plot"])["data"]
     assert sum(trace["type"] == "heatmap" for trace in traces) == TINY_SAFMN_BLOCKS
-    assert rcan_only == [None] * 4 and texture["type"] == "plotly" and errors is None
+    assert [slots[key] for key in SLOTS[6:]] == [None] * 4
+    assert slots["texture_evidence"]["type"] == "plotly" and slots["original_errors"] is None
+    assert slots["depth"]["type"] == "plotly" and metrics["experiments"]["depth_unit"] == "blocks"
     assert metrics["model"]["arch"] == "SAFMN" and "attention" not in metrics
     assert metrics["modulation"]["shape"] == [TINY_SAFMN_BLOCKS, 128, 128]  # the working region, capped
-    assert "Modulation vs texture" in summary and "Fine detail, SAFMN vs bicubic" in summary
+    assert "Modulation off" in _plain(summary) and "Fine detail, SAFMN vs bicubic" in _plain(summary)
     assert workflow["type"] == "plotly" and "arxiv.org/abs/2302.13800" in explainer
 
     *figures, summary, metrics, _, _ = client.predict(photo, True, model="safmn", api_name="/explain")
-    assert metrics["texture"]["original"]["psnr_safmn"] > 0 and figures[-1]["type"] == "plotly"
+    assert metrics["texture"]["original"]["psnr_safmn"] > 0 and _slots(SLOTS, figures)["original_errors"]["type"] == "plotly"
     assert "| SAFMN |" in summary

@@ -64,6 +64,8 @@ def test_upload_enlarge_compare_and_explain(page) -> None:
     page.locator("#plot-attention-heatmap .js-plotly-plot").wait_for()
     page.locator("#plot-texture-evidence .js-plotly-plot").wait_for()
     assert "Fine detail, RCAN vs bicubic" in page.locator("#explain-summary").inner_text()
+    page.locator("#plot-depth .js-plotly-plot").wait_for()
+    assert page.locator("#explain-summary abbr[title]").count() > 3  # glossary tooltips
     page.screenshot(path=str(ARTIFACTS / "2_explain.png"), full_page=True)
 
     page.get_by_role("tab", name="Workflow & sources").click()
@@ -98,7 +100,7 @@ def test_safmn_runs_shows_its_modulation_maps_and_the_chart(page) -> None:
     assert "SAFMN (right)" in page.locator("#slider").inner_text()
 
     page.get_by_role("tab", name="How textures are kept").click()
-    page.get_by_text("Modulation maps: where each SAFMN block looks").wait_for()
+    page.get_by_text("Inside SAFMN: where each block looks").wait_for()
     page.locator("#plot-attention-heatmap .js-plotly-plot").wait_for()
     page.wait_for_selector("#plot-feature-views", state="hidden")  # RCAN's sections step aside
     assert "Fine detail, SAFMN vs bicubic" in page.locator("#explain-summary").inner_text()
@@ -108,3 +110,14 @@ def test_safmn_runs_shows_its_modulation_maps_and_the_chart(page) -> None:
     page.locator("#plot-quality .js-plotly-plot").wait_for()
     assert "Spatially-adaptive feature modulation" in page.locator("#explainer").inner_text()
     page.screenshot(path=str(ARTIFACTS / "6_quality_vs_time.png"), full_page=True)
+
+
+def test_an_example_thumbnail_runs_once_and_fills_the_slider(page) -> None:
+    page.get_by_role("tab", name="Upscale").click()
+    thumbnails = page.locator("#examples img")
+    assert thumbnails.count() == 5  # pictures, not text labels
+    thumbnails.nth(2).click()  # wood_coffee.png, 216×144
+    page.wait_for_function("Array.from(document.querySelectorAll('#slider img')).length === 2 && "
+                           "Array.from(document.querySelectorAll('#slider img')).every(i => i.naturalWidth === 648)")
+    page.locator('#download a[download="wood_coffee_x3.png"]').wait_for()
+    page.screenshot(path=str(ARTIFACTS / "5_example.png"), full_page=True)

@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from explain.analysis import analyze
-from explain.attention import texture_attention, tile_attention, tile_average, tile_grid
-from explain.capture import capture_forward
+from explain.rcan.attention import texture_attention, tile_attention
+from explain.tiles import tile_average, tile_grid
+from explain.rcan.capture import capture_forward
+from explain.rcan.stages import rcan_stages
 from explain.measures import high_frequency_energy
 from explain.workflow import timed_modules
 from sr_core.models.rcan import RCAN, RCANConfig
@@ -54,7 +56,7 @@ def texture_following_rcan(sign: float) -> RCAN:
 def test_hooks_capture_one_vector_per_block_in_open_unit_interval():
     model = tiny_random_rcan()
     x = torch.from_numpy(half_textured(24)).permute(2, 0, 1)[None] * 255
-    capture = capture_forward(model, x, (3, 3), timed_modules(model))
+    capture = capture_forward(model, x, (3, 3), timed_modules(rcan_stages(model)))
     cfg = model.config
     assert capture.attention.shape == (cfg.n_resgroups, cfg.n_resblocks, cfg.n_feats)
     assert np.all((capture.attention > 0) & (capture.attention < 1))
@@ -72,7 +74,7 @@ def test_tile_attention_on_one_tile_is_the_global_attention():
     """Re-applying each gate to a single whole-image tile must reproduce the captured sigmoid outputs."""
     model = tiny_random_rcan(seed=3)
     x = torch.from_numpy(half_textured(24)).permute(2, 0, 1)[None] * 255
-    capture = capture_forward(model, x, (1, 1), timed_modules(model))
+    capture = capture_forward(model, x, (1, 1), timed_modules(rcan_stages(model)))
     tiles = tile_attention(model, capture.tile_means)
     np.testing.assert_allclose(tiles[..., 0, 0], capture.attention, rtol=1e-5, atol=1e-6)
 

@@ -12,7 +12,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from explain.cli import main
-from explain.feature_views import VIEW_NAMES
+from explain.rcan.feature_views import VIEW_NAMES
 from explain.report import markdown_to_html
 from sr_core.models.safmn import SAFMN, SAFMNConfig
 
@@ -27,8 +27,8 @@ def save_png(path: Path, height: int, width: int, mode: str = "RGB") -> Path:
 
 def test_report_is_offline_and_metrics_hold_every_contract_key(tiny_checkpoint, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    image = save_png(tmp_path / "photo.png", 30, 36, "RGBA")
-    original = save_png(tmp_path / "original.png", 60, 72)
+    image = save_png(tmp_path / "photo.png", 20, 24, "RGBA")
+    original = save_png(tmp_path / "original.png", 60, 72)  # exactly x3: the image is taken as its input
     out = tmp_path / "report"
     rc = main(["report", str(image), "-o", str(out), "--weights", str(tiny_checkpoint), "--original", str(original)])
     assert rc == 0, capsys.readouterr().err
@@ -37,20 +37,37 @@ def test_report_is_offline_and_metrics_hold_every_contract_key(tiny_checkpoint, 
     assert '<script src="http' not in page
     assert not re.search(r"<script[^>]*\bsrc=", page)  # no external script of any kind
     assert page.count("* plotly.js v") == 1  # the library inlined once, not per figure
-    assert page.count("Plotly.newPlot(") == 8  # every figure, the error maps included
+    assert page.count("Plotly.newPlot(") == 11  # every figure, the error maps included
+    assert page.count("<abbr title=") > 20  # glossary tooltips in the page
     assert "Papers and tools" in page and "arxiv.org/abs/2502.16025" in page
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["attention"]["shape"] == [2, 2, 8]
+    assert metrics["attention"]["computed_on"] == [24, 20] == metrics["input"]["size"]
+    assert isinstance(metrics["answer"]["short"], str) and "predicted" in metrics["answer"]["short"]
     for name in VIEW_NAMES:
-        for key in ("edge_alignment", "hf_energy", "fidelity"):
+        for key in ("hr_similarity", "consistency"):
             assert isinstance(metrics["feature_views"][name][key], float), (name, key)
+    depth = metrics["experiments"]["depth"]
+    assert [d["groups"] for d in depth] == [0, 1, 2] and all(isinstance(d["psnr"], float) for d in depth)
+    assert set(metrics["experiments"]["attention_off"]) >= {"psnr", "psnr_full", "mean_abs_change",
+                                                            "texture_share_of_change"}
+    assert set(metrics["texture"]["original"]) >= {"psnr_bicubic", "psnr_model", "ssim_bicubic", "ssim_model"}
     for key in ("attention_texture_correlation", "hf_energy_ratio_rcan_vs_bicubic"):
         assert isinstance(metrics["texture"][key], float), key
     assert metrics["texture"]["original"]["psnr_bicubic"] > 0
-    assert metrics["input"] == {**metrics["input"], "size": [36, 30], "mode": "RGBA"}
+    assert metrics["input"] == {**metrics["input"], "size": [24, 20], "mode": "RGBA"}
     assert {"forward", "feature_views", "figures", "report_html"} <= set(metrics["timings"])
     assert [stage["name"] for stage in metrics["workflow"]][:3] == ["input", "preprocessing", "head"]
+
+
+def test_an_original_that_is_not_x3_of_the_image_becomes_the_input_shrunk_x3(tiny_checkpoint, tmp_path, capsys):
+    image = save_png(tmp_path / "photo.png", 30, 36)
+    out = tmp_path / "report"
+    assert main(["report", str(image), "-o", str(out), "--weights", str(tiny_checkpoint), "--original", str(image)]) == 0
+    assert "shrunk x3 with the paper's bicubic (12x10)" in capsys.readouterr().err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["attention"]["computed_on"] == [12, 10] == metrics["input"]["size"]
 
 
 def _safmn_checkpoint(path: Path) -> Path:

@@ -6,7 +6,7 @@ import numpy as np
 from explain.measures import high_frequency_energy, pearson, radial_power_spectrum
 from explain.region import Box, most_textured_box
 from explain.texture import compare_with_original, texture_evidence
-from sr_core.evaluate import bicubic_upscale
+from sr_core.evaluate import bicubic_upscale, make_lr, mod_crop
 from sr_core.imresize import imresize
 
 RNG = np.random.default_rng(0)
@@ -52,10 +52,21 @@ def test_texture_evidence_ratio_is_one_for_bicubic_and_above_one_with_added_deta
 
 
 def test_comparison_with_original_follows_the_paper_protocol():
-    hr = (RNG.random((50, 61, 3)) * 255).astype(np.uint8)  # mod-cropped to 48x60 inside
-    as_bicubic = compare_with_original(hr, lambda lr: bicubic_upscale(lr, 3), 3)
-    assert as_bicubic.size == (60, 48)
+    hr = mod_crop((RNG.random((50, 61, 3)) * 255).astype(np.uint8), 3)  # 48x60
+    lr = make_lr(hr, 3)
+    as_bicubic = compare_with_original(hr, lr, bicubic_upscale(lr, 3), 3)
+    assert as_bicubic.size == (60, 48) and as_bicubic.shave == 3
     assert as_bicubic.psnr_rcan == as_bicubic.psnr_bicubic and as_bicubic.ssim_rcan == as_bicubic.ssim_bicubic
-    perfect = compare_with_original(hr, lambda lr: hr[:48, :60], 3)
+    perfect = compare_with_original(hr, lr, hr, 3)
     assert perfect.psnr_rcan == float("inf") and perfect.ssim_rcan > 0.999
     assert not perfect.error_rcan.any() and perfect.error_bicubic.mean() > 1
+    assert perfect.error_rcan.shape == (48 - 6, 60 - 6)  # the protocol's border shaved from the maps too
+
+
+def test_texture_evidence_with_the_original_adds_its_crop_and_spectrum():
+    hr = RNG.random((48, 48, 3), dtype=np.float32)
+    lr = np.clip(imresize(hr, 1 / 3), 0, 1)
+    evidence = texture_evidence(lr, np.clip(imresize(lr, 3), 0, 1), 3, hr)
+    assert evidence.original_zoom.shape == evidence.bicubic_zoom.shape
+    assert evidence.power_original.shape == evidence.power_bicubic.shape
+    assert evidence.hf_energy_ratio_original > 1  # noise holds more fine detail than its bicubic re-enlargement

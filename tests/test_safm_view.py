@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from explain.analysis import MAX_SIDE, analyze_any, analyze_safmn, build_figures, explainer_markdown
 from explain.figures import quality_vs_time_figure
 from explain.quality import QUALITY_VS_TIME, load_quality_vs_time
-from explain.safm import capture_modulation, modulation_texture
+from explain.safmn.capture import capture_modulation, modulation_texture
 from sr_core.models.safmn import SAFMN, SAFMNConfig
 from sr_core.weights import tiny_random_rcan
 
@@ -87,10 +87,12 @@ def test_figures_and_text_for_safmn():
     hr = (RNG.random((60, 66, 3)) * 255).astype(np.uint8)
     analysis = analyze_safmn(tiny_safmn(3), half_textured(20, 22), original=hr)
     figures = build_figures(analysis)
-    assert list(figures) == ["workflow", "safm_modulation", "texture_evidence", "original_errors"]
+    assert set(figures) == {"workflow", "safm_modulation", "texture_evidence", "original_errors", "depth", "ablation",
+                            "added_detail"}
     traces = figures["safm_modulation"].data
     assert sum(t.type == "heatmap" for t in traces) == 3 and sum(t.type == "image" for t in traces) == 4
-    assert "SAFMN" in figures["texture_evidence"].layout.annotations[1].text
+    assert [a.text for a in figures["texture_evidence"].layout.annotations[:3]] == ["original", "bicubic (MATLAB "
+                                                                                   "imresize)", "SAFMN"]
     text = explainer_markdown(analysis)
     assert "Spatially-adaptive feature modulation" in text and "### Channel attention" not in text
     assert "SAFMN " in text and "dB" in text

@@ -1,14 +1,16 @@
-"""FeatSharp-style views of RCAN's deep features enlarged x3, each scored with three numbers.
+"""FeatSharp-style views of RCAN's deep features enlarged x3, each scored without circularity.
 
 FeatSharp (Ranzinger et al., arXiv 2502.16025) enlarges a vision model's feature map by fusing FeatUp's Joint
-Bilateral Upsampler (JBU) with features of tiled high-resolution views, trained for multi-view consistency.
-Here the "vision model" is RCAN's feature extractor F = head + body + long skip (C channels at input resolution),
-and everything is training-free:
+Bilateral Upsampler (JBU; FeatUp is the upsampler FeatSharp builds on) with features of tiled high-resolution
+views. Here the "vision model" is RCAN's feature extractor F = head + body + long skip (C channels at input
+resolution), and everything is training-free:
 
     nearest, bilinear   plain interpolation of F (baselines)
     jbu                 FeatUp's JBU form: F brought to the output grid (bicubic), then a 7x7 window weighted by a
                         spatial Gaussian (window coordinates in [-1, 1], sigma 1: FeatUp's initial value) times a
-                        range Gaussian on the guidance colours (FeatUp learns this kernel), normalised
+                        range Gaussian on the guidance colours (FeatUp learns this kernel), normalised. The guide
+                        is the *input's* bicubic enlargement, never the network's output: a view guided by the
+                        output would follow the output's edges by construction.
     tiled               FeatSharp's tiling: enlarge the input x3, run the extractor on 3x3 tiles, stitch
     fused               jbu and tiled mixed per pixel by their agreement (FeatSharp learns an attention mixer)
     learned             RCAN's own learned upsampling, the features after its PixelShuffle (`tail.0`), mapped onto
@@ -16,10 +18,12 @@ and everything is training-free:
                         feature space
 
 All views are standardised with F's per-channel statistics and shown through one PCA fitted on F, as FeatSharp's
-figures do. Numbers per view: edge alignment (Pearson r of feature and output-luminance gradient magnitudes),
-the share of spectral energy beyond the input's Nyquist frequency, and FeatSharp's multi-view fidelity computed
-without training: variance of the features of shifted, downsampled views of the output over the MSE between them
-and the view shifted and downsampled the same way (the paper's bicubic downscale, for images and features alike).
+figures do. Two scores per view, both mean per-pixel cosine similarities (-1..1, higher is better):
+- hr_similarity (only with the original): against F run on the original itself, at output resolution: the
+  features the view should have had;
+- consistency (always): FeatUp's multi-view consistency, here with the one view we have: the view downscaled x3
+  (the paper's bicubic) against F of the input. A necessary condition only: nearest enlargement passes it
+  perfectly and adds no detail at all.
 """
 from __future__ import annotations
 
@@ -31,7 +35,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from explain.measures import gradient_magnitude, luminance, pearson, share_beyond_nyquist
 from explain.region import Box
 from sr_core.imresize import contributions, imresize, output_size
 
@@ -41,8 +44,8 @@ VIEW_NAMES = ("nearest", "bilinear", "jbu", "tiled", "fused", "learned")
 LINEAGE = {
     "nearest": "baseline: nearest-neighbour enlargement of the features",
     "bilinear": "baseline: bilinear enlargement (FeatSharp's simplest comparison)",
-    "jbu": "follows FeatSharp: FeatUp's joint bilateral upsampler, which FeatSharp builds on "
-    "(training-free here: a fixed Gaussian range kernel instead of a learned one)",
+    "jbu": "follows FeatSharp: FeatUp's joint bilateral upsampler, the part of FeatSharp it builds on, guided by "
+    "the input's bicubic enlargement (training-free here: a fixed Gaussian range kernel instead of a learned one)",
     "tiled": "follows FeatSharp: its tiled high-resolution views (enlarge, 3x3 tiles, stitch; seams are expected)",
     "fused": "analogy of FeatSharp's fusion: FeatSharp learns an attention mixer; "
     "here jbu and tiled are mixed by their per-pixel agreement",
@@ -53,10 +56,7 @@ LINEAGE = {
 JBU_RADIUS = 3  # 7x7 window, as FeatUp's JBU
 JBU_SIGMA_SPATIAL = 1.0  # on window coordinates spanning [-1, 1] (FeatUp's initial value)
 JBU_SIGMA_RANGE = 0.1  # on RGB in [0, 1]; FeatUp learns its range kernel instead
-# Shifts in output pixels for the multi-view fidelity; none is a multiple of 3, so each moves the input grid
-# by a fraction of a pixel, like FeatUp's small jitters.
-FIDELITY_SHIFTS = ((1, 1), (1, 2), (2, 1))
-FIDELITY_MARGIN = 8  # input pixels of context around the window when extracting features of a shifted view
+HR_MARGIN = 4  # input pixels of context around the window when extracting features of the original
 
 Extractor = Callable[[torch.Tensor], torch.Tensor]  # (N, 3, h, w) RGB in [0, 1] -> (N, C, h, w) features
 
@@ -66,15 +66,15 @@ class FeatureView:
     name: str
     lineage: str
     image: np.ndarray  # (sH, sW, 3) uint8: the shared PCA projection shown as colours
-    edge_alignment: float
-    hf_energy: float
-    fidelity: float
+    consistency: float  # downscaled view against the input's features, mean cosine similarity
+    hr_similarity: float | None  # against the original's features, mean cosine similarity; None without it
 
 
 @dataclass
 class FeatureViews:
     window: Box  # input pixels, in the working region's coordinates
-    guide: np.ndarray  # (sH, sW, 3) float32: the output image over the window, the JBU guidance
+    guide: np.ndarray  # (sH, sW, 3) float32: the input's bicubic enlargement over the window, the JBU guidance
+    hr_image: np.ndarray | None  # (sH, sW, 3) uint8: PCA colours of F on the original, when known
     views: dict[str, FeatureView]
     pca_explained: list[float]  # share of F's variance held by each of the 3 components
 
@@ -191,12 +191,6 @@ def align_to_features(learned: torch.Tensor, features: torch.Tensor, scale: int)
     return aligned
 
 
-def edge_alignment(z_view: torch.Tensor, guide_luma: np.ndarray, border: int) -> float:
-    """Pearson r between the view's gradient magnitude (all channels) and the output's luminance gradients."""
-    inner = (slice(border, -border), slice(border, -border)) if border else (slice(None), slice(None))
-    return pearson(gradient_magnitude(z_view.numpy())[inner], gradient_magnitude(guide_luma)[inner])
-
-
 @lru_cache(maxsize=16)
 def _downscale_matrix(length: int, scale: int) -> torch.Tensor:
     """(length/scale, length) matrix of MATLAB's antialiased bicubic downscale along one axis (sr_core's weights)."""
@@ -212,58 +206,49 @@ def downscale(x: torch.Tensor, scale: int) -> torch.Tensor:
     return _downscale_matrix(x.shape[-2], scale) @ x @ _downscale_matrix(x.shape[-1], scale).T
 
 
-def shifted_view_features(
-    extract: Extractor, guide_region: torch.Tensor, window: Box, scale: int
-) -> torch.Tensor:
-    """Features of the output image shifted by FIDELITY_SHIFTS and downscaled x`scale`, extracted with some
-    context and cropped to the window: (S, C, h - 1, w - 1), in F's raw units."""
-    height, width = guide_region.shape[1] // scale, guide_region.shape[2] // scale
-    context = window.grown(FIDELITY_MARGIN, height, width)
-    rows, cols = scale * (context.height - 1), scale * (context.width - 1)
-    views = []
-    for dy, dx in FIDELITY_SHIFTS:
-        top, left = context.top * scale + dy, context.left * scale + dx
-        views.append(downscale(guide_region[:, top : top + rows, left : left + cols], scale).clamp(0, 1))
-    feats = extract(torch.stack(views))
+def cosine_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(C, H, W) x2 -> (H, W) cosine similarity of the feature vectors at each pixel."""
+    return F.cosine_similarity(a, b, dim=0, eps=1e-8)
+
+
+def consistency(z_view: torch.Tensor, z_features: torch.Tensor, scale: int) -> float:
+    """Mean per-pixel cosine similarity of the view downscaled x`scale` and the input's features (standardised);
+    the outermost input pixel is left out, where the downscale mirrors the view's border."""
+    down = downscale(z_view, scale)
+    return float(cosine_map(down, z_features)[1:-1, 1:-1].mean())
+
+
+def original_features(extract: Extractor, hr_region: np.ndarray, window: Box, scale: int) -> torch.Tensor:
+    """F run on the original's pixels of the window, with HR_MARGIN input pixels of context: (C, sh, sw)."""
+    height, width = hr_region.shape[0] // scale, hr_region.shape[1] // scale
+    context = window.grown(HR_MARGIN, height, width)
+    pixels = torch.from_numpy(np.ascontiguousarray(context.crop(hr_region, scale))).permute(2, 0, 1)
+    feats = extract(pixels[None])[0]
     inner = window.within(context)
-    return feats[:, :, inner.top : inner.top + window.height - 1, inner.left : inner.left + window.width - 1]
-
-
-def multiview_fidelity(z_view: torch.Tensor, z_targets: torch.Tensor, scale: int) -> float:
-    """Variance of the shifted views' features over the MSE of the view shifted and downscaled the same way.
-
-    The outermost pixel is left out: there the downscale of the view mirrors its border, while the targets
-    were extracted with real context.
-    """
-    rows, cols = z_targets.shape[2] * scale, z_targets.shape[3] * scale
-    inner = (slice(None), slice(1, -1), slice(1, -1))
-    variance = mse = 0.0
-    for (dy, dx), target in zip(FIDELITY_SHIFTS, z_targets):
-        predicted = downscale(z_view[:, dy : dy + rows, dx : dx + cols], scale)[inner]
-        target = target[inner]
-        variance += float(((target - target.mean(dim=(1, 2), keepdim=True)) ** 2).mean())
-        mse += float(((predicted - target) ** 2).mean())
-    return variance / mse if mse > 0 else float("inf")
+    return feats[:, inner.top * scale : inner.bottom * scale, inner.left * scale : inner.right * scale]
 
 
 def feature_views(
     extract: Extractor,
     features: torch.Tensor,
     learned: torch.Tensor,
-    guide_region: torch.Tensor,
+    bicubic_region: np.ndarray,
     lr_region: np.ndarray,
     window: Box,
     scale: int,
+    hr_region: np.ndarray | None = None,
 ) -> FeatureViews:
-    """All six views over `window` (input pixels within the working region) with their numbers.
+    """All six views over `window` (input pixels within the working region) with their scores.
 
-    features: (C, H, W) F of the region; learned: (C, sH, sW) upsampler output of the region;
-    guide_region: (3, sH, sW) the region's output in [0, 1]; lr_region: (H, W, 3) the region's input.
+    features: (C, H, W) F of the region; learned: (C, sH, sW) upsampler output of the region; bicubic_region:
+    (sH, sW, 3) the input's bicubic enlargement, the JBU guidance; lr_region: (H, W, 3) the region's input;
+    hr_region: (sH, sW, 3) the original's pixels of the region, float in [0, 1], when known.
     """
     standardize = Standardizer(features)
     pca = PCAProjection(standardize(features))
     f_window = window.crop(features.permute(1, 2, 0)).permute(2, 0, 1)
-    guide = window.crop(guide_region.permute(1, 2, 0), scale).permute(2, 0, 1).contiguous()
+    guide_hwc = np.ascontiguousarray(window.crop(np.asarray(bicubic_region, np.float32), scale))
+    guide = torch.from_numpy(guide_hwc).permute(2, 0, 1).contiguous()
     aligned = align_to_features(learned, features, scale)
 
     z = {
@@ -274,18 +259,17 @@ def feature_views(
         "learned": standardize(window.crop(aligned.permute(1, 2, 0), scale).permute(2, 0, 1)),
     }
     z["fused"] = fuse_by_agreement(z["jbu"], z["tiled"])
-    z_targets = standardize(shifted_view_features(extract, guide_region, window, scale))
-    guide_hwc = guide.permute(1, 2, 0).numpy()
-    guide_luma = luminance(guide_hwc)
+    z_input = standardize(f_window)
+    z_hr = None if hr_region is None else standardize(original_features(extract, hr_region, window, scale))
     views = {
         name: FeatureView(
             name=name,
             lineage=LINEAGE[name],
             image=pca.image(z[name]),
-            edge_alignment=edge_alignment(z[name], guide_luma, border=scale),
-            hf_energy=share_beyond_nyquist(z[name].numpy(), scale),
-            fidelity=multiview_fidelity(z[name], z_targets, scale),
+            consistency=consistency(z[name], z_input, scale),
+            hr_similarity=None if z_hr is None else float(cosine_map(z[name], z_hr).mean()),
         )
         for name in VIEW_NAMES
     }
-    return FeatureViews(window=window, guide=guide_hwc, views=views, pca_explained=pca.explained)
+    return FeatureViews(window=window, guide=guide_hwc, hr_image=None if z_hr is None else pca.image(z_hr),
+                        views=views, pca_explained=pca.explained)

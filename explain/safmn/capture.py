@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from explain.attention import textured_vs_flat, tile_average
-from explain.capture import owner_thread, removed_after, stage_timing_hooks
+from explain.hooks import owner_thread, removed_after, stage_timing_hooks
 from explain.measures import pearson
+from explain.stats import Effect, texture_effect
+from explain.tiles import texture_masks, textured_vs_flat, tile_average
 from sr_core.models.safmn import SAFMN
 
 
@@ -39,6 +40,7 @@ class ModulationTexture:
     correlation: np.ndarray  # (n_blocks,): Pearson r between tile modulation and tile energy (NaN: a flat map)
     textured_mean: np.ndarray  # (n_blocks,): mean |m| on the most textured quarter of tiles
     flat_mean: np.ndarray  # (n_blocks,): ... and on the least textured quarter
+    effects: list[Effect]  # per block: textured minus flat mean |m|, with its bootstrap interval over tiles
 
 
 def capture_modulation(
@@ -76,10 +78,12 @@ def modulation_texture(maps: np.ndarray, energy: np.ndarray, grid: tuple[int, in
     tile_hf = tile_average(energy, grid)
     tile_maps = np.stack([tile_average(block_map, grid) for block_map in maps])
     textured, flat = textured_vs_flat(tile_maps, tile_hf)
+    high, low = texture_masks(tile_hf)
     return ModulationTexture(
         tile_hf=tile_hf,
         tile_maps=tile_maps,
         correlation=np.array([pearson(tile_map, tile_hf) for tile_map in tile_maps]),
         textured_mean=textured,
         flat_mean=flat,
+        effects=[texture_effect(tile_map, high, low) for tile_map in tile_maps],
     )

@@ -9,13 +9,15 @@ Forward hooks collect, in a single pass:
 - the upsampler's output (`tail.0`, after PixelShuffle): RCAN's own learned feature upsampling;
 - wall time and output shape of each named stage.
 
+The gates *shown* are not this pass's: `recording_gates` records them during the engine's enlargement of the whole
+photo (the engine's tiled forward pools each residual over the whole image, then calls the same CALayer gate), so
+they are exactly the gates that made the user's picture.
+
 The hooks sit on a model that the app may be running for someone else at the same time, so they record only
 the forward pass of the thread that registered them and ignore every other.
 """
 from __future__ import annotations
 
-import threading
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -25,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from explain.hooks import owner_thread, removed_after, stage_timing_hooks
 from sr_core.models.rcan import RCAN, CALayer
 
 
@@ -60,49 +63,27 @@ def attention_layers(model: RCAN) -> list[list[CALayer]]:
 
 
 @contextmanager
-def removed_after(handles: list[torch.utils.hooks.RemovableHandle]) -> Iterator[None]:
-    """Hooks stay on the shared model only for the duration of the block."""
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
+def recording_gates(model: RCAN, into: dict[str, np.ndarray]) -> Iterator[None]:
+    """While inside, every CALayer gate the model computes in this thread is kept; afterwards into["gates"] is
+    the (G, B, C) array of the last pass. Works on the engine's copy (`Upscaler.model`), whose tiled forward calls
+    each block's gate once on the whole image's mean."""
+    layers = attention_layers(model)
+    gates: dict[tuple[int, int], torch.Tensor] = {}
+    mine = owner_thread()
 
-
-def owner_thread() -> Callable[[], bool]:
-    """A check that is true only in the calling thread: hooks record the forward pass of the thread that
-    registered them, never another request's pass through the same model."""
-    owner = threading.get_ident()
-    return lambda: threading.get_ident() == owner
-
-
-def stage_timing_hooks(
-    timed: list[tuple[str, nn.Module]], mine: Callable[[], bool],
-    seconds: dict[str, float], shapes: dict[str, tuple[int, ...]],
-) -> list[torch.utils.hooks.RemovableHandle]:
-    """Hooks that fill seconds[name] and shapes[name] (output shape) for every (name, module) in `timed`."""
-    started: dict[str, float] = {}
-
-    def on_start(name: str):
-        def hook(_module: nn.Module, _inputs: tuple) -> None:
-            if mine():
-                started[name] = time.perf_counter()
-
-        return hook
-
-    def on_end(name: str):
+    def on_gate(g: int, b: int):
         def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
             if mine():
-                seconds[name] = time.perf_counter() - started[name]
-                shapes[name] = tuple(output.shape)
+                gates[g, b] = output.detach().float().flatten().cpu()
 
         return hook
 
-    handles = []
-    for name, module in timed:
-        handles.append(module.register_forward_pre_hook(on_start(name)))
-        handles.append(module.register_forward_hook(on_end(name)))
-    return handles
+    handles = [layer.conv_du[3].register_forward_hook(on_gate(g, b))
+               for g, group in enumerate(layers) for b, layer in enumerate(group)]
+    with removed_after(handles):
+        yield
+    into["gates"] = np.stack([np.stack([gates[g, b].numpy() for b in range(len(group))])
+                              for g, group in enumerate(layers)])
 
 
 def capture_forward(

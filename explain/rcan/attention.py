@@ -11,15 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from explain.capture import attention_layers
 from explain.measures import pearson
+from explain.rcan.capture import attention_layers
+from explain.stats import Effect, texture_effect
+from explain.tiles import texture_masks, textured_vs_flat
 from sr_core.models.rcan import RCAN
-
-# Tiles in the top / bottom quarter of high-frequency energy count as "most" / "least" textured.
-TEXTURE_QUANTILE = 0.25
-
 
 @dataclass
 class TextureAttention:
@@ -32,17 +29,21 @@ class TextureAttention:
     textured_mean: float  # texture_map averaged over the most textured tiles
     flat_mean: float  # ... and over the least textured tiles
     boosts: np.ndarray  # (G, B, C): tile attention on most textured minus least textured tiles
+    effect: Effect  # texture_map on textured minus flat tiles, with its bootstrap interval over tiles
 
-
-def tile_grid(height: int, width: int, tile: int) -> tuple[int, int]:
-    """Grid of about tile x tile windows, at least 2x2 so that there is something to compare."""
-    return max(2, min(height, round(height / tile))), max(2, min(width, round(width / tile)))
-
-
-def tile_average(values: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """HxW -> grid, with the same window boundaries as the pooled residuals (adaptive average pooling)."""
-    tensor = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))[None, None]
-    return F.adaptive_avg_pool2d(tensor, grid)[0, 0].numpy()
+    def extremes(self, n: int, tile_att: np.ndarray) -> dict[str, list[dict]]:
+        """The n most boosted and the n most suppressed (group, block, channel) on textured tiles relative to
+        flat ones, each with its effect and interval (groups and blocks from 1, channels 0-based)."""
+        boosts = np.nan_to_num(self.boosts, nan=0.0)
+        order = np.argsort(boosts, axis=None, kind="stable")
+        high, low = texture_masks(self.tile_hf)
+        picked = {"boosted": order[::-1][:n], "suppressed": order[:n]}
+        return {
+            kind: [{"group": int(g) + 1, "block": int(b) + 1, "channel": int(c),
+                    **texture_effect(tile_att[g, b, c], high, low).to_dict()}
+                   for g, b, c in zip(*np.unravel_index(indices, boosts.shape))]
+            for kind, indices in picked.items()
+        }
 
 
 def tile_attention(model: RCAN, tile_means: torch.Tensor) -> np.ndarray:
@@ -56,13 +57,6 @@ def tile_attention(model: RCAN, tile_means: torch.Tensor) -> np.ndarray:
                 gated = layer.gate(tile_means[g, b][None].to(param.device, param.dtype))
                 out[g, b] = gated[0].float().cpu().numpy()
     return out
-
-
-def textured_vs_flat(values: np.ndarray, tile_hf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean of `values` (..., ny, nx) over the most and over the least textured tiles."""
-    high = tile_hf >= np.quantile(tile_hf, 1 - TEXTURE_QUANTILE)
-    low = tile_hf <= np.quantile(tile_hf, TEXTURE_QUANTILE)
-    return values[..., high].mean(axis=-1), values[..., low].mean(axis=-1)
 
 
 def channel_texture_correlation(tile_activity: np.ndarray, tile_hf: np.ndarray) -> np.ndarray:
@@ -90,6 +84,7 @@ def texture_attention(tile_att: np.ndarray, tile_activity: np.ndarray, tile_hf: 
     texture_map = tile_att[mask].mean(axis=0) if mask.any() else tile_att.mean(axis=(0, 1, 2))
     high, low = textured_vs_flat(texture_map, tile_hf)
     boost_high, boost_low = textured_vs_flat(tile_att, tile_hf)
+    high_tiles, low_tiles = texture_masks(tile_hf)
     return TextureAttention(
         tile_hf=tile_hf,
         channel_texture_corr=corr,
@@ -100,4 +95,5 @@ def texture_attention(tile_att: np.ndarray, tile_activity: np.ndarray, tile_hf: 
         textured_mean=float(high),
         flat_mean=float(low),
         boosts=boost_high - boost_low,
+        effect=texture_effect(texture_map, high_tiles, low_tiles),
     )

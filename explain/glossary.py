@@ -1,0 +1,158 @@
+"""Every technical term the explanation uses, defined once in plain words, and shown as a hover tooltip wherever
+it appears (`<abbr title=...>` in the app's markdown and in the report's HTML).
+
+Terms are matched as whole words: acronyms and names (PSNR, PixelShuffle) exactly, other terms in any case.
+"""
+from __future__ import annotations
+
+import html
+import re
+
+# term -> definition. The key is how the term is written in the text; ALIASES maps other spellings onto it.
+GLOSSARY: dict[str, str] = {
+    "super-resolution": "Making a photo larger by predicting the fine detail its pixels do not hold. "
+    "Single-image super-resolution uses only the one photo.",
+    "bicubic": "Ordinary enlargement: each new pixel is a smooth weighted average of the 16 nearest old ones "
+    "(MATLAB's imresize, the RCAN paper's baseline). It cannot create detail.",
+    "deep network": "A program made of many stacked layers of simple learned filters. Its numbers (parameters) "
+    "were set by training, not written by hand.",
+    "training": "Showing the network many pairs of a small photo and its large original, and adjusting its "
+    "parameters until its enlargements come close to the originals.",
+    "parameters": "The learned numbers inside the network (filter weights).",
+    "skip connection": "A shortcut that adds a stage's input to its output, so the stage only computes a "
+    "correction to what passes through unchanged.",
+    "residual-in-residual": "RCAN's nesting of skip connections: skips around every block, around every group "
+    "of blocks (short skips) and around the whole body (the long skip).",
+    "long skip": "The skip connection around RCAN's whole body: the shallow features are added to its output.",
+    "residual group": "In RCAN, a stack of residual blocks plus a convolution, wrapped in its own skip "
+    "connection.",
+    "residual block": "A small stage (convolution, ReLU, convolution, then channel attention in RCAN) whose "
+    "output is added to its input.",
+    "RCAB": "Residual channel attention block: RCAN's residual block, ending in channel attention.",
+    "channel attention": "RCAN's mechanism in every block: each feature channel is averaged over the whole photo "
+    "and a tiny network turns those averages into one gate per channel.",
+    "CALayer": "The code name of RCAN's channel attention layer.",
+    "gate": "A number between 0 and 1 that multiplies a feature channel: near 1 it passes, near 0 it is muted.",
+    "sigmoid": "The function 1/(1+e^-x), which squeezes any number into the range 0..1; it makes the gates.",
+    "feature channel": "One of the dozens of maps a layer computes from the photo, each responding to some "
+    "pattern (an edge direction, a stripe, a colour).",
+    "deep features": "The feature channels at the end of the network's body, just before the enlargement.",
+    "convolution": "A small learned filter (here 3x3 pixels) slid over every position of a map.",
+    "ReLU": "The function max(0, x): keeps positive values, sets negative ones to 0.",
+    "PixelShuffle": "The learned enlargement at the end: a convolution computes 9 values per input pixel, which "
+    "are rearranged into the 3x3 output pixels that replace it.",
+    "Nyquist frequency": "The finest detail a pixel grid can hold: one light-dark cycle every two pixels. Detail "
+    "beyond the input's Nyquist frequency cannot be in the small photo; the network must predict it.",
+    "fine-detail energy": "How much of the picture's brightness variation is finer than the input's Nyquist "
+    "frequency, measured in its spectrum; given as a ratio to bicubic's (1.0 = no more detail than bicubic).",
+    "spectrum": "How much brightness variation a picture has at each scale, from coarse (left) to fine (right).",
+    "PSNR": "Peak signal-to-noise ratio, in dB: how close a picture is to the original, pixel by pixel. Higher is "
+    "closer; +1 dB means about 21% less squared error.",
+    "SSIM": "Structural similarity, 0 to 1: how well local brightness, contrast and structure match the "
+    "original. Higher is closer; 1 is identical.",
+    "Y channel": "The brightness part of a colour picture; the RCAN paper scores PSNR and SSIM on it.",
+    "working region": "The part of the photo the per-pixel views and experiments run on (its most textured "
+    "128x128 square at most), to keep the explanation to seconds.",
+    "tile": "A small square window of the working region (16 input pixels a side) over which local statistics "
+    "are taken.",
+    "effect size": "How large a difference is, in the quantity's own units and relative to its baseline.",
+    "bootstrap interval": "The range a number would likely take with other tiles of the same kind: tiles are "
+    "redrawn at random many times; 95% of the redrawn results fall in the interval.",
+    "PCA": "Principal component analysis: the three directions in which the many feature channels vary most, "
+    "shown as red, green and blue, so similar colours mean similar features.",
+    "JBU": "Joint bilateral upsampling (from FeatUp, part of FeatSharp): enlarges a feature map by averaging "
+    "neighbours, weighted by distance and by how similar a guide image's colours are, so edges follow the guide.",
+    "cosine similarity": "How alike two lists of numbers are in direction, from -1 (opposite) through 0 "
+    "(unrelated) to 1 (same).",
+    "SAFM": "Spatially-adaptive feature modulation, SAFMN's core: from features pooled at several sizes it "
+    "computes a factor for every pixel and channel that scales the features up or down.",
+    "modulation": "In SAFMN, the factor SAFM multiplies the features by at each pixel and channel.",
+    "GELU": "A smooth version of ReLU: keeps large positive values, shrinks negative ones towards 0.",
+    "LayerNorm": "Rescales the feature channels at each pixel to a fixed mean and spread before a stage uses them.",
+    "dB": "Decibel: a logarithmic unit; for PSNR, 10 x log10 of the peak squared value over the mean squared "
+    "error.",
+}
+
+ALIASES: dict[str, str] = {
+    "skip connections": "skip connection",
+    "residual groups": "residual group",
+    "residual blocks": "residual block",
+    "RCABs": "RCAB",
+    "gates": "gate",
+    "feature channels": "feature channel",
+    "convolutions": "convolution",
+    "conv": "convolution",
+    "trained": "training",
+    "SISR": "super-resolution",
+    "single-image super-resolution": "super-resolution",
+    "spectra": "spectrum",
+    "tiles": "tile",
+    "bootstrap intervals": "bootstrap interval",
+    "modulation map": "modulation",
+    "modulation maps": "modulation",
+    "Joint bilateral upsampling": "JBU",
+    "joint bilateral upsampler": "JBU",
+}
+
+# Written exactly as in GLOSSARY/ALIASES (acronyms, code names); every other term matches in any case.
+CASE_SENSITIVE = {"RCAB", "RCABs", "CALayer", "ReLU", "PixelShuffle", "PSNR", "SSIM", "PCA", "JBU", "SAFM", "GELU",
+                  "LayerNorm", "dB", "SISR", "Y channel", "conv"}
+
+_PROTECTED = re.compile(r"<abbr\b.*?</abbr>|<[^>]+>|\]\([^)]*\)|`[^`]*`|https?://\S+", re.S)
+
+
+def _spellings() -> dict[str, str]:
+    return {**{term: term for term in GLOSSARY}, **ALIASES}
+
+
+def _pattern() -> re.Pattern:
+    spellings = sorted(_spellings(), key=len, reverse=True)
+    parts = [(f"(?-i:{re.escape(s)})" if s in CASE_SENSITIVE else re.escape(s)) for s in spellings]
+    return re.compile(r"(?<![\w-])(" + "|".join(parts) + r")(?![\w-])", re.I)
+
+
+_TERMS = _pattern()
+
+
+def definition(spelling: str) -> str | None:
+    """The definition of a term as written in the text (any listed spelling), else None."""
+    lookup = {s.lower() if s not in CASE_SENSITIVE else s: term for s, term in _spellings().items()}
+    term = lookup.get(spelling) or lookup.get(spelling.lower())
+    return None if term is None else GLOSSARY[term]
+
+
+def terms_in(text: str) -> set[str]:
+    """The glossary terms (canonical keys) that `text` uses."""
+    return {_canonical(m[1]) for m in _TERMS.finditer(text)}
+
+
+def _canonical(spelling: str) -> str:
+    for s, term in _spellings().items():
+        if s == spelling or (s not in CASE_SENSITIVE and s.lower() == spelling.lower()):
+            return term
+    raise KeyError(spelling)
+
+
+def with_tooltips(text: str) -> str:
+    """Every glossary term in `text` (markdown or HTML) wrapped in <abbr title="definition">, outside tags, link
+    targets, code and existing tooltips."""
+    out, last = [], 0
+    for protected in _PROTECTED.finditer(text):
+        out.append(_annotate(text[last : protected.start()]))
+        out.append(protected[0])
+        last = protected.end()
+    out.append(_annotate(text[last:]))
+    return "".join(out)
+
+
+def _annotate(segment: str) -> str:
+    def wrap(match: re.Match) -> str:
+        title = html.escape(GLOSSARY[_canonical(match[1])], quote=True)
+        return f'<abbr title="{title}">{match[1]}</abbr>'
+
+    return _TERMS.sub(wrap, segment)
+
+
+def glossary_markdown() -> str:
+    """The glossary as a markdown list, each term defined once."""
+    return "\n".join(f"- **{term}**: {text}" for term, text in sorted(GLOSSARY.items(), key=lambda kv: kv[0].lower()))

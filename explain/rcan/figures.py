@@ -1,0 +1,149 @@
+"""RCAN's own figures: its gates, the channels they boost, where they would boost them, and the feature views."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from explain.figures import FONT, block_mean, cell_centres, common_figures, gray, hide_axes, image_trace
+from explain.rcan.analysis import Analysis
+from explain.rcan.feature_views import VIEW_NAMES
+
+
+def attention_heatmap(analysis: Analysis) -> go.Figure:
+    """Every block's gates from the engine's enlargement of the whole photo: rows group.block, columns channels,
+    on the gates' own fixed 0..1 scale."""
+    n_groups, n_blocks, n_channels = analysis.attention.shape
+    labels = [f"G{g + 1}.B{b + 1}" for g in range(n_groups) for b in range(n_blocks)]
+    fig = go.Figure(go.Heatmap(
+        z=analysis.attention.reshape(-1, n_channels), x=list(range(n_channels)), y=labels,
+        colorscale="Viridis", zmin=0.0, zmax=1.0, colorbar=dict(title="gate (0..1)"),
+        hovertemplate="block %{y}, channel %{x}<br>gate %{z:.3f}<extra></extra>",
+    ))
+    width, height = analysis.computed_on
+    fig.update_layout(
+        title=f"Channel-attention gates of every RCAB in your enlargement (computed on the whole {width}x{height} "
+        "photo; 0 mutes, 1 passes)",
+        xaxis_title="channel", yaxis_title="group.block", yaxis_autorange="reversed",
+        height=min(900, max(320, 22 * len(labels) + 140)), font=FONT, margin=dict(l=70, r=20, t=60, b=50),
+    )
+    return fig
+
+
+def boosted_channels_figure(analysis: Analysis, group: int | None = None, block: int | None = None) -> go.Figure:
+    """(b) A block's most boosted channels: their |feature map| over the photo. group/block are 0-based."""
+    if group is None or block is None:
+        group, block = analysis.chosen_block()
+    channels = analysis.top_channels[group, block]
+    titles = [f"channel {c}: gate {analysis.attention[group, block, c]:.2f}" for c in channels]
+    fig = make_subplots(rows=1, cols=len(channels), subplot_titles=titles, horizontal_spacing=0.02)
+    photo = gray(analysis.lr_region)
+    height, width = photo.shape[:2]
+    for i, c in enumerate(channels):
+        values, _ = block_mean(analysis.top_maps[group, block, i])
+        fig.add_trace(image_trace(photo), row=1, col=i + 1)
+        fig.add_trace(go.Heatmap(
+            z=values, x=cell_centres(values.shape[1], width), y=cell_centres(values.shape[0], height),
+            colorscale="Inferno", opacity=0.6, showscale=False,
+            hovertemplate=f"channel {c}<br>|feature| %{{z:.3g}}<extra></extra>",
+        ), row=1, col=i + 1)
+    hide_axes(fig)
+    fig.update_layout(
+        title=f"Group {group + 1}, block {block + 1}: its most boosted channels, feature magnitude over the photo",
+        height=330, font=FONT, margin=dict(l=10, r=10, t=80, b=10),
+    )
+    return fig
+
+
+def texture_map_figure(analysis: Analysis) -> go.Figure:
+    """(c) Per tile, the attention given to texture channels, over the photo; and against tile texture energy."""
+    ta = analysis.texture_attention
+    ny, nx = ta.texture_map.shape
+    height, width = analysis.lr_region.shape[:2]
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.5, 0.5], horizontal_spacing=0.16, subplot_titles=(
+        f"attention to {ta.basis}, per {analysis.tile_size}-px tile",
+        f"tiles: r = {ta.correlation:.2f} between attention and texture energy",
+    ))
+    fig.add_trace(image_trace(gray(analysis.lr_region)), row=1, col=1)
+    fig.add_trace(go.Heatmap(
+        z=ta.texture_map, x=cell_centres(nx, width), y=cell_centres(ny, height), colorscale="Viridis",
+        zmin=0.0, zmax=1.0, opacity=0.55, colorbar=dict(title="gate (0..1)", x=0.43),
+        hovertemplate="gate %{z:.3f}<extra></extra>",
+    ), row=1, col=1)
+    fig.add_trace(go.Scatter(
+        x=ta.tile_hf.ravel(), y=ta.texture_map.ravel(), mode="markers", marker=dict(size=7, opacity=0.7),
+        hovertemplate="texture energy %{x:.3g}<br>attention %{y:.3f}<extra></extra>", showlegend=False,
+    ), row=1, col=2)
+    fig.update_xaxes(showticklabels=False, showgrid=False, row=1, col=1)
+    fig.update_yaxes(showticklabels=False, showgrid=False, autorange="reversed", row=1, col=1)
+    fig.update_xaxes(title_text="tile high-frequency energy", row=1, col=2)
+    fig.update_yaxes(title_text="gate (texture channels), fixed 0..1", range=[0, 1], row=1, col=2)
+    e = ta.effect
+    fig.update_layout(
+        title=(f"Texture map: textured tiles {e.textured:.3f}, flat {e.flat:.3f}, difference {e.difference:+.3f} "
+               f"[95% interval {e.low:+.3f}, {e.high:+.3f}] on the 0..1 gate scale"),
+        height=420, font=FONT, margin=dict(l=10, r=10, t=80, b=50),
+    )
+    return fig
+
+
+def feature_views_figure(analysis: Analysis) -> go.Figure:
+    """The six x3 views of RCAN's deep features (one shared PCA), next to the input, the JBU guidance (the
+    input's bicubic enlargement) and, when known, the features of the original."""
+    fv = analysis.views
+    scale = analysis.scale
+    panels = [("input (nearest x3)", np.repeat(np.repeat(fv.window.crop(analysis.lr_region), scale, 0), scale, 1)),
+              ("JBU guide: input, bicubic x3", fv.guide)]
+    if fv.hr_image is not None:
+        panels.append(("features of the original", fv.hr_image))
+    titles = [name for name, _ in panels]
+    for name in VIEW_NAMES:
+        v = fv.views[name]
+        vs = "" if v.hr_similarity is None else f"vs orig. {v.hr_similarity:.2f}, "
+        titles.append(f"<b>{name}</b>: {vs}consist. {v.consistency:.2f}")
+    cols = 3 if len(panels) == 3 else 4
+    rows = -(-(len(panels) + len(VIEW_NAMES)) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.01, vertical_spacing=0.06)
+    images = [image for _, image in panels] + [fv.views[name].image for name in VIEW_NAMES]
+    for i, image in enumerate(images):
+        fig.add_trace(image_trace(image), row=i // cols + 1, col=i % cols + 1)
+    hide_axes(fig)
+    fig.update_annotations(font=dict(size=11))
+    lineage = "<br>".join(f"<b>{name}</b>: {fv.views[name].lineage}" for name in VIEW_NAMES)
+    fig.add_annotation(
+        text=lineage + "<br>Colours: one PCA of RCAN's deep features (3 directions, "
+        f"{100 * sum(fv.pca_explained):.0f}% of their variance) as red, green, blue; same colour = same features.",
+        xref="paper", yref="paper", x=0, y=-0.03, xanchor="left", yanchor="top", showarrow=False, align="left",
+        font=dict(size=11),
+    )
+    fig.update_layout(
+        title="RCAN's deep features enlarged x3, FeatSharp-style; scores: cosine similarity, -1..1, higher is better",
+        height=330 * rows + 260, font=FONT, margin=dict(l=10, r=10, t=80, b=200),
+    )
+    return fig
+
+
+def feature_view_metrics_figure(analysis: Analysis) -> go.Figure:
+    """The two scores of each view: against the original's features (when known) and consistency."""
+    views = [analysis.views.views[name] for name in VIEW_NAMES]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(
+        "vs the original's features (needs the original)", "consistency: shrunk x3 vs input features (necessary only)"))
+    for col, values in enumerate([[v.hr_similarity for v in views], [v.consistency for v in views]], start=1):
+        fig.add_trace(go.Bar(x=list(VIEW_NAMES), y=values, showlegend=False,
+                             hovertemplate="%{x}: %{y:.3f}<extra></extra>"), row=1, col=col)
+        fig.update_yaxes(range=[-1, 1] if col == 1 else [0, 1], title_text="mean cosine similarity", row=1, col=col)
+    fig.update_layout(title="Feature views, scored (higher is better)", height=360, font=FONT,
+                      margin=dict(l=50, r=10, t=80, b=40))
+    return fig
+
+
+def rcan_figures(analysis: Analysis) -> dict[str, go.Figure]:
+    """Every RCAN figure by its stable key (the app and the report use the same keys)."""
+    return {
+        **common_figures(analysis),
+        "attention_heatmap": attention_heatmap(analysis),
+        "boosted_channels": boosted_channels_figure(analysis),
+        "texture_map": texture_map_figure(analysis),
+        "feature_views": feature_views_figure(analysis),
+        "feature_view_metrics": feature_view_metrics_figure(analysis),
+    }

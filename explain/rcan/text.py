@@ -1,0 +1,102 @@
+"""RCAN's parts of the explanation: the technology in plain words, channel attention with honest statistics, and
+the feature views."""
+from __future__ import annotations
+
+import math
+
+from explain.rcan.analysis import Analysis
+from explain.rcan.feature_views import VIEW_NAMES
+from explain.stats import effect_verdict
+from explain.text import (
+    FEATSHARP, RCAN, ablation_text, added_text, closing, depth_text, explainer_markdown, fmt, ground_truth,
+    short_answer, task,
+)
+
+TECHNOLOGY = (
+    "Its residual-in-residual design passes most of the picture through skip connections, so its deep layers work "
+    "on the missing fine detail. Channel attention turns each feature channel up or down. The enlargement itself "
+    "is learned (PixelShuffle, at the end)."
+)
+
+
+def network(a: Analysis) -> str:
+    cfg = a.model_info["config"]
+    return (f"{RCAN} with {cfg['n_resgroups']} residual groups x {cfg['n_resblocks']} residual blocks x "
+            f"{cfg['n_feats']} feature channels")
+
+
+def _channel(c: dict) -> str:
+    return (f"group {c['group']} block {c['block']} channel {c['channel']}: {c['difference']:+.4f} "
+            f"[{c['low']:+.4f}, {c['high']:+.4f}]")
+
+
+def attention(a: Analysis) -> str:
+    ta, e = a.texture_attention, a.texture_attention.effect
+    n_groups, n_blocks, n_channels = a.attention.shape
+    width, height = a.computed_on
+    ext = a.extremes()
+    trend = effect_verdict(e.to_dict())
+    return (
+        "### Channel attention: which channels each block turns up (*attention heatmap*, *texture map*)\n\n"
+        f"Every one of the {n_groups * n_blocks} RCABs averages its {n_channels} feature channels over the whole "
+        f"photo and turns the averages into {n_channels} gates between 0 and 1 ({RCAN}). The gates shown are those "
+        f"of the enlargement you got, computed on the whole {width}x{height} photo: they range from "
+        f"{a.attention.min():.2f} to {a.attention.max():.2f} (colour scale fixed at 0..1).\n\n"
+        f"Re-applying each block's gate to {a.tile_size}-pixel tiles of the working region asks where a channel "
+        f"would be boosted. For the {ta.basis} (those whose activity follows fine detail), the gate is "
+        f"{fmt(e.textured, '.3f')} on the most textured quarter of tiles and {fmt(e.flat, '.3f')} on the flattest: "
+        f"a difference of {fmt(e.difference, '+.4f')} on the 0..1 gate scale ({fmt(100 * e.relative, '+.1f')}% "
+        f"relative), 95% bootstrap interval [{fmt(e.low, '+.4f')}, {fmt(e.high, '+.4f')}] over tiles: {trend}.\n\n"
+        f"Largest boosts on textured tiles (gate difference, interval): {'; '.join(map(_channel, ext['boosted']))}. "
+        f"Largest suppressions: {'; '.join(map(_channel, ext['suppressed']))}.\n"
+    )
+
+
+def views(a: Analysis) -> str:
+    v = a.views.views
+    w = a.views.window
+    with_hr = a.views.hr_image is not None
+    rows = "\n".join(f"| {n} | {fmt(v[n].hr_similarity, '.3f')} | {fmt(v[n].consistency, '.3f')} | "
+                     f"{v[n].lineage} |" for n in VIEW_NAMES)
+    if with_hr:
+        best = max(VIEW_NAMES, key=lambda n: v[n].hr_similarity if math.isfinite(v[n].hr_similarity) else -2)
+        verdict = (f"Closest to the original's own features: *{best}* ({fmt(v[best].hr_similarity, '.3f')}). "
+                   "That is the score that counts.")
+    else:
+        verdict = "Without the original only consistency can be measured, and it cannot rank the views by detail."
+    return (
+        "### Feature views: how much fine structure the deep features carry (*feature views* figure)\n\n"
+        f"{FEATSHARP} enlarges a model's features; its recipe, without training, on RCAN's deep features over a "
+        f"{w.width}x{w.height} window of the input. *jbu* (FeatUp's JBU, guided by the input's bicubic "
+        "enlargement, never by the output) and *tiled* follow FeatSharp; *fused* and *learned* are analogies; "
+        "*nearest* and *bilinear* are baselines. Colours: one PCA of the deep features, the same three "
+        "directions for every view, so equal colours mean equal features.\n\n"
+        "Scores are mean cosine similarity per pixel (-1..1, higher is better). *vs original*: against the same "
+        "extractor run on the original photo (needs the original). *consistency* (FeatUp's, within FeatSharp): the "
+        "view shrunk "
+        "x3 against the input's features, a necessary condition only: nearest enlargement passes it perfectly "
+        "while adding no detail.\n\n"
+        "| view | vs original | consistency | lineage |\n|---|---|---|---|\n"
+        f"{rows}\n\n{verdict}\n"
+    )
+
+
+def rcan_markdown(a: Analysis) -> str:
+    e = a.experiments
+    details = [
+        task(a, network(a)),
+        depth_text(e, "RCAN", "residual groups"),
+        ablation_text(e.ablations["attention_off"], "Attention off", "attention off"),
+        ablation_text(e.ablations["attention_uniform"], "Attention made uniform", "attention off"),
+        added_text(e, "RCAN"),
+        ground_truth(a),
+        attention(a),
+        views(a),
+    ]
+    revealed = closing(a, [e.ablations["attention_off"], e.ablations["attention_uniform"]], "channel attention",
+                       "residual groups")
+    return explainer_markdown(a, rcan_answer(a), details, revealed)
+
+
+def rcan_answer(a: Analysis) -> str:
+    return short_answer(a, TECHNOLOGY)
