@@ -36,6 +36,7 @@ import torch
 from gradio.context import LocalContext
 from gradio.processing_utils import save_bytes_to_cache
 from PIL import Image
+from starlette.middleware import Middleware
 
 from explain.analysis import analyze_any, build_figures, explainer_markdown, recording_for
 from explain.analysis import metrics as explain_metrics
@@ -573,6 +574,58 @@ def _shown(value: object, limit: int = 40) -> str:
     """A client's value for a message, cut short: an attacker's megabyte string is not echoed back."""
     text = repr(value)
     return text if len(text) <= limit else f"{text[:limit]}…"
+
+
+class RequestBodyLimit:
+    """ASGI middleware: a request other than a file upload carries at most `max_bytes`.
+
+    Gradio reads a JSON request (an event's inputs, with any data: URL inside) into memory in full before any
+    check of ours can run: a 23 MB data URL held ~115 MB of the server's RSS. Uploads keep Gradio's own
+    max_file_size; everything else gets room for one upload-sized data URL (base64 is 4/3 of the bytes) plus
+    1 MiB of other inputs, and a larger body is answered 413 unread: dropped chunk by chunk, never held.
+    """
+
+    def __init__(self, app, max_bytes: int) -> None:  # noqa: ANN001 - the wrapped ASGI app
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] != "http" or scope["path"].rstrip("/").endswith("/upload"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._drain(receive)  # read and drop it chunk by chunk, so the client hears the answer
+            await self._refuse(send, int(declared))
+            return
+        received = 0
+
+        async def counted():  # noqa: ANN202 - a body without Content-Length (chunked) is counted as it comes
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise ValueError(f"request body over {self.max_bytes:,} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+    @staticmethod
+    async def _drain(receive) -> None:  # noqa: ANN001
+        while True:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body"):
+                return
+
+    async def _refuse(self, send, size: int) -> None:  # noqa: ANN001
+        body = (f'{{"error": "request too large: {size:,} bytes; the limit is {self.max_bytes:,} bytes '
+                f'(send large images through /gradio_api/upload)"}}').encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def request_body_limit() -> int:
+    return max_upload_bytes() * 4 // 3 + (1 << 20)
 
 
 def share_model_limit(demo: gr.Blocks, examples: gr.Examples, queue_options: dict) -> gr.Examples:
@@ -1240,6 +1293,7 @@ def launch_options() -> dict:
     """launch() arguments; server name and port are left to Gradio, which reads GRADIO_SERVER_NAME/PORT."""
     return {
         "max_file_size": max_upload_bytes(),
+        "app_kwargs": {"middleware": [Middleware(RequestBodyLimit, max_bytes=request_body_limit())]},
         "theme": theme(),
         "css": CSS,
         "mcp_server": mcp_server_on(),

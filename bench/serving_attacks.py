@@ -70,7 +70,7 @@ def data_url_attack(url: str, pid: int, parallel: int) -> None:
     print(f"RSS after the queued bombs: {memory_mb(pid)}")
     big = data_url_payload(b"\x89PNG\r\n\x1a\n" + bytes(23 * 2**20))
     code, response = post_run_predict(url, info, [big, 256, False, "default", "rcan"])
-    print(f"23 MB data URL: status {code}: {message(response)}")
+    print(f"23 MB data URL: status {code}: {message(response)}")  # 413: refused unread (RequestBodyLimit)
     print(f"RSS at the end: {memory_mb(pid)}")
 
 
