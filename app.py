@@ -40,11 +40,12 @@ from starlette.middleware import Middleware
 
 from explain.analysis import analyze_any, build_figures, explainer_markdown, recording_for
 from explain.analysis import metrics as explain_metrics
+from explain.distill_study import study_section
 from explain.glossary import with_tooltips
 from explain.stats import effect_verdict
 from explain.figures import quality_vs_time_figure
 from explain.quality import load_quality_vs_time, quality_caption
-from explain.report import CAPTIONS
+from explain.report import CAPTIONS, STUDY_CAPTION
 from sr_core.checkpoint import CheckpointError
 from sr_core.engine import DEFAULT_TILE, Upscaler
 from sr_core.estimate import Throughput, estimate_seconds, learn_from_run, measure_throughput
@@ -1147,6 +1148,7 @@ def build_demo() -> gr.Blocks:
     loaded when first chosen."""
     default_engine = ENGINES.get("default")
     quality_figure, quality_text, quality = quality_section()
+    study_figure, study_text = study_section()
     with gr.Blocks(title="RCAN or SAFMN ×3 super-resolution, explained", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(INTRO, elem_id="intro")
         banner = gr.Markdown(banner_text(default_engine), visible=bool(banner_text(default_engine)), elem_id="banner")
@@ -1240,6 +1242,10 @@ def build_demo() -> gr.Blocks:
                 gr.Markdown("### Quality versus time: which model to choose")
                 gr.Plot(quality_figure, label="Quality versus time", format="png", elem_id="plot-quality")
                 gr.Markdown(quality_text, elem_classes=["caption"], elem_id="quality-caption")
+                gr.Markdown(f"### {STUDY_CAPTION}")
+                gr.Plot(study_figure, label="PSNR against the share of the training data", format="png",
+                        elem_id="plot-distill-study")
+                gr.Markdown(study_text, elem_classes=["caption"], elem_id="distill-study-caption")
                 gr.Markdown("### The last run, step by step: input → model → output")
                 workflow_plot = gr.Plot(label=CAPTIONS["workflow"], format="png", elem_id="plot-workflow")
                 explainer = gr.Markdown(NOT_EXPLAINED, label="Explainer", elem_id="explainer")

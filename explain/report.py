@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from explain.analysis import BaseAnalysis, build_figures, explainer_markdown, metrics
+from explain.distill_study import study_section
 from explain.glossary import with_tooltips
 from sr_core.atomic import write_text_atomic
 
@@ -30,6 +31,7 @@ CAPTIONS = {
     "feature_view_metrics": "Feature views, scored",
     "workflow": "Workflow: input -> model -> output",
 }
+STUDY_CAPTION = "How much data do textures need? The dataset-distillation study"
 
 PAGE = """<!DOCTYPE html>
 <html lang="en">
@@ -92,17 +94,21 @@ def markdown_to_html(markdown: str) -> str:
     return "\n".join(out)
 
 
+def figure_section(key: str, caption: str, figure: go.Figure, after: str = "") -> str:
+    div = figure.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True})
+    heading = with_tooltips(html.escape(caption))
+    return f'<section class="figure" id="{key}"><h2>{heading}</h2>\n{div}{after}</section>'
+
+
 def render_html(analysis: BaseAnalysis, figures: dict[str, go.Figure], title: str, weights: dict | None = None) -> str:
     """The whole page: which weights served, the explainer text (with glossary tooltips), then every figure, with
     plotly.js inlined once."""
     sections = [weights_html(weights)] if weights else []
     sections.append(with_tooltips(markdown_to_html(explainer_markdown(analysis))))
-    for key, caption in CAPTIONS.items():
-        if key in figures:
-            div = figures[key].to_html(full_html=False, include_plotlyjs=False,
-                                       config={"displaylogo": False, "responsive": True})
-            heading = with_tooltips(html.escape(caption))
-            sections.append(f'<section class="figure" id="{key}"><h2>{heading}</h2>\n{div}</section>')
+    sections += [figure_section(key, caption, figures[key]) for key, caption in CAPTIONS.items() if key in figures]
+    study_figure, study_text = study_section()  # not about this photo: last, when the study's record exists
+    if study_figure is not None:
+        sections.append(figure_section("distill_study", STUDY_CAPTION, study_figure, markdown_to_html(study_text)))
     return PAGE.format(title=html.escape(title), plotlyjs=get_plotlyjs(), body="\n".join(sections))
 
 

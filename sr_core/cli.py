@@ -1,4 +1,4 @@
-"""`python -m sr_core ...`: upscale, evaluate, train, bench, export, distill.
+"""`python -m sr_core ...`: upscale, evaluate, train, bench, export, distill, study.
 
 Contract: bad arguments, bad images and bad checkpoints exit with status 2 and a one-line
 message on stderr, never a traceback. Progress goes to stderr; results to stdout.
@@ -110,6 +110,24 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--stride", type=int, default=None, help="candidate grid step (default: --patch, no overlap)")
     di.add_argument("--steps", type=int, default=200, help="gradient: matching steps")
     di.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="gradient: where to match")
+
+    st = commands.add_parser("study", help="dataset-distillation study: full set vs 8.88%% subsets, one protocol")
+    st.add_argument("--data", nargs="+", type=Path, required=True, metavar="DIR", help="training sets (the full arm)")
+    st.add_argument("--eval", nargs="+", type=Path, required=True, metavar="DIR", help="evaluation sets (Set5 Set14)")
+    st.add_argument("--steps", type=int, required=True, help="training steps of every arm")
+    st.add_argument("--config", default="safmn-study")
+    st.add_argument("--seed", type=int, default=0)
+    st.add_argument("--extra-keep", type=float, nargs="*", default=[], metavar="KEEP",
+                    help="more random shares after the four arms (e.g. 0.025)")
+    st.add_argument("--arms", nargs="+", default=[], metavar="ARM",
+                    help="run only these arms (default all: full random texture gradient, then random-KEEP)")
+    st.add_argument("--work", type=Path, default=Path("runs/distill_study"),
+                    help="subsets, training states, protocol (default runs/distill_study)")
+    st.add_argument("--results", type=Path, default=Path("bench/results"),
+                    help="gets distill_study.json and distill_study/{arm}.safetensors (default bench/results)")
+    st.add_argument("--patch", type=int, default=144, help="HR patch side of the subsets")
+    st.add_argument("--match-steps", type=int, default=200, help="gradient matching steps of the gradient subset")
+    st.add_argument("--threads", type=int, default=1, help="CPU threads for training and evaluation (default 1)")
     return parser
 
 
@@ -211,8 +229,6 @@ def run_upscale(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from sr_core.evaluate import bicubic_upscale, evaluate_set, format_table
 
     if args.weights == "bicubic":
@@ -228,10 +244,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             raise UsageError(f"the weights are x{upscaler.scale} but --scale is {args.scale}")
         stderr(f"weights: {loaded.describe()}")
         label = f"{loaded.arch} ({loaded.source})" + ("+" if args.ensemble else "")
-
-        def upscale(lr: np.ndarray) -> np.ndarray:
-            out = upscaler.upscale(lr.astype(np.float32) / 255.0, ensemble=args.ensemble)
-            return np.floor(out * 255.0 + 0.5).astype(np.uint8)
+        upscale = lambda lr: upscaler.upscale_uint8(lr, ensemble=args.ensemble)
 
     results = {}
     for folder in args.dirs:
@@ -308,6 +321,20 @@ def run_distill(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_study(args: argparse.Namespace) -> int:
+    from sr_core.distill import MatchSettings
+    from sr_core.study import format_rows, run_study as study
+
+    missing = [str(p) for p in args.data + args.eval if not p.is_dir()]
+    if missing:
+        raise UsageError(f"not a directory: {', '.join(missing)}")
+    rows = study(args.data, args.eval, args.steps, args.work, args.results, config=args.config, seed=args.seed,
+                 extra_keeps=args.extra_keep, patch=args.patch, match_settings=MatchSettings(steps=args.match_steps),
+                 threads=args.threads, only=args.arms, log=stderr)
+    print(format_rows(rows))
+    return 0
+
+
 COMMANDS = {
     "upscale": run_upscale,
     "evaluate": run_evaluate,
@@ -315,6 +342,7 @@ COMMANDS = {
     "bench": run_bench,
     "export": run_export,
     "distill": run_distill,
+    "study": run_study,
 }
 
 

@@ -287,3 +287,8 @@ class Upscaler:
         out = self.upscale_tensor(x * self.value_range, tile, ensemble, progress, cancel)
         out = out.div_(self.value_range).clamp_(0.0, 1.0)  # in place: the output is the largest array here
         return out[0].permute(1, 2, 0).cpu().numpy()
+
+    def upscale_uint8(self, lr: np.ndarray, ensemble: bool = False) -> np.ndarray:
+        """uint8 RGB -> uint8 RGB rounded half up: what the paper's protocol scores (sr_core.evaluate)."""
+        out = self.upscale(lr.astype(np.float32) / 255.0, ensemble=ensemble)
+        return np.floor(out * 255.0 + 0.5).astype(np.uint8)

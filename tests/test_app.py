@@ -116,7 +116,7 @@ def test_upload_reaches_the_handler_undecoded(demo, tmp_path: Path) -> None:
 def test_stable_element_ids(demo) -> None:
     ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
     assert {"upload", "model", "run", "stop", "slider", "download", "info", "banner", "tile", "ensemble", "weights",
-            "explain-run", "have-original", "plot-attention-heatmap", "plot-workflow", "plot-quality", "metrics"} <= ids
+            "explain-run", "have-original", "plot-attention-heatmap", "plot-workflow", "plot-quality", "plot-distill-study", "metrics"} <= ids
 
 
 def test_model_choice_defaults_to_rcan_and_the_chart_is_drawn(demo) -> None:
@@ -129,6 +129,15 @@ def test_model_choice_defaults_to_rcan_and_the_chart_is_drawn(demo) -> None:
     chart = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "plot-quality")
     names = {trace["name"] for trace in json.loads(chart.value["plot"])["data"] if trace.get("name")}
     assert any("measured here" in n for n in names) and any("published" in n for n in names)
+
+
+def test_the_workflow_tab_shows_the_distillation_study_and_its_finding(demo) -> None:
+    from explain.distill_study import finding, load_study
+
+    by_id = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+    names = {trace["name"] for trace in json.loads(by_id["plot-distill-study"].value["plot"])["data"]}
+    assert {"random share (and the full set)"} <= names
+    assert finding(load_study()) in by_id["distill-study-caption"].value
 
 
 # --- pieces ---------------------------------------------------------------------------------------------------

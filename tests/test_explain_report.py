@@ -1,6 +1,7 @@
 """`python -m explain report`: the offline page and metrics.json contract, and clean failures."""
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -12,6 +13,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from explain.cli import main
+from explain.distill_study import finding, load_study
 from explain.rcan.feature_views import VIEW_NAMES
 from explain.report import markdown_to_html
 from sr_core.models.safmn import SAFMN, SAFMNConfig
@@ -37,8 +39,10 @@ def test_report_is_offline_and_metrics_hold_every_contract_key(tiny_checkpoint, 
     assert '<script src="http' not in page
     assert not re.search(r"<script[^>]*\bsrc=", page)  # no external script of any kind
     assert page.count("* plotly.js v") == 1  # the library inlined once, not per figure
-    assert page.count("Plotly.newPlot(") == 11  # every figure, the error maps included
+    assert page.count("Plotly.newPlot(") == 12  # every figure, the error maps and the distillation study included
     assert page.count("<abbr title=") > 20  # glossary tooltips in the page
+    study = page[page.index('<section class="figure" id="distill_study">'):]
+    assert html.escape(finding(load_study()), quote=False) in study  # the chart with the study's finding
     assert "Papers and tools" in page and "arxiv.org/abs/2502.16025" in page
 
     metrics = json.loads((out / "metrics.json").read_text())
