@@ -14,6 +14,7 @@ from plotly.offline import get_plotlyjs
 from explain.analysis import BaseAnalysis, build_figures, explainer_markdown, metrics
 from explain.distill_study import study_section
 from explain.glossary import with_tooltips
+from sr_core.atomic import write_text_atomic
 
 # Figure captions in page order; a key absent from the figures (no original given, another model's) is skipped.
 CAPTIONS = {
@@ -128,9 +129,9 @@ def write_report(analysis: BaseAnalysis, out_dir: Path, title: str, weights: dic
     started = time.perf_counter()
     page = render_html(analysis, figures, title, weights)
     index = out_dir / "index.html"
-    index.write_text(page, encoding="utf-8")
+    write_text_atomic(index, page)
     analysis.timings["report_html"] = time.perf_counter() - started
     metrics_path = out_dir / "metrics.json"
     record = metrics(analysis) if weights is None else {**metrics(analysis), "weights": weights}
-    metrics_path.write_text(json.dumps(record, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    write_text_atomic(metrics_path, json.dumps(record, indent=2, allow_nan=False) + "\n")
     return index, metrics_path

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,17 @@ USER_ERRORS = (ImageError, CheckpointError, UnsupportedCheckpoint, HubUnavailabl
 
 class UsageError(ValueError):
     """A problem with the command line that argparse cannot see."""
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number above zero (a limit of 0 pixels or a negative one means nothing)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {value}")
+    return value
 
 
 def add_weight_options(parser: argparse.ArgumentParser, allow_bicubic: bool = False) -> None:
@@ -54,12 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = commands.add_parser("upscale", help="enlarge images x3 into lossless PNG")
     up.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
-    up.add_argument("-o", "--output", required=True, type=Path, metavar="OUT",
-                    help="a file for one input, a directory for several")
+    # A str, not a Path: Path() drops the trailing slash that says "a directory" ("out dir/").
+    up.add_argument("-o", "--output", required=True, metavar="OUT",
+                    help="a .png file for one input; a directory (existing, or ending in /) for one or several")
     add_weight_options(up)
     up.add_argument("--tile", type=int, default=None, help="tile size in input pixels (default 256, sr_core.engine.DEFAULT_TILE; bounds memory; same output)")
     up.add_argument("--ensemble", action="store_true", help="x8 self-ensemble (RCAN+), 8 times slower")
-    up.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
+    up.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
+                    help=f"refuse larger inputs (default {DEFAULT_MAX_PIXELS:,}, or $SR_MAX_PIXELS)")
 
     ev = commands.add_parser("evaluate", help="PSNR/SSIM (Y channel) with the RCAN paper's protocol")
     ev.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
@@ -142,22 +156,55 @@ def progress_printer(label: str):
     return report
 
 
-def output_paths(inputs: list[Path], output: Path, scale: int) -> list[Path]:
-    """One file for one input (or a directory to hold it); a directory for several."""
-    as_dir = len(inputs) > 1 or output.is_dir() or str(output).endswith(("/", "\\"))
+def check_inputs(inputs: list[Path]) -> None:
+    """Every input is an existing file; a folder or a missing name is named as such."""
+    folders = [str(p) for p in inputs if p.is_dir()]
+    if folders:
+        raise UsageError(f"input is a directory, not an image: {', '.join(folders)} (pass its files, e.g. DIR/*.png)")
+    missing = [str(p) for p in inputs if not p.is_file()]
+    if missing:
+        raise UsageError(f"input not found: {', '.join(missing)}")
+
+
+def output_paths(inputs: list[Path], output: str, scale: int) -> list[Path]:
+    """One file for one input (or a directory to hold it); a directory for several.
+
+    Checked before any work starts: no planned output is any input, compared by identity (same device and
+    inode, so hard links, symlinks and other spellings of a path count), and no two outputs collide.
+    """
+    out = Path(output)
+    as_dir = len(inputs) > 1 or out.is_dir() or output.endswith(("/", os.sep))
     if not as_dir:
-        if output.suffix.lower() != ".png":
-            raise UsageError(f"output {output} must end in .png (the output is lossless PNG)")
-        paths = [output]
+        if out.suffix.lower() != ".png":
+            raise UsageError(f"output {output} must end in .png (the output is lossless PNG), or in / for a directory")
+        paths = [out]
     else:
         stems = [p.stem for p in inputs]
         if len(set(stems)) != len(stems):
             raise UsageError("several inputs share a file name; upscale them into separate directories")
-        paths = [output / f"{p.stem}_x{scale}.png" for p in inputs]
-    for src, dst in zip(inputs, paths):
-        if src.resolve() == dst.resolve():
-            raise UsageError(f"refusing to overwrite the input {src}")
+        paths = [out / f"{p.stem}_x{scale}.png" for p in inputs]
+    for dst in paths:
+        clash = next((src for src in inputs if _same_file(src, dst)), None)
+        if clash is not None:
+            raise UsageError(f"refusing to overwrite the input {clash} (the output {dst} is the same file)")
     return paths
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """True when `b` exists and is the very file `a` is (os.path.samefile: device and inode)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # b does not exist (yet), so it cannot be a
+        return False
+
+
+def check_device(device: str | None) -> None:
+    """--device cuda on a machine without a usable GPU is a usage error, said before any model is loaded."""
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda: no CUDA GPU is available here (use --device cpu, or leave it out)")
 
 
 def run_upscale(args: argparse.Namespace) -> int:
@@ -165,9 +212,7 @@ def run_upscale(args: argparse.Namespace) -> int:
     from sr_core.image_io import enlarge, read_image, save_png
     from sr_core.weights import load_weights
 
-    missing = [str(p) for p in args.inputs if not p.is_file()]
-    if missing:
-        raise UsageError(f"input not found: {', '.join(missing)}")
+    check_inputs(args.inputs)
     loaded = load_weights(args.weights, args.hub_repo, args.hub_file, args.hub_revision)
     stderr(f"weights: {loaded.describe()}")
     upscaler = Upscaler(loaded.model, args.device, args.precision)
@@ -176,7 +221,7 @@ def run_upscale(args: argparse.Namespace) -> int:
     failures = 0
     for src, dst in zip(args.inputs, targets):
         try:
-            image = read_image(src, max_pixels=args.max_pixels)
+            image = read_image(src, max_pixels=args.max_pixels, raise_hint="raise it with --max-pixels")
             for note in image.notes:
                 stderr(f"{src.name}: {note}")
             started = time.perf_counter()
@@ -319,6 +364,7 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_device(getattr(args, "device", None))
         return COMMANDS[args.command](args)
     except USER_ERRORS as exc:
         stderr(f"error: {exc}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import threading
 import time
 from typing import Callable, Iterator
 
@@ -14,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sr_core.precision import DTYPE_NAMES, describe_dtype, resolve_dtype
-from sr_core.tiling import Cancelled, Progress, StepCounter, tiled_forward_for
+from sr_core.tiling import Cancelled, CancelFlag, Progress, StepCounter, tiled_forward_for
 
 ENSEMBLE_SIZE = 8
 # Tile side used when the caller gives none (bench/README.md, 2-core EPYC, float32): for a 2000x1500
@@ -287,6 +286,10 @@ def choose_fastest(names: list[str], time_one: Callable[[str], float], rounds: i
     return (fastest if best[fastest] < best[names[0]] * (1 - margin) else names[0]), best
 
 
+class NonFiniteOutput(ValueError):
+    """The model produced NaN or infinite values: its weights are broken (or fp16 overflowed); nothing is written."""
+
+
 class Upscaler:
     """Runs a super-resolution model on float images in [0, 1].
 
@@ -398,7 +401,7 @@ class Upscaler:
         tile: int | None = None,
         ensemble: bool = False,
         progress: Callable[[Progress], None] | None = None,
-        cancel: threading.Event | None = None,
+        cancel: CancelFlag | None = None,
     ) -> torch.Tensor:
         """NCHW in the model's range (0..255) -> enlarged NCHW float32 in the same range, unclipped.
 
@@ -416,6 +419,8 @@ class Upscaler:
                 out = dihedral_inverse(self.forward_once(dihedral(x, k), tile, counter), k).float()
                 total = out if total is None else total.add_(out)
         assert total is not None
+        if not torch.isfinite(total).all():  # an all-black PNG with exit 0 would hide a broken checkpoint
+            raise NonFiniteOutput("the model produced NaN or infinite values; its weights are broken, nothing was written")
         return total.div_(len(views))
 
     @contextlib.contextmanager
@@ -439,7 +444,7 @@ class Upscaler:
         tile: int | None = None,
         ensemble: bool = False,
         progress: Callable[[Progress], None] | None = None,
-        cancel: threading.Event | None = None,
+        cancel: CancelFlag | None = None,
     ) -> np.ndarray:
         """HxWx3 float32 in [0, 1] -> (sH)x(sW)x3 float32 in [0, 1]."""
         if rgb.ndim != 3 or rgb.shape[2] != 3:

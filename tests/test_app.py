@@ -67,21 +67,44 @@ def test_upload_keeps_alpha_and_bit_depth(demo) -> None:
     assert upload.image_mode is None and upload.type == "filepath"
 
 
-def test_fallback_weights_are_announced_in_a_banner(app_module, tiny_checkpoint: Path, monkeypatch) -> None:
+def test_fallback_weights_are_announced_in_plain_words(app_module, tiny_checkpoint: Path, monkeypatch,
+                                                       caplog) -> None:
+    """Visitors read a short plain note; the operator's details (SR_HUB_REPO, the path) go to the log."""
     import sr_core.weights
 
     monkeypatch.setenv("SR_WEIGHTS", "auto")
     monkeypatch.delenv("SR_HUB_REPO", raising=False)
     monkeypatch.setitem(sr_core.weights.BUNDLED, "bundled", tiny_checkpoint)
     monkeypatch.setattr(app_module, "ENGINES", app_module.Engines())
-    demo = app_module.build_demo()
+    with caplog.at_level("WARNING", logger="sr_app"):
+        demo = app_module.build_demo()
     banner = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "banner")
-    assert banner.visible and "Fallback weights in use" in banner.value and "SR_HUB_REPO" in banner.value
+    assert banner.visible and "A small built-in model is serving" in banner.value
     info = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "info")
     assert "weights: bundled" in info.value
+    shown = [b.value for b in demo.blocks.values() if isinstance(getattr(b, "value", None), str)]
+    shown += [str(getattr(b, "info", "") or "") for b in demo.blocks.values()]
+    shown += [str(getattr(b, "choices", "") or "") for b in demo.blocks.values()]
+    assert not any("SR_HUB_REPO" in text or "SR_WEIGHTS" in text or str(tiny_checkpoint.parent) in text
+                   for text in shown)
+    assert "SR_HUB_REPO" in caplog.text  # the operator is told how to fix it
 
 
-def test_upload_reaches_the_handler_untouched(demo, tmp_path: Path) -> None:
+def test_the_info_line_says_when_the_hub_fell_back(app_module, tiny_checkpoint: Path, monkeypatch) -> None:
+    """weights="hub" with an unreachable Hub serves the bundled model; the API's info line must say so."""
+    import sr_core.weights
+
+    monkeypatch.setenv("SR_HUB_REPO", "nobody/no-such-weights")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(sr_core.weights, "BUNDLED_RCAN", tiny_checkpoint)
+    monkeypatch.setattr(app_module, "ENGINES", app_module.Engines())
+    monkeypatch.setattr(app_module, "measure_speed", lambda upscaler: None)
+    _, _, info = app_module.upscale(str(EXAMPLES / "brick_wall.png"), weights="hub")
+    assert "fallback: the Hugging Face Hub could not be reached" in info
+    assert str(tiny_checkpoint.parent) not in info and "sr_core/bundled" not in info
+
+
+def test_upload_reaches_the_handler_undecoded(demo, tmp_path: Path) -> None:
     """A file Pillow cannot open must reach read_image (which explains the refusal), not fail inside Gradio."""
     from gradio.data_classes import ImageData
 

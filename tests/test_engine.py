@@ -193,3 +193,12 @@ def test_cpu_threads_follow_idle_cpus_within_torchs_limit(upscaler: Upscaler) ->
     finally:
         upscaler.threads = None
         torch.set_num_threads(previous)
+
+
+def test_non_finite_outputs_are_refused() -> None:
+    """NaN weights used to give an all-black PNG and exit 0; the engine now refuses to hand such a picture on."""
+    model = tiny_random_rcan()
+    with torch.no_grad():
+        model.tail[1].bias.fill_(float("nan"))
+    with pytest.raises(engine.NonFiniteOutput, match="NaN or infinite"):
+        Upscaler(model, "cpu").upscale(random_image(8, 8))
