@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import threading
 import time
 from typing import Callable, Iterator
 
