@@ -10,11 +10,15 @@ Run: `python app.py` (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are honoured by Gr
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import hashlib
 import importlib.util
 import logging
+import mimetypes
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -30,27 +34,35 @@ from typing import Generic, TypeVar
 import gradio as gr
 import numpy as np
 import torch
+from gradio.context import LocalContext
+from gradio.processing_utils import save_bytes_to_cache
 from PIL import Image
+from starlette.middleware import Middleware
 
 from explain.analysis import analyze_any, build_figures, explainer_markdown, recording_for
 from explain.analysis import metrics as explain_metrics
+from explain.distill_study import study_section
 from explain.glossary import with_tooltips
 from explain.stats import effect_verdict
 from explain.steps import Step, step_through_photo
 from explain.figures import quality_vs_time_figure
 from explain.quality import load_quality_vs_time, quality_caption
-from explain.report import CAPTIONS
+from explain.report import CAPTIONS, STUDY_CAPTION
 from sr_core.checkpoint import CheckpointError
 from sr_core.engine import DEFAULT_TILE, Upscaler
+from sr_core.precision import PRECISIONS
 from sr_core.estimate import Throughput, estimate_seconds, learn_from_run, measure_throughput
 from sr_core.evaluate import make_lr
 from sr_core.hub import HubUnavailable, hub_settings
 from sr_core.image_io import (
     MAX_PIXELS_ENV,
     ImageError,
+    ImageTooLarge,
     InputImage,
+    check_byte_count,
     enlarge,
     from_uint8,
+    image_size,
     max_pixels_from_env,
     read_image,
     save_png,
@@ -60,6 +72,11 @@ from sr_core.imresize import imresize
 from sr_core.models import UnsupportedCheckpoint
 from sr_core.tiling import Cancelled, Progress
 from sr_core.weights import WEIGHTS_ENV, LoadedWeights, load_weights
+
+try:  # POSIX advisory locks mark the temp folders of live processes; without them (Windows) nothing is swept.
+    import fcntl
+except ImportError:  # pragma: no cover - not on Linux/macOS
+    fcntl = None
 
 try:  # Hugging Face ZeroGPU: a GPU is attached only while a function decorated with spaces.GPU runs.
     import spaces
@@ -90,6 +107,9 @@ PROBE_SIDE = 96  # side of the square input timed once per model to estimate run
 # bundled RCAN); SAFMN runs the checkpoint named by SR_SAFMN_WEIGHTS, else the authors' weights from the Hub
 # (Meloo/SAFMN, SAFMN_DF2K_x3.pth; SR_SAFMN_HUB_REPO/FILE/REVISION override), else the bundled SAFMN.
 MODEL_CHOICES = [("RCAN — best textures", "rcan"), ("SAFMN — fast", "safmn")]
+# Auto: bf16 on CPUs with native bf16 (1.75-1.96x the fp32 reference on the AMD EPYC test machine, >= 57 dB from
+# fp32 on the example photos; README "Performance"), fp16 on a GPU, else fp32.
+PRECISION_CHOICES = [("Auto", "auto"), ("fp32 (exact)", "fp32"), ("bf16", "bf16")]
 DEFAULT_MODEL = "rcan"
 SAFMN_WEIGHTS_ENV = "SR_SAFMN_WEIGHTS"
 
@@ -100,6 +120,20 @@ V = TypeVar("V")
 def max_pixels() -> int:
     """SR_MAX_PIXELS when set, else the app's own memory-safe limit (the CLI's 16 MP would not fit a Space)."""
     return max_pixels_from_env() if os.environ.get(MAX_PIXELS_ENV, "").strip() else APP_MAX_PIXELS
+
+
+def max_upload_bytes() -> int:
+    """SR_MAX_UPLOAD in Gradio's size syntax ("20mb", "500kb", "1048576"): the upload limit Gradio enforces on
+    /upload, and the one the app enforces itself on images sent inline as data: URLs, which bypass /upload."""
+    raw = (os.environ.get(MAX_UPLOAD_ENV) or DEFAULT_MAX_UPLOAD).replace(" ", "").upper()
+    match = re.fullmatch(r"(\d+)(B|KB|MB|GB|TB)?", raw)
+    if not match:
+        raise ValueError(f"{MAX_UPLOAD_ENV}={raw!r} is not a size such as 20mb")
+    return int(match[1]) * getattr(gr.FileSize, match[2] or "B")
+
+
+# Shown to a visitor whose photo is over the pixel limit: visitors cannot raise a server's limit.
+VISITOR_RAISE_HINT = "crop or shrink the photo"
 
 
 def format_duration(seconds: float) -> str:
@@ -126,7 +160,7 @@ def weight_choices() -> list[tuple[str, str]]:
     """
     configured = os.environ.get(WEIGHTS_ENV, "").strip()
     if configured and configured not in ("auto", "hub", "bundled"):
-        default_label = f"Default: {Path(configured).name} (SR_WEIGHTS)"
+        default_label = f"Default: {Path(configured).name}"
     elif hub_settings().repo_id:
         default_label = "Default: Hugging Face Hub, else bundled"
     else:
@@ -177,9 +211,11 @@ class Engine:
     throughput: Throughput | None
 
     @classmethod
-    def load(cls, spec: str | None) -> Engine:
+    def load(cls, spec: str | None, precision: str = "auto") -> Engine:
         weights = load_weights(spec)
-        upscaler = Upscaler(weights.model)
+        if weights.note:  # the operator's details; visitors get `banner_text` / `weights_for_visitors`
+            log.warning("weights: %s", weights.describe())
+        upscaler = Upscaler(weights.model, precision=precision)
         return cls(weights, upscaler, measure_speed(upscaler))
 
     def estimate_s(self, width: int, height: int, tile: int, ensemble: bool) -> float | None:
@@ -197,26 +233,29 @@ class Engine:
     def summary(self) -> str:
         w = self.weights
         device = device_label(self.upscaler.device)
-        return f"**{w.arch} ×{SCALE}** · {w.n_params / 1e6:.2f} M parameters · weights: {w.source} · {device}"
+        return (f"**{w.arch} ×{SCALE}** · {w.n_params / 1e6:.2f} M parameters · weights: {w.source} · {device} · "
+                f"precision: {self.upscaler.describe()}")
 
 
 class Engines:
-    """Each (model, weights) choice is loaded at most once, when first used; loading is serialised so two requests
-    never load twice."""
+    """Each (model, weights, precision) choice is loaded at most once, when first used; loading is serialised so two
+    requests never load twice."""
 
     def __init__(self) -> None:
-        self._loaded: dict[tuple[str, str], Engine] = {}
+        self._loaded: dict[tuple[str, str, str], Engine] = {}
         self._lock = threading.Lock()
 
-    def get(self, weights: str, model: str = DEFAULT_MODEL) -> Engine:
+    def get(self, weights: str, model: str = DEFAULT_MODEL, precision: str = "auto") -> Engine:
         spec = model_spec(model, weights)
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
         with self._lock:
-            if (model, weights) not in self._loaded:
-                self._loaded[model, weights] = Engine.load(spec)
-            return self._loaded[model, weights]
+            if (model, weights, precision) not in self._loaded:
+                self._loaded[model, weights, precision] = Engine.load(spec, precision)
+            return self._loaded[model, weights, precision]
 
-    def peek(self, weights: str, model: str = DEFAULT_MODEL) -> Engine | None:
-        return self._loaded.get((model, weights))
+    def peek(self, weights: str, model: str = DEFAULT_MODEL, precision: str = "auto") -> Engine | None:
+        return self._loaded.get((model, weights, precision))
 
 
 ENGINES = Engines()
@@ -261,28 +300,114 @@ def upscale_gpu_seconds(image: str | None, tile: int = DEFAULT_TILE, ensemble: b
 # ---------------------------------------------------------------------------------------------------------------
 
 
-class RunFolders:
-    """A fresh folder per run under one temp dir. Gradio copies returned files into its own cache, so a folder is
-    only needed until its response is sent; folders older than OUTPUT_KEEP_S are removed when a new run starts."""
+TEMP_PREFIX = "sr-app-"
+LOCK_NAME = ".alive.lock"
+LEGACY_TEMP_AGE_S = 3600  # a folder without a lock file (made by an older app.py) is swept once this old
 
-    def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="sr-app-"))
+
+class RunFolders:
+    """This process's temp folder, `sr-app-*`, with a fresh sub-folder per run.
+
+    Gradio copies returned files into its own cache, so a run folder is only needed until its response is sent;
+    run folders older than OUTPUT_KEEP_S are removed when a new run starts. The process holds an flock on
+    `.alive.lock` inside its folder for as long as it lives; the kernel drops it when the process dies, however
+    it dies (kill -9, SIGTERM, a crash). So at start-up every `sr-app-*` folder whose lock can be taken belongs
+    to a dead process and is removed, with the Gradio cache it held (see `use_for_gradio_cache`).
+    """
+
+    def __init__(self, base: Path | None = None) -> None:
+        self.base = Path(base or os.environ.get("GRADIO_TEMP_DIR") or tempfile.gettempdir())
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.swept = sweep_dead_folders(self.base)
+        self.root = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=self.base))
+        self._lock_file = open(self.root / LOCK_NAME, "w")  # noqa: SIM115 - held open for the process's life
+        if fcntl is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self.runs = self.root / "runs"
+        self.runs.mkdir()
 
     def new(self) -> Path:
         cutoff = time.time() - OUTPUT_KEEP_S
-        for old in self.root.iterdir():
+        for old in self.runs.iterdir():
             if old.stat().st_mtime < cutoff:
                 shutil.rmtree(old, ignore_errors=True)
-        return Path(tempfile.mkdtemp(dir=self.root))
+        return Path(tempfile.mkdtemp(dir=self.runs))
+
+    def use_for_gradio_cache(self) -> None:
+        """Point Gradio's upload/result cache into this folder, so the next start-up sweeps what a killed process
+        left there too: Gradio's own delete_cache only deletes files of the live app, on schedule and on a clean
+        shutdown, never those of a process that was killed."""
+        cache = self.root / "gradio"
+        cache.mkdir(exist_ok=True)
+        os.environ["GRADIO_TEMP_DIR"] = str(cache)
+
+
+def sweep_dead_folders(base: Path) -> list[Path]:
+    """Remove the `sr-app-*` folders under `base` that no live process holds; returns what was removed."""
+    if fcntl is None:
+        return []
+    removed = []
+    for folder in base.glob(f"{TEMP_PREFIX}*"):
+        lock = folder / LOCK_NAME
+        if not folder.is_dir() or (not lock.exists() and time.time() - folder.stat().st_mtime < LEGACY_TEMP_AGE_S):
+            continue  # not ours, or another process is between mkdtemp and taking its lock
+        if lock.exists() and not _lock_is_free(lock):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _lock_is_free(lock: Path) -> bool:
+    with open(lock) as probe:
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        fcntl.flock(probe, fcntl.LOCK_UN)
+        return True
 
 
 RUN_FOLDERS = RunFolders()
 
 
+def run_abandoned() -> bool:
+    """True once nobody waits for the current event's result any more.
+
+    Gradio 6 abandons a queued run in two ways but never stops the worker thread that runs it, which would keep
+    the CPU busy and, since the queue frees the run's concurrency slot, run beside the next visitor's job:
+    - the client cancels (gradio_client `job.cancel()`, POST /gradio_api/cancel): the queue cancels the event's
+      task, whose cleanup drops it from `Queue.event_ids_to_events` (gradio/queueing.py, process_events);
+    - the browser tab closes: the SSE stream of /gradio_api/queue/data ends and `Queue.clean_events` marks the
+      session's running events `alive = False` (gradio/routes.py, queue_data_helper).
+    Both are read here, from the event Gradio is running in this thread's context. Outside a queued event (a
+    direct Python call, an unqueued endpoint) there is nothing to watch and the run is always wanted.
+    """
+    blocks = LocalContext.blocks.get(None)
+    event_id = LocalContext.event_id.get(None)
+    queue = getattr(blocks, "_queue", None)
+    if queue is None or event_id is None:
+        return False
+    event = queue.event_ids_to_events.get(event_id)
+    return event is None or not event.alive
+
+
+@dataclass
+class RunCancel:
+    """The engine's cancel flag for one run: set when Stop is pressed, or when the run is abandoned."""
+
+    stop: threading.Event
+    abandoned: Callable[[], bool] = run_abandoned
+
+    def is_set(self) -> bool:
+        return self.stop.is_set() or self.abandoned()
+
+
 class StopFlags:
     """One threading.Event per browser session: the Stop button sets it and the engine stops between two steps.
 
-    (Gradio's own `cancels=` only abandons the event; the worker thread would keep the CPU busy.)
+    (Gradio's own `cancels=` only abandons the event; the worker thread would keep the CPU busy.) The flag a run
+    gets is a `RunCancel`, so a cancelled job or a closed tab stops the engine the same way.
     """
 
     def __init__(self) -> None:
@@ -290,13 +415,13 @@ class StopFlags:
         self._lock = threading.Lock()
 
     @contextmanager
-    def running(self, session: str | None) -> Iterator[threading.Event]:
+    def running(self, session: str | None) -> Iterator[RunCancel]:
         flag = threading.Event()
         if session:
             with self._lock:
                 self._flags[session] = flag
         try:
-            yield flag
+            yield RunCancel(flag)
         finally:
             with self._lock:
                 if session and self._flags.get(session) is flag:
@@ -327,7 +452,12 @@ def progress_reporter(progress: gr.Progress, label: str) -> Callable[[Progress],
     return report
 
 
-USER_ERRORS = (ImageError, CheckpointError, UnsupportedCheckpoint, HubUnavailable, ValueError, FileNotFoundError)
+# Failures of the server's own set-up (weights files, the Hub): the details are for the operator, in the log; a
+# visitor gets a plain sentence without server paths or environment variables.
+OPERATOR_ERRORS = (CheckpointError, UnsupportedCheckpoint, HubUnavailable, FileNotFoundError)
+WEIGHTS_UNAVAILABLE = "These model weights cannot be loaded on this server right now; choose others under Options."
+# Failures of the visitor's input: their one-line message names the photo and the problem, never a folder.
+USER_ERRORS = (ImageError, ValueError)
 
 
 def shown_to_user(fn: Callable) -> Callable:
@@ -340,7 +470,12 @@ def shown_to_user(fn: Callable) -> Callable:
         except gr.Error:
             raise
         except Cancelled as exc:
+            why = "nobody is waiting for the result" if run_abandoned() else "Stop was pressed"
+            log.info("%s stopped between two steps: %s", fn.__name__, why)
             raise gr.Error("Stopped. Nothing was saved.", title="Stopped", print_exception=False) from exc
+        except OPERATOR_ERRORS as exc:
+            log.warning("%s: weights unavailable: %s", fn.__name__, exc)
+            raise gr.Error(WEIGHTS_UNAVAILABLE, print_exception=False) from exc
         except USER_ERRORS as exc:
             raise gr.Error(str(exc), print_exception=False) from exc
         except (MemoryError, torch.OutOfMemoryError) as exc:
@@ -349,28 +484,173 @@ def shown_to_user(fn: Callable) -> Callable:
             ) from exc
         except Exception as exc:  # noqa: BLE001 - the last line of defence; the traceback goes to the log
             log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(f"Unexpected error ({type(exc).__name__}: {exc}). It has been logged.") from exc
+            raise gr.Error(f"Unexpected error ({type(exc).__name__}). It has been logged.") from exc
 
     return wrapper
 
 
-def pass_upload_through(image: gr.Image) -> gr.Image:
-    """Make a `type="filepath"` gr.Image hand the uploaded file over untouched.
+# ---------------------------------------------------------------------------------------------------------------
+# Serving rules for inputs: every image is size-checked before any pixel is decoded; API values are strictly typed.
+# ---------------------------------------------------------------------------------------------------------------
 
-    Stock gr.Image opens every upload with Pillow before the handler runs, so a text file or a decompression
-    bomb fails there with an error the user never sees. Here `read_image` does all decoding (EXIF rotation,
-    alpha, 16-bit, size limits) and explains any refusal; Gradio has already checked that the path is an upload.
+
+def checked_upload(image: gr.Image) -> gr.Image:
+    """Make a `type="filepath"` gr.Image hand over a file that passed the app's size checks, undecoded.
+
+    An image reaches the server as an upload (a path in Gradio's cache, already bounded by max_file_size) or
+    inline as `{"path": null, "url": "data:image/png;base64,..."}`, which skips /upload and its limit; stock
+    gr.Image then decodes it in full (gradio/image_utils.py, preprocess_image) before any handler could look.
+    Here both take the same route: the byte count is checked first (for a data URL, from the length of its
+    base64 text, before decoding it), then the header's width x height, and only then is a data URL's payload
+    stored, as it came, in Gradio's cache. No pixel is decoded here, so this is safe in the unqueued events that
+    share the input. A size refusal stops the event here; any other problem (a text file, damage) is left to
+    `read_image`, which decodes later, inside the model queue's concurrency limit, and explains it.
     (An instance override rather than a subclass: subclassing a component makes Gradio write an app.pyi stub.)
     """
-    stock = image.preprocess
 
     def preprocess(payload):  # noqa: ANN001, ANN202 - Gradio's ImageData
-        if payload is not None and payload.path is not None:
-            return str(payload.path)
-        return stock(payload)
+        if payload is None:
+            return None
+        try:
+            if payload.path is None and payload.url and payload.url.startswith("data:"):
+                return _store_data_url(image, payload.url, payload.orig_name)
+            if payload.path is None:
+                raise gr.Error("No image was sent (neither an uploaded file nor a data: URL).", print_exception=False)
+            _refuse_if_too_large(payload.path, payload.orig_name or Path(payload.path).name)
+        except ImageTooLarge as exc:
+            raise gr.Error(str(exc), print_exception=False) from exc
+        return str(payload.path)
 
     image.preprocess = preprocess
     return image
+
+
+def _store_data_url(image: gr.Image, url: str, orig_name: str | None) -> str:
+    """Check a data: URL's size (bytes, then header), then write its bytes, undecoded, into Gradio's cache."""
+    header, _, encoded = url.partition(",")
+    mime = header[len("data:"):].split(";")[0] or "application/octet-stream"
+    label = orig_name or "image"
+    if not header.endswith(";base64"):
+        raise gr.Error(f"{label}: only base64 data: URLs are accepted", print_exception=False)
+    check_byte_count(label, len(encoded) * 3 // 4, max_upload_bytes())
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise gr.Error(f"{label}: the data: URL is not valid base64", print_exception=False) from exc
+    _refuse_if_too_large(data, label)
+    name = Path(orig_name).name if orig_name else f"image{mimetypes.guess_extension(mime) or ''}"
+    path = save_bytes_to_cache(data, name, image.GRADIO_CACHE)
+    image.temp_files.add(path)  # deleted by delete_cache like any upload
+    return path
+
+
+def _refuse_if_too_large(source: str | bytes, label: str) -> None:
+    """Raise ImageTooLarge for too many bytes or header pixels; other problems are read_image's to explain."""
+    try:
+        image_size(source, max_pixels(), max_upload_bytes(), VISITOR_RAISE_HINT, label=label)
+    except ImageTooLarge:
+        raise
+    except ImageError:
+        pass
+
+
+def strict_bool(checkbox: gr.Checkbox, name: str) -> gr.Checkbox:
+    """Accept only JSON true/false from the API: stock gr.Checkbox passes "false", "0" or 1 on as truthy."""
+
+    def preprocess(payload):  # noqa: ANN001, ANN202
+        if not isinstance(payload, bool):
+            raise gr.Error(f"{name} must be true or false (a JSON boolean), not {_shown(payload)}",
+                           print_exception=False)
+        return payload
+
+    checkbox.preprocess = preprocess
+    return checkbox
+
+
+def strict_choice(component: gr.Dropdown | gr.Radio, name: str) -> gr.Dropdown | gr.Radio:
+    """Accept only one of the listed values, of the listed type: stock gr.Dropdown passes None on, and 256.0 or
+    True compare equal to listed numbers."""
+    stock = component.preprocess
+    values = [value for _, value in component.choices]
+
+    def preprocess(payload):  # noqa: ANN001, ANN202
+        if not any(type(payload) is type(value) and payload == value for value in values):
+            listed = ", ".join(_shown(value) for value in values)
+            raise gr.Error(f"{name} must be one of {listed}, not {_shown(payload)}", print_exception=False)
+        return stock(payload)
+
+    component.preprocess = preprocess
+    return component
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """A client's value for a message, cut short: an attacker's megabyte string is not echoed back."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
+class RequestBodyLimit:
+    """ASGI middleware: a request other than a file upload carries at most `max_bytes`.
+
+    Gradio reads a JSON request (an event's inputs, with any data: URL inside) into memory in full before any
+    check of ours can run: a 23 MB data URL held ~115 MB of the server's RSS. Uploads keep Gradio's own
+    max_file_size; everything else gets room for one upload-sized data URL (base64 is 4/3 of the bytes) plus
+    1 MiB of other inputs, and a larger body is answered 413 unread: dropped chunk by chunk, never held.
+    """
+
+    def __init__(self, app, max_bytes: int) -> None:  # noqa: ANN001 - the wrapped ASGI app
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] != "http" or scope["path"].rstrip("/").endswith("/upload"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._drain(receive)  # read and drop it chunk by chunk, so the client hears the answer
+            await self._refuse(send, int(declared))
+            return
+        received = 0
+
+        async def counted():  # noqa: ANN202 - a body without Content-Length (chunked) is counted as it comes
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise ValueError(f"request body over {self.max_bytes:,} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+    @staticmethod
+    async def _drain(receive) -> None:  # noqa: ANN001
+        while True:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body"):
+                return
+
+    async def _refuse(self, send, size: int) -> None:  # noqa: ANN001
+        body = (f'{{"error": "request too large: {size:,} bytes; the limit is {self.max_bytes:,} bytes '
+                f'(send large images through /gradio_api/upload)"}}').encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def request_body_limit() -> int:
+    return max_upload_bytes() * 4 // 3 + (1 << 20)
+
+
+def share_model_limit(demo: gr.Blocks, examples: gr.Examples, queue_options: dict) -> gr.Examples:
+    """Run the examples' (lazily cached) model runs in the same queue group as every other model run.
+
+    gr.Examples runs its function in its own event (the `.then` after loading the example) with its own
+    concurrency id, so an example click would run beside a visitor's job despite MODEL_CONCURRENCY.
+    """
+    event = demo.fns[examples.cache_event["id"]]
+    event.concurrency_id = queue_options["concurrency_id"]
+    event.concurrency_limit = queue_options["concurrency_limit"]
+    return examples
 
 
 def session_of(request: gr.Request | None) -> str | None:
@@ -380,7 +660,7 @@ def session_of(request: gr.Request | None) -> str | None:
 def read_photo(path: str | None) -> InputImage:
     if not path:
         raise gr.Error("Upload a photo first (PNG, JPEG, WebP, TIFF, BMP...).", print_exception=False)
-    return read_image(path, max_pixels())
+    return read_image(path, max_pixels(), VISITOR_RAISE_HINT)
 
 
 class RecentResults(Generic[K, V]):
@@ -429,10 +709,7 @@ def run_info(engine: Engine, image: InputImage, seconds: float, ensemble: bool) 
         f"{format_duration(seconds)}{' with ×8 self-ensemble' if ensemble else ''}",
         f"{width}×{height} → {width * SCALE}×{height * SCALE} px",
     ]
-    location = engine.weights.location
-    if Path(location).is_relative_to(ROOT):
-        location = str(Path(location).relative_to(ROOT))
-    lines = [" · ".join(parts), f"Weights: `{location}`"]
+    lines = [" · ".join(parts), f"Weights: {weights_for_visitors(engine.weights)}"]
     lines += [f"Note: {note}" for note in image.notes]
     return "\n\n".join(lines)
 
@@ -445,6 +722,7 @@ def upscale(
     ensemble: bool = False,
     weights: str = "default",
     model: str = DEFAULT_MODEL,
+    precision: str = "auto",
     request: gr.Request | None = None,
     progress: gr.Progress = gr.Progress(),
 ) -> tuple[tuple[str, str], str, str]:
@@ -456,12 +734,13 @@ def upscale(
         ensemble: True averages 8 flipped and rotated passes (RCAN+): slightly sharper, 8 times slower.
         weights: RCAN's weights: "default" (the server's choice: its file, else its Hub repo, else the bundled model), "bundled", or "hub" where the server lists it.
         model: "rcan" for the best textures (default) or "safmn" for a much faster, lighter network.
+        precision: "auto" (default: bf16 on CPUs with native bf16, fp16 on a GPU, else fp32), "fp32" or "bf16".
 
     Returns:
-        The bicubic and the network's x3 PNG as a pair (for comparison), the network's x3 PNG to download (named <photo>_x3.png), and a line saying which model, weights file and device ran, how long it took and the sizes.
+        The bicubic and the network's x3 PNG as a pair (for comparison), the network's x3 PNG to download (named <photo>_x3.png), and a line saying which model, weights file, device and precision ran, how long it took and the sizes.
     """
     photo = read_photo(image)
-    engine = ENGINES.get(weights, model)
+    engine = ENGINES.get(weights, model, precision)
     width, height = photo.size
     estimate = engine.estimate_s(width, height, int(tile), ensemble)
     if estimate is not None and estimate > LONG_RUN_S:
@@ -509,29 +788,56 @@ def stop_run(request: gr.Request) -> None:
         gr.Info("Nothing is running.", title="Stop")
 
 
-def estimate_text(image: str | None, tile: int, ensemble: bool, weights: str, model: str) -> str:
+def estimate_text(image: str | None, tile: int, ensemble: bool, weights: str, model: str,
+                  precision: str = "auto") -> str:
     """Shown as soon as a photo is chosen: its size and the expected run time, before anyone presses Enlarge."""
     if not image:
         return ""
-    try:
-        width, height = read_image(image, max_pixels()).size
+    try:  # the header alone: this event is unqueued, so it must not decode (see checked_upload)
+        width, height = image_size(image, max_pixels(), max_upload_bytes(), VISITOR_RAISE_HINT)
     except ImageError as exc:
         return f"⚠️ {exc}"
-    engine = ENGINES.peek(weights, model)
+    engine = ENGINES.peek(weights, model, precision)
     estimate = engine.estimate_s(width, height, int(tile), ensemble) if engine else None
     timing = f" · expected time: about {format_duration(estimate)}" if estimate is not None else ""
     return f"Ready: {width}×{height} px → {width * SCALE}×{height * SCALE} px{timing}"
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# What visitors see of the server's set-up: plain words, no server paths, no environment variables (those go to
+# the log, see Engine.load and shown_to_user).
+# ---------------------------------------------------------------------------------------------------------------
+
+FALLBACK_REASONS = {
+    "no-hub-repo": "no Hub weights are set up on this server",
+    "hub-unavailable": "the Hugging Face Hub could not be reached",
+}
+
+
 def banner_text(engine: Engine) -> str:
-    note = engine.weights.note
-    return f"⚠️ **Fallback weights in use.** {note}" if note else ""
+    if not engine.weights.fallback_reason:
+        return ""
+    reason = FALLBACK_REASONS[engine.weights.fallback_reason]
+    return (f"ℹ️ **A small built-in model is serving** ({reason}), so results are a little less sharp than the "
+            f"full {engine.weights.arch}'s.")
 
 
-def show_model_used(weights: str, model: str) -> tuple[dict, dict]:
+def weights_for_visitors(weights: LoadedWeights) -> str:
+    """Where the weights came from, for the info line (also the API's): says when the Hub fell back."""
+    if weights.source == "hub":
+        return f"Hugging Face Hub, `{weights.location}`"
+    if weights.source == "file":
+        return f"`{Path(weights.location).name}`"
+    text = f"the small built-in {weights.arch}"
+    if weights.fallback_reason:
+        text += f" (fallback: {FALLBACK_REASONS[weights.fallback_reason]})"
+    return text
+
+
+def show_model_used(weights: str, model: str, precision: str = "auto") -> tuple[dict, dict]:
     """After a run (the choice is loaded by then): the fallback note of the weights that served, and the slider
     named after the model that made the right-hand picture."""
-    engine = ENGINES.peek(weights, model)
+    engine = ENGINES.peek(weights, model, precision)
     text = banner_text(engine) if engine else ""
     arch = engine.weights.arch if engine else "model"
     return gr.update(value=text, visible=bool(text)), gr.update(label=f"Bicubic (left) · {arch} (right)")
@@ -938,6 +1244,7 @@ def build_demo() -> gr.Blocks:
     loaded when first chosen."""
     default_engine = ENGINES.get("default")
     quality_figure, quality_text, quality = quality_section()
+    study_figure, study_text = study_section()
     with gr.Blocks(title="RCAN or SAFMN ×3 super-resolution, explained", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(INTRO, elem_id="intro")
         banner = gr.Markdown(banner_text(default_engine), visible=bool(banner_text(default_engine)), elem_id="banner")
@@ -945,7 +1252,7 @@ def build_demo() -> gr.Blocks:
             with gr.Tab("Upscale", id="upscale", elem_id="tab-upscale"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=1, min_width=300):
-                        photo = pass_upload_through(gr.Image(
+                        photo = checked_upload(gr.Image(
                             type="filepath",
                             image_mode=None,  # keep alpha, grey and 16-bit: read_image decides
                             format="png",
@@ -959,37 +1266,45 @@ def build_demo() -> gr.Blocks:
                         focus_note = gr.Markdown("*Click on the photo to choose where the explanation looks; "
                                                  "otherwise it looks at the most textured part.*",
                                                  elem_id="focus-note", elem_classes=["caption"])
-                        model = gr.Radio(
+                        model = strict_choice(gr.Radio(
                             MODEL_CHOICES,
                             value=DEFAULT_MODEL,
                             label="Model",
                             info=model_choice_info(quality),
                             elem_id="model",
-                        )
+                        ), "model")
                         with gr.Row():
                             run = gr.Button("Enlarge ×3", variant="primary", elem_id="run", scale=3)
                             stop = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
                         with gr.Accordion("Options", open=False, elem_id="options"):
-                            tile = gr.Dropdown(
+                            tile = strict_choice(gr.Dropdown(
                                 TILE_CHOICES,
                                 value=DEFAULT_TILE,
                                 label="Tile size (pixels)",
                                 info="Smaller tiles use less memory. Every size gives exactly the same picture.",
                                 elem_id="tile",
-                            )
-                            ensemble = gr.Checkbox(
+                            ), "tile")
+                            ensemble = strict_bool(gr.Checkbox(
                                 False,
                                 label="Self-ensemble (RCAN+)",
                                 info="Averages 8 flipped and rotated passes: a little sharper, 8× slower.",
                                 elem_id="ensemble",
-                            )
-                            weights = gr.Dropdown(
+                            ), "ensemble")
+                            weights = strict_choice(gr.Dropdown(
                                 weight_choices(),
                                 value="default",
                                 label="RCAN weights",
-                                info="For RCAN: set by SR_WEIGHTS or SR_HUB_REPO; the bundled model is the fallback.",
+                                info="For RCAN: the server's default, the Hugging Face Hub, or the small built-in model.",
                                 elem_id="weights",
-                            )
+                            ), "weights")
+                            precision = strict_choice(gr.Radio(
+                                PRECISION_CHOICES,
+                                value="auto",
+                                label="Precision",
+                                info="Auto: bf16 on CPUs that compute it natively (about 2× faster here, PSNR ≥ 50 dB "
+                                     "against fp32), fp16 on a GPU, else fp32. The run info says which ran.",
+                                elem_id="precision",
+                            ), "precision")
                         examples_slot = gr.Column(elem_id="examples")  # filled below, once the outputs exist
                     with gr.Column(scale=2, min_width=420):
                         slider = gr.ImageSlider(
@@ -1013,13 +1328,13 @@ def build_demo() -> gr.Blocks:
             with gr.Tab("How textures are kept", id="explain", elem_id="tab-explain") as explain_tab:
                 gr.Markdown(with_tooltips(EXPLAIN_INTRO))
                 with gr.Row():
-                    have_original = gr.Checkbox(
+                    have_original = strict_bool(gr.Checkbox(
                         False,
                         label="I have the original: my upload is the sharp original; shrink it ×3 first, then compare "
                         "bicubic and the model with it",
                         elem_id="have-original",
                         scale=3,
-                    )
+                    ), "have_original")
                     explain_button = gr.Button("Explain this photo", variant="primary", elem_id="explain-run", scale=1)
                 summary = gr.Markdown(NOT_EXPLAINED, label="Summary", elem_id="explain-summary")
                 plots: list[gr.Plot] = []
@@ -1040,6 +1355,10 @@ def build_demo() -> gr.Blocks:
                 gr.Markdown("### Quality versus time: which model to choose")
                 gr.Plot(quality_figure, label="Quality versus time", format="png", elem_id="plot-quality")
                 gr.Markdown(quality_text, elem_classes=["caption"], elem_id="quality-caption")
+                gr.Markdown(f"### {STUDY_CAPTION}")
+                gr.Plot(study_figure, label="PSNR against the share of the training data", format="png",
+                        elem_id="plot-distill-study")
+                gr.Markdown(study_text, elem_classes=["caption"], elem_id="distill-study-caption")
                 gr.Markdown("### Your photo through the network, step by step")
                 gr.Markdown(
                     "The network runs once more on your whole photo, one stage at a time: each stage's output as "
@@ -1070,10 +1389,12 @@ def build_demo() -> gr.Blocks:
 
         with examples_slot:
             examples = example_gallery(photo, upscale_outputs)
+        share_model_limit(demo, examples, model_queue)
 
-        run_event = run.click(upscale, [photo, tile, ensemble, weights, model], upscale_outputs, api_name="upscale",
-                              show_progress_on=[slider], **model_queue)
-        run_event.success(show_model_used, [weights, model], [banner, slider], queue=False, api_visibility="private")
+        run_event = run.click(upscale, [photo, tile, ensemble, weights, model, precision], upscale_outputs,
+                              api_name="upscale", show_progress_on=[slider], **model_queue)
+        run_event.success(show_model_used, [weights, model, precision], [banner, slider], queue=False,
+                          api_visibility="private")
         by_button = explain_button.click(explain, explain_inputs, explain_outputs, api_name="explain",
                                          show_progress_on=[summary], **model_queue)
         examples.cache_event.success(example_shown, None, [banner, slider, model, weights], queue=False, api_visibility="private")
@@ -1091,8 +1412,8 @@ def build_demo() -> gr.Blocks:
                   for tab in (explain_tab, workflow_tab)]
         stop.click(stop_run, None, None, cancels=[run_event], queue=False, api_visibility="private")
         model.change(enable_weights_choice, model, weights, queue=False, api_visibility="private")
-        for trigger in (photo.change, tile.change, ensemble.change, weights.change, model.change):
-            trigger(estimate_text, [photo, tile, ensemble, weights, model], ready, queue=False,
+        for trigger in (photo.change, tile.change, ensemble.change, weights.change, model.change, precision.change):
+            trigger(estimate_text, [photo, tile, ensemble, weights, model, precision], ready, queue=False,
                     api_visibility="private")
         cleared = photo.change(not_explained_yet, None, explain_outputs, queue=False, api_visibility="private")
         photo.change(original_mode_for, photo, have_original, queue=False, api_visibility="private")
@@ -1125,7 +1446,8 @@ def mcp_server_on() -> bool:
 def launch_options() -> dict:
     """launch() arguments; server name and port are left to Gradio, which reads GRADIO_SERVER_NAME/PORT."""
     return {
-        "max_file_size": os.environ.get(MAX_UPLOAD_ENV) or DEFAULT_MAX_UPLOAD,
+        "max_file_size": max_upload_bytes(),
+        "app_kwargs": {"middleware": [Middleware(RequestBodyLimit, max_bytes=request_body_limit())]},
         "theme": theme(),
         "css": CSS,
         "mcp_server": mcp_server_on(),
@@ -1135,6 +1457,9 @@ def launch_options() -> dict:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
+    RUN_FOLDERS.use_for_gradio_cache()
+    if RUN_FOLDERS.swept:
+        log.info("removed %d temp folders left by dead processes", len(RUN_FOLDERS.swept))
     try:
         app = build_demo()
     except (CheckpointError, UnsupportedCheckpoint, HubUnavailable, FileNotFoundError) as exc:

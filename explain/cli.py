@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_report(args: argparse.Namespace) -> int:
     from explain.analysis import analyze_any
     from explain.report import write_report
-    from sr_core.engine import default_device
+    from sr_core.engine import Upscaler, default_device
     from sr_core.evaluate import make_lr, mod_crop
     from sr_core.image_io import from_uint8, read_image, to_uint8
     from sr_core.weights import load_weights
@@ -54,8 +54,12 @@ def run_report(args: argparse.Namespace) -> int:
             rgb = from_uint8(make_lr(hr, scale))
             stderr(f"input: {args.original.name} shrunk x{scale} with the paper's bicubic "
                    f"({rgb.shape[1]}x{rgb.shape[0]}), since {args.image.name} is not exactly 1/{scale} of it")
-    analysis = analyze_any(model, rgb, original=hr, image_mode=image.original_mode)
-    title = f"How {analysis.model_name} enlarges {args.image.name} x{analysis.scale}"
+    engine = Upscaler(model, args.device or default_device(), args.precision)  # enlarges the whole photo
+    analysis = analyze_any(model, rgb, original=hr, image_mode=image.original_mode, upscaler=engine)
+    stderr(f"precision: {engine.describe()} for the engine's enlargement; the explainers' own passes in "
+           f"{str(next(model.parameters()).dtype).removeprefix('torch.')}")
+    analysis.model_info["precision"] = engine.precision  # what enlarged the photo, into metrics.json's "model"
+    title = f"How {analysis.model_name} enlarges {args.image.name} x{analysis.scale} ({engine.precision})"
     index, metrics = write_report(analysis, args.output, title, loaded.provenance())
     stderr(f"{args.image.name}: report in {time.perf_counter() - started:.1f}s")
     print(index)

@@ -12,7 +12,9 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from explain.analysis import BaseAnalysis, build_figures, explainer_markdown, metrics
+from explain.distill_study import study_section
 from explain.glossary import with_tooltips
+from sr_core.atomic import write_text_atomic
 
 # Figure captions in page order; a key absent from the figures (no original given, another model's) is skipped.
 CAPTIONS = {
@@ -29,6 +31,7 @@ CAPTIONS = {
     "feature_view_metrics": "Feature views, scored",
     "workflow": "Workflow: input -> model -> output",
 }
+STUDY_CAPTION = "How much data do textures need? The dataset-distillation study"
 
 PAGE = """<!DOCTYPE html>
 <html lang="en">
@@ -91,17 +94,21 @@ def markdown_to_html(markdown: str) -> str:
     return "\n".join(out)
 
 
+def figure_section(key: str, caption: str, figure: go.Figure, after: str = "") -> str:
+    div = figure.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True})
+    heading = with_tooltips(html.escape(caption))
+    return f'<section class="figure" id="{key}"><h2>{heading}</h2>\n{div}{after}</section>'
+
+
 def render_html(analysis: BaseAnalysis, figures: dict[str, go.Figure], title: str, weights: dict | None = None) -> str:
     """The whole page: which weights served, the explainer text (with glossary tooltips), then every figure, with
     plotly.js inlined once."""
     sections = [weights_html(weights)] if weights else []
     sections.append(with_tooltips(markdown_to_html(explainer_markdown(analysis))))
-    for key, caption in CAPTIONS.items():
-        if key in figures:
-            div = figures[key].to_html(full_html=False, include_plotlyjs=False,
-                                       config={"displaylogo": False, "responsive": True})
-            heading = with_tooltips(html.escape(caption))
-            sections.append(f'<section class="figure" id="{key}"><h2>{heading}</h2>\n{div}</section>')
+    sections += [figure_section(key, caption, figures[key]) for key, caption in CAPTIONS.items() if key in figures]
+    study_figure, study_text = study_section()  # not about this photo: last, when the study's record exists
+    if study_figure is not None:
+        sections.append(figure_section("distill_study", STUDY_CAPTION, study_figure, markdown_to_html(study_text)))
     return PAGE.format(title=html.escape(title), plotlyjs=get_plotlyjs(), body="\n".join(sections))
 
 
@@ -122,9 +129,9 @@ def write_report(analysis: BaseAnalysis, out_dir: Path, title: str, weights: dic
     started = time.perf_counter()
     page = render_html(analysis, figures, title, weights)
     index = out_dir / "index.html"
-    index.write_text(page, encoding="utf-8")
+    write_text_atomic(index, page)
     analysis.timings["report_html"] = time.perf_counter() - started
     metrics_path = out_dir / "metrics.json"
     record = metrics(analysis) if weights is None else {**metrics(analysis), "weights": weights}
-    metrics_path.write_text(json.dumps(record, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    write_text_atomic(metrics_path, json.dumps(record, indent=2, allow_nan=False) + "\n")
     return index, metrics_path

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 
+from explain.distill_study import finding, load_study
 from explain.experiments import Ablation, Experiments
 from explain.glossary import glossary_markdown
 from explain.results import BaseAnalysis
@@ -21,6 +22,14 @@ DISTILLATION = "[A Study in Dataset Distillation for Image Super-Resolution](htt
 LINKS = {"RCAN": RCAN, "SAFMN": SAFMN}
 MAX_ANSWER_WORDS = 120
 CLOSE_TO_ORIGINAL = 0.15  # a fine-detail energy within 15% of the original's counts as "close to it"
+
+def _study_finding() -> str:
+    """The dataset-distillation study's one-sentence finding, or where to run it when its results are absent."""
+    try:
+        return finding(load_study())
+    except (FileNotFoundError, ValueError):
+        return "its results are not in this checkout (`python -m sr_core study` makes them)."
+
 
 SOURCES = """\
 - **RCAN**: Zhang et al., *Image Super-Resolution Using Very Deep Residual Channel Attention Networks*, ECCV 2018,
@@ -40,10 +49,11 @@ SOURCES = """\
   and, given the original, against the original's features.
 - **Dataset distillation for SR**: Dietz et al., {distillation}. SR networks trained on a distilled 9% of their
   training data keep nearly the same PSNR: how much training data a model needs. The bundled models saw 371
-  photos (T91, BSD200, General100; see the README), where the RCAN paper trained on DIV2K's 800 larger ones:
-  one reason, the study suggests not the only one, why their PSNR (*ground truth*) stays below the papers'.
-  Photos from their training set (BSD200) flatter them.
-""".format(distillation=DISTILLATION)
+  photos (T91, BSD200, General100; see the README), where the RCAN paper trained on DIV2K's 800 larger ones.
+  This project re-ran the question on a CPU (chart *How much data do textures need?*, Workflow & sources tab):
+  {study}
+  Photos from the training set (BSD200) flatter the bundled models.
+""".format(distillation=DISTILLATION, study=_study_finding())
 
 
 def fmt(value: float | None, spec: str = ".2f", suffix: str = "") -> str:

@@ -1,14 +1,15 @@
 """Speed and agreement of the engine against a plain reference (`python -m sr_core bench`).
 
 The reference runs the same model as RCAN's official test code does: float32, NCHW, whole
-image, `torch.no_grad`. The engine is `sr_core.engine.Upscaler` (its own copy of the same
-weights). Both run in one process on the same photo-like input, with denormals flushed and the
-same thread count, chosen before each round from the idle CPUs (on a shared machine a busy core
+image, `torch.no_grad`, whatever precision the engine runs in. The engine is
+`sr_core.engine.Upscaler` (its own copy of the same weights, in the precision asked for).
+Both run in one process on the same photo-like input, with denormals flushed and the same thread count, chosen before each round from the idle CPUs (on a shared machine a busy core
 makes multi-threaded runs vary 100-fold); one untimed run warms each up, then they alternate
 (ABBA order, so a drifting load hits both alike) and the medians are compared.
 """
 from __future__ import annotations
 
+import copy
 import math
 import resource
 import statistics
@@ -33,7 +34,7 @@ class BenchResult:
     max_abs_diff: float  # in 8-bit levels, outputs clipped to 0..255
     psnr: float  # engine vs reference, dB
     gflops: float  # the reference's conv FLOPs / engine time (the engine may do fewer)
-    peak_gflops: float  # the best of matmul_gflops and conv_gflops
+    peak_gflops: float  # the best of matmul_gflops and conv_gflops, in the engine's precision
     peak_mem_mb: float  # CPU: process peak RSS once the engine has run; CUDA: peak allocated by the engine
     matmul_gflops: float  # large square matmul in the engine's dtype
     conv_gflops: float  # large 64 -> 64 3x3 conv in the engine's dtype and layout
@@ -41,6 +42,13 @@ class BenchResult:
     engine_min_s: float
     threads: list[int]  # torch intra-op threads in each timed round, the same for both
     output_std: float  # of the reference output in 8-bit levels: a constant output would hide differences
+    precision: str  # what the engine computed in: "fp32", "bf16" or "fp16"
+    psnr_db: float  # the same as `psnr` (engine vs the fp32 reference), under the name issue 15 asks for
+    path: str  # the execution path the engine chose (`sr_core.engine.choose_fastest`)
+    probe_s: float  # what choosing it cost the first run (0 when the choice was already made)
+    probe_times: dict[str, float]  # each candidate's best probe time, s
+    plain_s: float  # median of the plain forward `model(x)` in the engine's dtype, channels_last, whole image
+    plain_min_s: float
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -167,18 +175,20 @@ def timed(fn, device: torch.device) -> tuple[float, torch.Tensor]:
     return time.perf_counter() - start, out
 
 
-def run_bench(model: nn.Module, size: int, device: str, tile: int | None = None, repeats: int = 3) -> BenchResult:
+def run_bench(model: nn.Module, size: int, device: str, tile: int | None = None, repeats: int = 3,
+              precision: str = "auto") -> BenchResult:
     dev = torch.device(device)
     threads = torch.get_num_threads()
     torch.set_flush_denormal(True)  # denormal arithmetic is slow on x86 and would be measured instead
     try:
-        return _run_bench(model, size, dev, tile, repeats)
+        return _run_bench(model, size, dev, tile, repeats, precision)
     finally:
         torch.set_flush_denormal(False)
         torch.set_num_threads(threads)
 
 
-def _run_bench(model: nn.Module, size: int, dev: torch.device, tile: int | None, repeats: int) -> BenchResult:
+def _run_bench(model: nn.Module, size: int, dev: torch.device, tile: int | None, repeats: int,
+               precision: str) -> BenchResult:
     x = bench_image(size)
     reference = model.float().to(dev).eval()
     reference_input = x.to(dev)
@@ -190,6 +200,10 @@ def _run_bench(model: nn.Module, size: int, dev: torch.device, tile: int | None,
     def run_engine() -> torch.Tensor:
         return engine.upscale_tensor(x, tile=tile)
 
+    def run_plain() -> torch.Tensor:
+        with torch.no_grad():
+            return plain(plain_input)
+
     def use_threads() -> int:
         """Both run on the same threads, as many as there are idle CPUs right now (see
         `cpu_threads_worth_using`): with a busy core, 2 threads vary 100-fold from run to run."""
@@ -198,31 +212,37 @@ def _run_bench(model: nn.Module, size: int, dev: torch.device, tile: int | None,
         engine.threads = count
         return count
 
-    engine = Upscaler(model, str(dev))  # its own copy of the same weights, in its dtype and layout
+    engine = Upscaler(model, str(dev), precision)  # its own copy of the same weights, in its dtype and layout
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     use_threads()
-    eng_out = run_engine()  # warm-up
+    eng_out = run_engine()  # warm-up, and the path probe for this thread count
+    probe_s, probe_times = engine.probe_s, engine.probe_times
     peak_mem = peak_memory_mb(dev)  # before the reference's own allocations can count
     ref_out = run_reference()  # warm-up
-    times: dict[str, list[float]] = {"reference": [], "engine": []}
-    runs = {"reference": run_reference, "engine": run_engine}
+    # The yardstick the engine must not lose to (issue 15): the whole model in its dtype, channels_last.
+    plain = copy.deepcopy(reference).to(dev, engine.dtype).to(memory_format=torch.channels_last)
+    plain_input = x.to(dev, engine.dtype).contiguous(memory_format=torch.channels_last)
+    run_plain()  # warm-up
+    times: dict[str, list[float]] = {"reference": [], "engine": [], "plain": []}
+    runs = {"reference": run_reference, "engine": run_engine, "plain": run_plain}
     threads = []
     for round_ in range(repeats):
         threads.append(use_threads())
-        order = ("reference", "engine") if round_ % 2 == 0 else ("engine", "reference")
+        order = list(runs) if round_ % 2 == 0 else list(runs)[::-1]
         for name in order:
             seconds, out = timed(runs[name], dev)
             times[name].append(seconds)
             if name == "engine":
                 eng_out = out
-            else:
+            elif name == "reference":
                 ref_out = out
     ref_s, eng_s = statistics.median(times["reference"]), statistics.median(times["engine"])
     ref_img = ref_out.float().clamp(0, 255)
     eng_img = eng_out.to(dev).float().clamp(0, 255)
     diff = (ref_img - eng_img).abs()
     mse = float((diff**2).mean())
+    psnr = math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
     matmul, conv = matmul_peak_gflops(dev, engine.dtype), conv_peak_gflops(dev, engine.dtype)
     return BenchResult(
         device=dev.type,
@@ -231,7 +251,7 @@ def _run_bench(model: nn.Module, size: int, dev: torch.device, tile: int | None,
         engine_s=eng_s,
         speedup=ref_s / eng_s,
         max_abs_diff=float(diff.max()),
-        psnr=math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse),
+        psnr=psnr,
         gflops=conv_flops(reference, size, size) / eng_s / 1e9,
         peak_gflops=max(matmul, conv),
         peak_mem_mb=peak_mem,
@@ -241,4 +261,11 @@ def _run_bench(model: nn.Module, size: int, dev: torch.device, tile: int | None,
         engine_min_s=min(times["engine"]),
         threads=threads,
         output_std=float(ref_img.std()),
+        precision=engine.precision,
+        psnr_db=psnr,
+        path=engine.path,
+        probe_s=probe_s,
+        probe_times=probe_times,
+        plain_s=statistics.median(times["plain"]),
+        plain_min_s=min(times["plain"]),
     )

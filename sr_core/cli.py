@@ -1,4 +1,4 @@
-"""`python -m sr_core ...`: upscale, evaluate, train, bench, export, distill.
+"""`python -m sr_core ...`: upscale, evaluate, train, bench, export, distill, study.
 
 Contract: bad arguments, bad images and bad checkpoints exit with status 2 and a one-line
 message on stderr, never a traceback. Progress goes to stderr; results to stdout.
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,6 +25,17 @@ class UsageError(ValueError):
     """A problem with the command line that argparse cannot see."""
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number above zero (a limit of 0 pixels or a negative one means nothing)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {value}")
+    return value
+
+
 def add_weight_options(parser: argparse.ArgumentParser, allow_bicubic: bool = False) -> None:
     extra = "|bicubic" if allow_bicubic else ""
     parser.add_argument("--weights", default=None,
@@ -38,6 +50,14 @@ def add_weight_options(parser: argparse.ArgumentParser, allow_bicubic: bool = Fa
     parser.add_argument("--hub-revision", default=None,
                         help="branch, tag or commit (default: $SR_HUB_REVISION, for hub-safmn $SR_SAFMN_HUB_REVISION, or main)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
+    add_precision_option(parser)
+
+
+def add_precision_option(parser: argparse.ArgumentParser) -> None:
+    from sr_core.precision import PRECISIONS
+
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto: bf16 on CPUs with native bf16, fp16 on CUDA, else fp32 (sr_core.precision)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,12 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = commands.add_parser("upscale", help="enlarge images x3 into lossless PNG")
     up.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
-    up.add_argument("-o", "--output", required=True, type=Path, metavar="OUT",
-                    help="a file for one input, a directory for several")
+    # A str, not a Path: Path() drops the trailing slash that says "a directory" ("out dir/").
+    up.add_argument("-o", "--output", required=True, metavar="OUT",
+                    help="a .png file for one input; a directory (existing, or ending in /) for one or several")
     add_weight_options(up)
     up.add_argument("--tile", type=int, default=None, help="tile size in input pixels (default 256, sr_core.engine.DEFAULT_TILE; bounds memory; same output)")
     up.add_argument("--ensemble", action="store_true", help="x8 self-ensemble (RCAN+), 8 times slower")
-    up.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
+    up.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
+                    help=f"refuse larger inputs (default {DEFAULT_MAX_PIXELS:,}, or $SR_MAX_PIXELS)")
 
     ev = commands.add_parser("evaluate", help="PSNR/SSIM (Y channel) with the RCAN paper's protocol")
     ev.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
@@ -77,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--size", type=int, default=64, help="input side N (NxN)")
     be.add_argument("--weights", default=None, help="PATH|bundled|hub (default: full-size RCAN x3, random weights)")
     be.add_argument("--tile", type=int, default=None)
+    add_precision_option(be)
     be.add_argument("--repeats", type=int, default=3)
     be.add_argument("--json", action="store_true", help="last line: the result as JSON")
 
@@ -96,6 +119,24 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--stride", type=int, default=None, help="candidate grid step (default: --patch, no overlap)")
     di.add_argument("--steps", type=int, default=200, help="gradient: matching steps")
     di.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="gradient: where to match")
+
+    st = commands.add_parser("study", help="dataset-distillation study: full set vs 8.88%% subsets, one protocol")
+    st.add_argument("--data", nargs="+", type=Path, required=True, metavar="DIR", help="training sets (the full arm)")
+    st.add_argument("--eval", nargs="+", type=Path, required=True, metavar="DIR", help="evaluation sets (Set5 Set14)")
+    st.add_argument("--steps", type=int, required=True, help="training steps of every arm")
+    st.add_argument("--config", default="safmn-study")
+    st.add_argument("--seed", type=int, default=0)
+    st.add_argument("--extra-keep", type=float, nargs="*", default=[], metavar="KEEP",
+                    help="more random shares after the four arms (e.g. 0.025)")
+    st.add_argument("--arms", nargs="+", default=[], metavar="ARM",
+                    help="run only these arms (default all: full random texture gradient, then random-KEEP)")
+    st.add_argument("--work", type=Path, default=Path("runs/distill_study"),
+                    help="subsets, training states, protocol (default runs/distill_study)")
+    st.add_argument("--results", type=Path, default=Path("bench/results"),
+                    help="gets distill_study.json and distill_study/{arm}.safetensors (default bench/results)")
+    st.add_argument("--patch", type=int, default=144, help="HR patch side of the subsets")
+    st.add_argument("--match-steps", type=int, default=200, help="gradient matching steps of the gradient subset")
+    st.add_argument("--threads", type=int, default=1, help="CPU threads for training and evaluation (default 1)")
     return parser
 
 
@@ -115,22 +156,55 @@ def progress_printer(label: str):
     return report
 
 
-def output_paths(inputs: list[Path], output: Path, scale: int) -> list[Path]:
-    """One file for one input (or a directory to hold it); a directory for several."""
-    as_dir = len(inputs) > 1 or output.is_dir() or str(output).endswith(("/", "\\"))
+def check_inputs(inputs: list[Path]) -> None:
+    """Every input is an existing file; a folder or a missing name is named as such."""
+    folders = [str(p) for p in inputs if p.is_dir()]
+    if folders:
+        raise UsageError(f"input is a directory, not an image: {', '.join(folders)} (pass its files, e.g. DIR/*.png)")
+    missing = [str(p) for p in inputs if not p.is_file()]
+    if missing:
+        raise UsageError(f"input not found: {', '.join(missing)}")
+
+
+def output_paths(inputs: list[Path], output: str, scale: int) -> list[Path]:
+    """One file for one input (or a directory to hold it); a directory for several.
+
+    Checked before any work starts: no planned output is any input, compared by identity (same device and
+    inode, so hard links, symlinks and other spellings of a path count), and no two outputs collide.
+    """
+    out = Path(output)
+    as_dir = len(inputs) > 1 or out.is_dir() or output.endswith(("/", os.sep))
     if not as_dir:
-        if output.suffix.lower() != ".png":
-            raise UsageError(f"output {output} must end in .png (the output is lossless PNG)")
-        paths = [output]
+        if out.suffix.lower() != ".png":
+            raise UsageError(f"output {output} must end in .png (the output is lossless PNG), or in / for a directory")
+        paths = [out]
     else:
         stems = [p.stem for p in inputs]
         if len(set(stems)) != len(stems):
             raise UsageError("several inputs share a file name; upscale them into separate directories")
-        paths = [output / f"{p.stem}_x{scale}.png" for p in inputs]
-    for src, dst in zip(inputs, paths):
-        if src.resolve() == dst.resolve():
-            raise UsageError(f"refusing to overwrite the input {src}")
+        paths = [out / f"{p.stem}_x{scale}.png" for p in inputs]
+    for dst in paths:
+        clash = next((src for src in inputs if _same_file(src, dst)), None)
+        if clash is not None:
+            raise UsageError(f"refusing to overwrite the input {clash} (the output {dst} is the same file)")
     return paths
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """True when `b` exists and is the very file `a` is (os.path.samefile: device and inode)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # b does not exist (yet), so it cannot be a
+        return False
+
+
+def check_device(device: str | None) -> None:
+    """--device cuda on a machine without a usable GPU is a usage error, said before any model is loaded."""
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda: no CUDA GPU is available here (use --device cpu, or leave it out)")
 
 
 def run_upscale(args: argparse.Namespace) -> int:
@@ -138,17 +212,16 @@ def run_upscale(args: argparse.Namespace) -> int:
     from sr_core.image_io import enlarge, read_image, save_png
     from sr_core.weights import load_weights
 
-    missing = [str(p) for p in args.inputs if not p.is_file()]
-    if missing:
-        raise UsageError(f"input not found: {', '.join(missing)}")
+    check_inputs(args.inputs)
     loaded = load_weights(args.weights, args.hub_repo, args.hub_file, args.hub_revision)
     stderr(f"weights: {loaded.describe()}")
-    upscaler = Upscaler(loaded.model, args.device)
+    upscaler = Upscaler(loaded.model, args.device, args.precision)
+    stderr(f"precision: {upscaler.describe()}")
     targets = output_paths(args.inputs, args.output, upscaler.scale)
     failures = 0
     for src, dst in zip(args.inputs, targets):
         try:
-            image = read_image(src, max_pixels=args.max_pixels)
+            image = read_image(src, max_pixels=args.max_pixels, raise_hint="raise it with --max-pixels")
             for note in image.notes:
                 stderr(f"{src.name}: {note}")
             started = time.perf_counter()
@@ -166,8 +239,6 @@ def run_upscale(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from sr_core.evaluate import bicubic_upscale, evaluate_set, format_table
 
     if args.weights == "bicubic":
@@ -178,15 +249,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
         from sr_core.weights import load_weights
 
         loaded = load_weights(args.weights, args.hub_repo, args.hub_file, args.hub_revision)
-        upscaler = Upscaler(loaded.model, args.device)
+        upscaler = Upscaler(loaded.model, args.device, args.precision)
         if upscaler.scale != args.scale:
             raise UsageError(f"the weights are x{upscaler.scale} but --scale is {args.scale}")
         stderr(f"weights: {loaded.describe()}")
+        stderr(f"precision: {upscaler.describe()}")
         label = f"{loaded.arch} ({loaded.source})" + ("+" if args.ensemble else "")
-
-        def upscale(lr: np.ndarray) -> np.ndarray:
-            out = upscaler.upscale(lr.astype(np.float32) / 255.0, ensemble=args.ensemble)
-            return np.floor(out * 255.0 + 0.5).astype(np.uint8)
+        upscale = lambda lr: upscaler.upscale_uint8(lr, ensemble=args.ensemble)
 
     results = {}
     for folder in args.dirs:
@@ -226,11 +295,15 @@ def run_bench(args: argparse.Namespace) -> int:
         loaded = load_weights(args.weights)
         model, label = loaded.model, loaded.describe()
     stderr(f"bench: {label}, {args.size}x{args.size} input on {args.device}, {args.repeats} timed runs each")
-    result = bench(model, args.size, args.device, args.tile, args.repeats)
+    result = bench(model, args.size, args.device, args.tile, args.repeats, args.precision)
     print(f"reference (fp32 NCHW, no_grad): {result.reference_s * 1000:.1f} ms "
           f"(median; best {result.reference_min_s * 1000:.1f})")
-    print(f"engine:                         {result.engine_s * 1000:.1f} ms "
+    print(f"engine ({result.precision}, {result.path}): {result.engine_s * 1000:.1f} ms "
           f"(median; best {result.engine_min_s * 1000:.1f})   speedup x{result.speedup:.2f}")
+    print(f"plain forward ({result.precision}, channels_last): {result.plain_s * 1000:.1f} ms "
+          f"(median; best {result.plain_min_s * 1000:.1f})   engine x{result.plain_s / result.engine_s:.2f} faster")
+    probes = ", ".join(f"{name} {seconds * 1000:.1f} ms" for name, seconds in result.probe_times.items())
+    print(f"path probe: {result.probe_s * 1000:.0f} ms on the first run ({probes or 'one candidate'})")
     print(f"agreement: max |diff| {result.max_abs_diff:.4f} levels, PSNR {result.psnr:.1f} dB "
           f"(reference output std {result.output_std:.1f} levels)")
     print(f"engine {result.gflops:.0f} GFLOP/s (reference FLOPs / engine time) of a measured peak "
@@ -263,6 +336,20 @@ def run_distill(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_study(args: argparse.Namespace) -> int:
+    from sr_core.distill import MatchSettings
+    from sr_core.study import format_rows, run_study as study
+
+    missing = [str(p) for p in args.data + args.eval if not p.is_dir()]
+    if missing:
+        raise UsageError(f"not a directory: {', '.join(missing)}")
+    rows = study(args.data, args.eval, args.steps, args.work, args.results, config=args.config, seed=args.seed,
+                 extra_keeps=args.extra_keep, patch=args.patch, match_settings=MatchSettings(steps=args.match_steps),
+                 threads=args.threads, only=args.arms, log=stderr)
+    print(format_rows(rows))
+    return 0
+
+
 COMMANDS = {
     "upscale": run_upscale,
     "evaluate": run_evaluate,
@@ -270,12 +357,14 @@ COMMANDS = {
     "bench": run_bench,
     "export": run_export,
     "distill": run_distill,
+    "study": run_study,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_device(getattr(args, "device", None))
         return COMMANDS[args.command](args)
     except USER_ERRORS as exc:
         stderr(f"error: {exc}")

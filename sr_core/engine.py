@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sr_core.tiling import Progress, StepCounter, tiled_forward_for
+from sr_core.precision import DTYPE_NAMES, describe_dtype, resolve_dtype
+from sr_core.tiling import Cancelled, CancelFlag, Progress, StepCounter, tiled_forward_for
 
 ENSEMBLE_SIZE = 8
 # Tile side used when the caller gives none (bench/README.md, 2-core EPYC, float32): for a 2000x1500
@@ -35,7 +36,23 @@ WINOGRAD_MIN_CHANNELS = 32  # below this the grouped conv is too thin to pay for
 # Rows are transformed and convolved in strips of about this much input, so the transformed rows (1.5x)
 # stay in cache: at 160x160, 1 MiB strips ran the full model in 2.9 s, whole maps in 5.2 s (direct: 3.7 s).
 WINOGRAD_STRIP_BYTES = 1 << 20
-WINOGRAD_MAX_THREADS = 1  # with more CPU threads the direct channels_last convs were faster (RowWinogradConv)
+# A conv computes in bf16 when each output sums at least this many input channels and it has at least
+# this many outputs: the thin ones (the 3 -> C head, the C -> 3 output conv, SAFMN's depthwise convs,
+# the attention's bottleneck) are a sliver of the work, and the output conv in bf16 would round the
+# image itself to 8 significant bits (up to half a level).
+REDUCED_MIN_CHANNELS = 32
+# The path probe (`choose_fastest`): one untimed and PROBE_ROUNDS timed runs of each candidate over the
+# first PROBE_STEPS layer steps of the tiled forward on a PROBE_SIDE x PROBE_SIDE input, once per
+# (device, model, precision, threads) in this process. Stopping after a few steps bounds the probe
+# whatever the depth (the full RCAN has 213 steps; its blocks are alike), at a size where per-op overheads
+# weigh no more than in a real tile. Full RCAN, one thread, setup included: 0.2 s in bf16, 0.5 s in fp32 (the whole model
+# on a 32x32 probe: 1.3 s).
+PROBE_SIDE = 48
+PROBE_STEPS = 8
+PROBE_ROUNDS = 4
+# Another path replaces the first candidate (plain channels_last) only when its probe is this much faster:
+# on the shared test machine repeated probes disagreed by a few percent, and a wrong switch costs more there.
+PROBE_MARGIN = 0.05
 
 
 def default_device() -> str:
@@ -104,7 +121,7 @@ class RowWinogradConv(nn.Module):
     transforms are single large GEMMs over whole rows (6x6 and 4x6 matrices) plus one transpose each.
     The transforms are memory-bound and scale worse with threads than the conv: on one thread the
     full model ran 1.36x faster than the plain forward, on two only 1.15x, where channels_last direct
-    convs reach 1.27x; hence the switch (the engine sets it per run). The float32 error is a few times
+    convs reach 1.27x; hence the switch (the engine times both, `choose_fastest`). The float32 error is a few times
     that of the direct conv (tests/test_engine.py, bench/README.md).
     """
 
@@ -180,34 +197,146 @@ def use_row_winograd(model: nn.Module) -> int:
     return swapped
 
 
+
+class ReducedPrecisionConv(nn.Module):
+    """A conv that computes in a reduced dtype (bf16) while its input and output stay float32.
+
+    Why: the residual stream of RCAN (and SAFMN) is summed over hundreds of blocks; kept in bf16 it
+    collects a rounding per block. Against the fp32 engine on the example photos
+    (bench/precision_fidelity.py): full RCAN (random weights, 96x96 crops) all-bf16 50.3-56.5 dB, this
+    design 57.0-64.2 dB; bundled RCAN 59-62 -> 72-78 dB; for about 2.5% (full) and 10% (bundled) more
+    time (bench/README.md). The casts are elementwise passes over maps a conv has just written.
+    """
+
+    def __init__(self, conv: nn.Conv2d, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.conv = conv.to(dtype)
+        self.dtype = dtype
+        # True when a ReLU and another reduced conv follow: the map between them stays reduced, which gives
+        # the same numbers (ReLU is exact, bf16 -> fp32 -> bf16 too) without two casts (`keep_reduced_between`).
+        self.reduced_output = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x.to(self.dtype))
+        return y if self.reduced_output else y.float()
+
+
+def is_reducible(module: nn.Module) -> bool:
+    """A conv wide enough to compute in bf16 (see REDUCED_MIN_CHANNELS)."""
+    return isinstance(module, nn.Conv2d) and min(module.in_channels // module.groups,
+                                                 module.out_channels) >= REDUCED_MIN_CHANNELS
+
+
+def precision_that_runs(model: nn.Module, precision: str, device: torch.device) -> str:
+    """What `Upscaler(model, device, precision)` computes in: a reduced CPU precision falls back to fp32 when no
+    conv of `model` is wide enough for it."""
+    dtype = resolve_dtype(precision, device)
+    if device.type == "cpu" and dtype != torch.float32 and not any(is_reducible(m) for m in model.modules()):
+        return "fp32"
+    return DTYPE_NAMES[dtype]
+
+
+def use_reduced_precision(model: nn.Module, dtype: torch.dtype) -> int:
+    """Swap every wide conv of `model` (`is_reducible`) for a `ReducedPrecisionConv`."""
+    swapped = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if is_reducible(child):
+                setattr(parent, name, ReducedPrecisionConv(child, dtype))
+                swapped += 1
+    keep_reduced_between(model)
+    return swapped
+
+
+def keep_reduced_between(model: nn.Module) -> None:
+    """In every conv-ReLU-conv run of reduced convs (RCAN's blocks), let the first one output bf16."""
+    for seq in model.modules():
+        if isinstance(seq, nn.Sequential):
+            layers = list(seq)
+            for first, relu, second in zip(layers, layers[1:], layers[2:]):
+                if (isinstance(first, ReducedPrecisionConv) and isinstance(relu, nn.ReLU)
+                        and isinstance(second, ReducedPrecisionConv)):
+                    first.reduced_output = True
+
+
+# Execution paths the CPU engine chooses between by timing them (`choose_fastest`):
+# direct convs in channels_last, direct convs in NCHW, and channels_last with row-Winograd 3x3 convs
+# (float32 only: its transforms would round to bf16's 8 bits in bf16).
+CHANNELS_LAST, NCHW, ROW_WINOGRAD = "channels_last", "nchw", "row_winograd"
+# The choice for each (device, model, precision, threads), measured once per process. Not kept on disk:
+# a choice timed while another job held a core would outlive that job, and a probe costs a fraction of a second.
+PATH_CHOICES: dict[tuple, str] = {}
+
+
+def choose_fastest(names: list[str], time_one: Callable[[str], float], rounds: int = PROBE_ROUNDS,
+                   margin: float = PROBE_MARGIN) -> tuple[str, dict[str, float]]:
+    """The fastest candidate, and each one's best time.
+
+    Each runs once untimed (first-call setup: oneDNN primitives, layout conversions), then `rounds`
+    interleaved rounds, in alternating order, so a load that comes and goes hits all alike; a shared
+    machine's other jobs only ever slow a run down, hence the minimum. The first name is the default:
+    another wins only when it is faster by more than `margin` (a fraction); among those, the fastest.
+    """
+    for name in names:
+        time_one(name)
+    best = {name: float("inf") for name in names}
+    for round_ in range(rounds):
+        for name in (names if round_ % 2 == 0 else names[::-1]):
+            best[name] = min(best[name], time_one(name))
+    fastest = min(names, key=lambda name: best[name])
+    return (fastest if best[fastest] < best[names[0]] * (1 - margin) else names[0]), best
+
+
+class NonFiniteOutput(ValueError):
+    """The model produced NaN or infinite values: its weights are broken (or fp16 overflowed); nothing is written."""
+
+
 class Upscaler:
     """Runs a super-resolution model on float images in [0, 1].
 
-    The engine works on its own copy of the model. CUDA runs it in half precision with channels_last
-    and cuDNN's autotuner. The CPU runs float32 on as many threads as there are idle CPUs (see
-    `cpu_threads_worth_using`); its wide 3x3 convs become `RowWinogradConv`s, used on one thread, and
-    the model works in channels_last (RCAN on the 2-core test machine: 1.37-1.39x faster than the plain
-    forward on one thread, 1.18-1.28x on two, bench/README.md); a model without such convs (SAFMN) stays
-    NCHW, measured faster there. Every pass goes through the layer-wise tiled forward, so progress,
-    cancel and bounded memory work the same whatever the tile size, and tiling is exact.
+    The engine works on its own copy of the model, in the `precision` asked for (`sr_core.precision`:
+    `auto` is bf16 on CPUs with native bf16, fp16 on CUDA, else fp32). CUDA runs the whole model in
+    its dtype with channels_last and cuDNN's autotuner. On the CPU, bf16 computes the wide convs in bf16
+    and keeps everything between them (the residual stream, attention, norms) in float32
+    (`ReducedPrecisionConv`); it runs on as many threads as there are idle CPUs (`cpu_threads_worth_using`),
+    and in fp32 the first run for each thread count times the candidate paths on a small probe and keeps
+    the fastest (`choose_fastest`; rules tuned on one CPU lost on the next, issue 15); bf16 has one path. Every pass goes through
+    the layer-wise tiled forward, so progress, cancel and bounded memory work the same whatever the tile
+    size, and tiling is exact within each precision.
     """
 
-    def __init__(self, model: nn.Module, device: str | None = None) -> None:
+    def __init__(self, model: nn.Module, device: str | None = None, precision: str = "auto") -> None:
         self.device = torch.device(device or default_device())
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("CUDA was requested but torch sees no CUDA device")
-        self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
-        model = copy.deepcopy(model).to(self.device, self.dtype).eval()  # the caller's model stays as it was
+        self.dtype = resolve_dtype(precision, self.device)  # what the heavy convs compute in
+        self.not_reduced = ""  # the reduced precision asked for when the model had no conv to run in it
+        model = copy.deepcopy(model).eval()  # the caller's model stays as it was
+        self.candidates = [CHANNELS_LAST]
         if self.device.type == "cuda":
             # Measured on an H200 for the plain fp16 forward: 42.9 -> 40.8 ms (bench/gpu_variants.py);
             # unmeasured in the engine. The autotuner reruns once per new tile shape.
             torch.backends.cudnn.benchmark = True
-            self.channels_last = True
+            model = model.to(self.device, self.dtype)
+            self.io_dtype = self.dtype
         else:
-            self.channels_last = use_row_winograd(model) > 0
-        if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            model = model.float()
+            if self.dtype != torch.float32 and use_reduced_precision(model, self.dtype) == 0:
+                # Nothing wide enough to reduce (a tiny model): everything runs fp32, and the info line says so.
+                self.not_reduced = DTYPE_NAMES[self.dtype]
+                self.dtype = torch.float32
+            if self.dtype == torch.float32:
+                # fp32 paths agree to ~1e-4 of a level, so a timed choice cannot change the picture. In bf16,
+                # NCHW and channels_last round differently (up to 3 levels apart on a random SAFMN, across two
+                # processes that chose differently), so bf16 keeps one path: channels_last, which the probe
+                # preferred in every bf16 run measured here (bench/README.md).
+                self.candidates.append(NCHW)
+                if use_row_winograd(model) > 0:
+                    self.candidates.append(ROW_WINOGRAD)
+            self.io_dtype = torch.float32
         self.model = model
+        self.path = ""
+        self._use_path(CHANNELS_LAST)
         self.tiled = tiled_forward_for(model)
         self.scale: int = model.scale
         # The model's pixel range: 255 for RCAN (as the official code), 1 for models without rgb_range.
@@ -215,6 +344,52 @@ class Upscaler:
         self.default_tile = DEFAULT_TILE_CUDA if self.device.type == "cuda" else DEFAULT_TILE
         # CPU intra-op threads per run; None: `cpu_threads_worth_using()` when each run starts.
         self.threads: int | None = None
+        # The last path probe run by this engine: its wall time and each candidate's best time (s).
+        self.probe_s = 0.0
+        self.probe_times: dict[str, float] = {}
+
+    @property
+    def precision(self) -> str:
+        """Which precision runs: "fp32", "bf16" or "fp16"."""
+        return DTYPE_NAMES[self.dtype]
+
+    def describe(self) -> str:
+        """For info lines: precision and path, e.g. "bf16 (native: avx512_bf16), channels_last"."""
+        asked = f" ({self.not_reduced} asked: no conv is wide enough)" if self.not_reduced else ""
+        return f"{describe_dtype(self.dtype, self.device)}{asked}, {self.path}"
+
+    def _use_path(self, name: str) -> None:
+        if name == self.path:
+            return
+        self.model.to(memory_format=torch.contiguous_format if name == NCHW else torch.channels_last)
+        for conv in self.model.modules():
+            if isinstance(conv, RowWinogradConv):
+                conv.active = name == ROW_WINOGRAD
+        self.path = name
+
+    def _path_key(self, threads: int) -> tuple:
+        return (self.device.type, type(self.model).__name__, repr(self.model.config), self.precision, threads)
+
+    def _choose_path(self, threads: int) -> None:
+        """Use the fastest candidate for this thread count, timing them all on the probe the first time."""
+        key = self._path_key(threads)
+        if len(self.candidates) == 1:
+            PATH_CHOICES[key] = self.candidates[0]
+        if key not in PATH_CHOICES:
+            started = time.perf_counter()
+            probe = torch.rand(1, 3, PROBE_SIDE, PROBE_SIDE, generator=torch.Generator().manual_seed(0))
+            probe = probe.mul_(self.value_range).to(self.device, self.io_dtype)
+            PATH_CHOICES[key], self.probe_times = choose_fastest(
+                self.candidates, lambda name: time_candidate(self, name, probe))
+            self.probe_s = time.perf_counter() - started
+        self._use_path(PATH_CHOICES[key])
+
+    def forward_once(self, x: torch.Tensor, tile: int, counter: StepCounter) -> torch.Tensor:
+        """One tiled pass over NCHW `x` (in the model's range) on the current path."""
+        x = x.to(self.device, self.io_dtype)
+        if self.path != NCHW:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.tiled.forward(self.model, x, tile, counter)
 
     def steps(self, height: int, width: int, tile: int | None, ensemble: bool) -> int:
         tile = tile or self.default_tile
@@ -227,7 +402,7 @@ class Upscaler:
         tile: int | None = None,
         ensemble: bool = False,
         progress: Callable[[Progress], None] | None = None,
-        cancel: threading.Event | None = None,
+        cancel: CancelFlag | None = None,
     ) -> torch.Tensor:
         """NCHW in the model's range (0..255) -> enlarged NCHW float32 in the same range, unclipped.
 
@@ -237,17 +412,16 @@ class Upscaler:
         if tile is not None and tile < 8:
             raise ValueError(f"tile size must be at least 8 pixels, got {tile}")
         tile = tile or self.default_tile
-        counter = StepCounter(self.steps(height, width, tile, ensemble), progress, cancel)
-        x = x.to(self.device, self.dtype)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
         views = range(ENSEMBLE_SIZE) if ensemble else range(1)
         total: torch.Tensor | None = None
         with self._cpu_threads():
+            counter = StepCounter(self.steps(height, width, tile, ensemble), progress, cancel)  # after the probe
             for k in views:
-                out = dihedral_inverse(self.tiled.forward(self.model, dihedral(x, k), tile, counter), k).float()
+                out = dihedral_inverse(self.forward_once(dihedral(x, k), tile, counter), k).float()
                 total = out if total is None else total.add_(out)
         assert total is not None
+        if not torch.isfinite(total).all():  # an all-black PNG with exit 0 would hide a broken checkpoint
+            raise NonFiniteOutput("the model produced NaN or infinite values; its weights are broken, nothing was written")
         return total.div_(len(views))
 
     @contextlib.contextmanager
@@ -258,10 +432,8 @@ class Upscaler:
         previous = torch.get_num_threads()
         threads = self.threads or cpu_threads_worth_using()
         torch.set_num_threads(threads)
-        for conv in self.model.modules():
-            if isinstance(conv, RowWinogradConv):
-                conv.active = threads <= WINOGRAD_MAX_THREADS
         try:
+            self._choose_path(threads)
             yield
         finally:
             torch.set_num_threads(previous)
@@ -273,7 +445,7 @@ class Upscaler:
         tile: int | None = None,
         ensemble: bool = False,
         progress: Callable[[Progress], None] | None = None,
-        cancel: threading.Event | None = None,
+        cancel: CancelFlag | None = None,
     ) -> np.ndarray:
         """HxWx3 float32 in [0, 1] -> (sH)x(sW)x3 float32 in [0, 1]."""
         if rgb.ndim != 3 or rgb.shape[2] != 3:
@@ -282,3 +454,25 @@ class Upscaler:
         out = self.upscale_tensor(x * self.value_range, tile, ensemble, progress, cancel)
         out = out.div_(self.value_range).clamp_(0.0, 1.0)  # in place: the output is the largest array here
         return out[0].permute(1, 2, 0).cpu().numpy()
+
+    def upscale_uint8(self, lr: np.ndarray, ensemble: bool = False) -> np.ndarray:
+        """uint8 RGB -> uint8 RGB rounded half up: what the paper's protocol scores (sr_core.evaluate)."""
+        out = self.upscale(lr.astype(np.float32) / 255.0, ensemble=ensemble)
+        return np.floor(out * 255.0 + 0.5).astype(np.uint8)
+
+
+def time_candidate(upscaler: Upscaler, name: str, probe: torch.Tensor) -> float:
+    """Seconds for the first PROBE_STEPS steps of a probe pass on path `name` (tests replace this to inject
+    timings). The pass is stopped through the tiled forward's own cancel check between two steps."""
+    upscaler._use_path(name)
+    stop = threading.Event()
+
+    def stop_after_enough(done: Progress) -> None:
+        if done.done >= PROBE_STEPS:
+            stop.set()
+
+    counter = StepCounter(upscaler.steps(probe.shape[2], probe.shape[3], PROBE_SIDE, False), stop_after_enough, stop)
+    started = time.perf_counter()
+    with contextlib.suppress(Cancelled):
+        upscaler.forward_once(probe, PROBE_SIDE, counter)
+    return time.perf_counter() - started

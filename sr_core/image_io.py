@@ -22,8 +22,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from sr_core.atomic import atomic_path
+
 BUILTIN_MAX_PIXELS = 16_000_000
 MAX_PIXELS_ENV = "SR_MAX_PIXELS"
+# How a refused size can be raised, for messages; callers with another knob (the CLI's flag, a web page whose
+# visitors cannot change it) pass their own words.
+DEFAULT_RAISE_HINT = f"raise it with {MAX_PIXELS_ENV}"
+EXIF_ORIENTATION = 0x0112
+_TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 
 # What Pillow raises on damaged or truncated data (SyntaxError: "broken PNG file"; OSError: "image file is truncated").
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error)
@@ -43,6 +50,10 @@ _STRIP_ROWS = 256
 
 class ImageError(ValueError):
     """The image cannot be used; the message names the file (when known) and the problem, for showing to users."""
+
+
+class ImageTooLarge(ImageError):
+    """More bytes or pixels than allowed: the refusal that protects memory, raised before any pixel is decoded."""
 
 
 def max_pixels_from_env(environ: Mapping[str, str] = os.environ) -> int:
@@ -78,19 +89,52 @@ class InputImage:
 
 
 def read_image(
-    source: str | Path | bytes | Image.Image, max_pixels: int = DEFAULT_MAX_PIXELS
+    source: str | Path | bytes | Image.Image,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    raise_hint: str = DEFAULT_RAISE_HINT,
 ) -> InputImage:
     """Open a file path, encoded bytes or a PIL image and normalise it for `enlarge`.
 
     The size is checked against `max_pixels` before any pixel is decoded. Pillow's own decompression-bomb limit
-    (`PIL.Image.MAX_IMAGE_PIXELS`) still applies on top, its warning treated as an error.
+    (`PIL.Image.MAX_IMAGE_PIXELS`) still applies on top, its warning treated as an error. `raise_hint` tells the
+    reader of a refusal how the limit can be raised (or what to do instead).
     Raises ImageError with a one-line reason for anything unusable.
     """
     label = _label(source)
     if isinstance(source, Image.Image):
-        return _to_input_image(source, label, max_pixels)
-    with _open(source, label, max_pixels) as opened:
-        return _to_input_image(opened, label, max_pixels)
+        return _to_input_image(source, label, max_pixels, raise_hint)
+    with _open(source, label, max_pixels, raise_hint) as opened:
+        return _to_input_image(opened, label, max_pixels, raise_hint)
+
+
+def check_byte_count(label: str, n_bytes: int, max_bytes: int) -> None:
+    """Refuse encoded data larger than `max_bytes`, before anything is parsed or decoded."""
+    if n_bytes > max_bytes:
+        raise ImageTooLarge(f"{label} is too large: {n_bytes:,} bytes; the limit is {max_bytes:,} bytes")
+
+
+def image_size(
+    source: str | Path | bytes,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int | None = None,
+    raise_hint: str = DEFAULT_RAISE_HINT,
+    label: str | None = None,
+) -> tuple[int, int]:
+    """(width, height) as the photo is shown (EXIF rotation applied), from its header alone: no pixel is decoded.
+
+    The checks a server needs before it lets anything decode an untrusted image, in order of cost: the number of
+    bytes (`max_bytes`), then the header's width x height (`max_pixels`). Raises ImageError like `read_image`.
+    """
+    label = label or _label(source)
+    if max_bytes is not None:
+        n_bytes = len(source) if isinstance(source, (bytes, bytearray)) else _file_size(Path(source), label)
+        check_byte_count(label, n_bytes, max_bytes)
+    with _open(source, label, max_pixels, raise_hint) as opened:
+        width, height = opened.size
+        _check_pixel_count(label, width, height, max_pixels, raise_hint)
+        if _header_orientation(opened) in _TRANSPOSING_ORIENTATIONS:
+            width, height = height, width
+    return width, height
 
 
 def enlarge(
@@ -129,12 +173,17 @@ def enlarge(
 
 
 def save_png(pil: Image.Image, path: str | Path, icc_profile: bytes | None = None) -> None:
-    """Write lossless PNG; the ICC profile is `icc_profile` or else the one in `pil.info`. Overwrites silently."""
+    """Write lossless PNG; the ICC profile is `icc_profile` or else the one in `pil.info`.
+
+    Atomic: a full disk or a kill leaves the previous file (or none), never a truncated PNG. An existing file
+    is replaced. The message names the file, not its folder, since it may be shown to a web visitor.
+    """
     path = Path(path)
     try:
-        pil.save(path, format="PNG", **_png_options(pil, icc_profile))
+        with atomic_path(path) as staging:
+            pil.save(staging, format="PNG", **_png_options(pil, icc_profile))
     except OSError as exc:
-        raise ImageError(f"cannot write {path}: {_reason(exc)}") from exc
+        raise ImageError(f"cannot write {path.name}: {_reason(exc)}") from exc
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
@@ -158,7 +207,31 @@ def _label(source: object) -> str:
     return "image"
 
 
-def _open(source: str | Path | bytes, label: str, max_pixels: int) -> Image.Image:
+def _file_size(path: Path, label: str) -> int:
+    if not path.is_file():
+        raise ImageError(f"{label}: file not found")
+    return path.stat().st_size
+
+
+def _header_orientation(im: Image.Image) -> int:
+    """The EXIF orientation known from the header. Pillow's PNG plugin decodes the whole image to look for an
+    eXIf chunk after the pixels, so PNGs are only asked when the header already carried EXIF."""
+    if im.format == "PNG" and "exif" not in im.info:
+        return 1
+    try:
+        return int(im.getexif().get(EXIF_ORIENTATION, 1))
+    except DECODE_ERRORS:
+        return 1
+
+
+def _check_pixel_count(label: str, width: int, height: int, max_pixels: int, raise_hint: str) -> None:
+    if width * height == 0:
+        raise ImageError(f"{label} has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise ImageTooLarge(_too_large(label, f"{width}x{height} = {width * height:,} pixels", max_pixels, raise_hint))
+
+
+def _open(source: str | Path | bytes, label: str, max_pixels: int, raise_hint: str) -> Image.Image:
     """Image.open with every failure turned into ImageError; reads the header only, no pixels."""
     if isinstance(source, (bytes, bytearray)):
         if not source:
@@ -179,19 +252,16 @@ def _open(source: str | Path | bytes, label: str, max_pixels: int) -> Image.Imag
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             return Image.open(target)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(_bomb_message(label, exc, max_pixels)) from exc
+        raise ImageTooLarge(_bomb_message(label, exc, max_pixels, raise_hint)) from exc
     except UnidentifiedImageError as exc:
         raise ImageError(f"{label} is not an image Pillow can read (unknown format or not an image file)") from exc
     except DECODE_ERRORS as exc:
         raise ImageError(f"cannot open {label}: {_reason(exc)}") from exc
 
 
-def _to_input_image(im: Image.Image, label: str, max_pixels: int) -> InputImage:
+def _to_input_image(im: Image.Image, label: str, max_pixels: int, raise_hint: str) -> InputImage:
     width, height = im.size
-    if width * height == 0:
-        raise ImageError(f"{label} has no pixels ({width}x{height})")
-    if width * height > max_pixels:
-        raise ImageError(_too_large(label, f"{width}x{height} = {width * height:,} pixels", max_pixels))
+    _check_pixel_count(label, width, height, max_pixels, raise_hint)
     notes: list[str] = []
     original_mode = im.mode
     icc_profile = im.info.get("icc_profile")
@@ -307,19 +377,17 @@ def _png_options(pil: Image.Image, icc_profile: bytes | None) -> dict[str, objec
     return options
 
 
-def _too_large(
-    label: str, size_text: str, limit: int, hint: str = "raise it with max_pixels or SR_MAX_PIXELS"
-) -> str:
+def _too_large(label: str, size_text: str, limit: int, hint: str) -> str:
     return f"{label} is too large: {size_text}; the limit is {limit:,} pixels ({hint})"
 
 
-def _bomb_message(label: str, exc: Exception, max_pixels: int) -> str:
+def _bomb_message(label: str, exc: Exception, max_pixels: int, raise_hint: str) -> str:
     """Pillow's decompression-bomb refusal, in the same words as our own size check."""
     match = re.search(r"\((\d+) pixels\)", str(exc))
     size_text = f"{int(match[1]):,} pixels" if match else "more pixels than Pillow allows"
     pillow_limit = Image.MAX_IMAGE_PIXELS or max_pixels
     if max_pixels <= pillow_limit:
-        return _too_large(label, size_text, max_pixels)
+        return _too_large(label, size_text, max_pixels, raise_hint)
     return _too_large(label, size_text, pillow_limit, "Pillow's decompression-bomb limit, PIL.Image.MAX_IMAGE_PIXELS")
 
 

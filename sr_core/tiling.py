@@ -12,9 +12,8 @@ differently at other offsets, e.g. the engine's row-Winograd convs).
 from __future__ import annotations
 
 import time
-import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 from torch import nn
@@ -34,6 +33,12 @@ class Cancelled(RuntimeError):
     """The caller set the cancel flag; work stopped between two tiles."""
 
 
+class CancelFlag(Protocol):
+    """What the engine polls between two steps: a threading.Event, or anything that can tell when to stop."""
+
+    def is_set(self) -> bool: ...
+
+
 class StepCounter:
     """Counts tile steps, reports progress with an ETA, and honours a cancel flag between steps."""
 
@@ -41,7 +46,7 @@ class StepCounter:
         self,
         total: int,
         progress: Callable[[Progress], None] | None = None,
-        cancel: threading.Event | None = None,
+        cancel: CancelFlag | None = None,
     ) -> None:
         self.total, self.done = total, 0
         self.progress, self.cancel = progress, cancel

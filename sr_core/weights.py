@@ -44,8 +44,9 @@ class LoadedWeights:
     source: str  # "hub" | "file" | "bundled"
     location: str
     n_params: int
-    note: str = ""
+    note: str = ""  # for operators (CLI, logs): why the bundled model serves in place of the Hub's
     config: dict = field(default_factory=dict)
+    fallback_reason: str = ""  # "" | "no-hub-repo" | "hub-unavailable": why the bundled model serves
 
     def describe(self) -> str:
         """One line for the UI and the CLI."""
@@ -86,15 +87,17 @@ def load_from_hub(spec: str, repo: str | None, filename: str | None, revision: s
     bundled = f"the small bundled {BUNDLED_ARCH[fallback]}"
     if settings.repo_id is None:
         note = f"No Hub weights repo is configured (set {source.repo_env}), so {bundled} serves."
+        reason = "no-hub-repo"
     else:
         try:
             path = download_weights(settings)
         except HubUnavailable as exc:
             note = f"The Hub could not be reached ({exc}), so {bundled} serves instead."
+            reason = "hub-unavailable"
         else:
             return load_file(path, source="hub", location=hub_location(settings, path))
     loaded = load_file(BUNDLED[fallback], source="bundled")
-    loaded.note = note
+    loaded.note, loaded.fallback_reason = note, reason
     return loaded
 
 

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,9 +42,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class AppProcess:
+    url: str
+    pid: int
+    log_path: Path
+
+
 @contextmanager
-def running_app(weights: Path, workdir: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+def running_app(weights: Path | str, workdir: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """Yield the base URL of a running app that serves `weights`; logs go to workdir/app.log."""
+    with running_app_process(weights, workdir, extra_env) as app:
+        yield app.url
+
+
+@contextmanager
+def running_app_process(
+    weights: Path | str, workdir: Path, extra_env: dict[str, str] | None = None, repo: Path = REPO
+) -> Iterator[AppProcess]:
+    """As `running_app`, with the server's pid (to read its memory and CPU time) and its log; `repo` is the
+    checkout whose app.py runs (bench/serving_attacks.py compares two)."""
     port = free_port()
     env = {
         **os.environ,
@@ -59,11 +77,11 @@ def running_app(weights: Path, workdir: Path, extra_env: dict[str, str] | None =
     env.pop("SR_HUB_REPO", None)
     log_path = workdir / "app.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([sys.executable, "app.py"], cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         _wait_until_up(url, process, log_path)
-        yield url
+        yield AppProcess(url, process.pid, log_path)
     finally:
         process.terminate()
         try:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from tests.app_server import TINY_SAFMN_BLOCKS, running_app, save_tiny_safmn
@@ -66,21 +67,44 @@ def test_upload_keeps_alpha_and_bit_depth(demo) -> None:
     assert upload.image_mode is None and upload.type == "filepath"
 
 
-def test_fallback_weights_are_announced_in_a_banner(app_module, tiny_checkpoint: Path, monkeypatch) -> None:
+def test_fallback_weights_are_announced_in_plain_words(app_module, tiny_checkpoint: Path, monkeypatch,
+                                                       caplog) -> None:
+    """Visitors read a short plain note; the operator's details (SR_HUB_REPO, the path) go to the log."""
     import sr_core.weights
 
     monkeypatch.setenv("SR_WEIGHTS", "auto")
     monkeypatch.delenv("SR_HUB_REPO", raising=False)
     monkeypatch.setitem(sr_core.weights.BUNDLED, "bundled", tiny_checkpoint)
     monkeypatch.setattr(app_module, "ENGINES", app_module.Engines())
-    demo = app_module.build_demo()
+    with caplog.at_level("WARNING", logger="sr_app"):
+        demo = app_module.build_demo()
     banner = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "banner")
-    assert banner.visible and "Fallback weights in use" in banner.value and "SR_HUB_REPO" in banner.value
+    assert banner.visible and "A small built-in model is serving" in banner.value
     info = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "info")
     assert "weights: bundled" in info.value
+    shown = [b.value for b in demo.blocks.values() if isinstance(getattr(b, "value", None), str)]
+    shown += [str(getattr(b, "info", "") or "") for b in demo.blocks.values()]
+    shown += [str(getattr(b, "choices", "") or "") for b in demo.blocks.values()]
+    assert not any("SR_HUB_REPO" in text or "SR_WEIGHTS" in text or str(tiny_checkpoint.parent) in text
+                   for text in shown)
+    assert "SR_HUB_REPO" in caplog.text  # the operator is told how to fix it
 
 
-def test_upload_reaches_the_handler_untouched(demo, tmp_path: Path) -> None:
+def test_the_info_line_says_when_the_hub_fell_back(app_module, tiny_checkpoint: Path, monkeypatch) -> None:
+    """weights="hub" with an unreachable Hub serves the bundled model; the API's info line must say so."""
+    import sr_core.weights
+
+    monkeypatch.setenv("SR_HUB_REPO", "nobody/no-such-weights")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(sr_core.weights, "BUNDLED_RCAN", tiny_checkpoint)
+    monkeypatch.setattr(app_module, "ENGINES", app_module.Engines())
+    monkeypatch.setattr(app_module, "measure_speed", lambda upscaler: None)
+    _, _, info = app_module.upscale(str(EXAMPLES / "brick_wall.png"), weights="hub")
+    assert "fallback: the Hugging Face Hub could not be reached" in info
+    assert str(tiny_checkpoint.parent) not in info and "sr_core/bundled" not in info
+
+
+def test_upload_reaches_the_handler_undecoded(demo, tmp_path: Path) -> None:
     """A file Pillow cannot open must reach read_image (which explains the refusal), not fail inside Gradio."""
     from gradio.data_classes import ImageData
 
@@ -93,7 +117,7 @@ def test_upload_reaches_the_handler_untouched(demo, tmp_path: Path) -> None:
 def test_stable_element_ids(demo) -> None:
     ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
     assert {"upload", "model", "run", "stop", "slider", "download", "info", "banner", "tile", "ensemble", "weights",
-            "explain-run", "have-original", "plot-attention-heatmap", "plot-workflow", "plot-quality", "metrics"} <= ids
+            "explain-run", "have-original", "plot-attention-heatmap", "plot-workflow", "plot-quality", "plot-distill-study", "metrics"} <= ids
 
 
 def test_model_choice_defaults_to_rcan_and_the_chart_is_drawn(demo) -> None:
@@ -106,6 +130,15 @@ def test_model_choice_defaults_to_rcan_and_the_chart_is_drawn(demo) -> None:
     chart = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "plot-quality")
     names = {trace["name"] for trace in json.loads(chart.value["plot"])["data"] if trace.get("name")}
     assert any("measured here" in n for n in names) and any("published" in n for n in names)
+
+
+def test_the_workflow_tab_shows_the_distillation_study_and_its_finding(demo) -> None:
+    from explain.distill_study import finding, load_study
+
+    by_id = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+    names = {trace["name"] for trace in json.loads(by_id["plot-distill-study"].value["plot"])["data"]}
+    assert {"random share (and the full set)"} <= names
+    assert finding(load_study()) in by_id["distill-study-caption"].value
 
 
 # --- pieces ---------------------------------------------------------------------------------------------------
@@ -131,9 +164,9 @@ def test_each_model_is_loaded_once_and_only_when_chosen(app_module, monkeypatch)
     loads: list[str | None] = []
     real_load = app_module.Engine.load
 
-    def counting_load(spec):
+    def counting_load(spec, precision="auto"):
         loads.append(spec)
-        return real_load(spec)
+        return real_load(spec, precision)
 
     monkeypatch.setattr(app_module.Engine, "load", staticmethod(counting_load))
     engines = app_module.Engines()
@@ -142,6 +175,11 @@ def test_each_model_is_loaded_once_and_only_when_chosen(app_module, monkeypatch)
     assert engines.get("default", "safmn") is first and first.weights.arch == "SAFMN"
     assert engines.get("default").weights.arch == "RCAN"
     assert len(loads) == 2
+    exact = engines.get("default", "rcan", "fp32")  # each precision is an engine of its own
+    assert exact.upscaler.precision == "fp32" and engines.get("default", "rcan", "fp32") is exact
+    assert len(loads) == 3
+    with pytest.raises(ValueError, match="unknown precision"):
+        engines.get("default", "rcan", "fp8")
 
 
 def test_explain_tab_shows_the_sections_of_the_model_that_ran(app_module) -> None:
@@ -313,6 +351,24 @@ def test_the_safmn_choice_reaches_the_engine(client, tmp_path: Path) -> None:
     (_, default), _, info = client.predict(handle_file(str(source)), api_name="/upscale")  # the default is RCAN
     assert "RCAN ×3" in info
     assert not np.array_equal(np.asarray(_read_png(fast)), np.asarray(_read_png(default)))
+
+
+def test_the_precision_choice_reaches_the_engine_and_the_info_line(client, tmp_path: Path) -> None:
+    from gradio_client import handle_file
+
+    from sr_core.precision import resolve_dtype
+
+    rgb = np.random.default_rng(5).integers(0, 256, (20, 28, 3), dtype=np.uint8)
+    source = _png_file(tmp_path / "harbour.png", Image.fromarray(rgb))
+    _, _, info = client.predict(handle_file(str(source)), precision="fp32", api_name="/upscale")
+    assert "precision: fp32" in info
+    _, _, info = client.predict(handle_file(str(source)), precision="bf16", api_name="/upscale")
+    assert "precision: fp32 (bf16 asked: no conv is wide enough)" in info  # the tiny test model is too thin
+    _, _, info = client.predict(handle_file(str(source)), api_name="/upscale")  # the old call: auto
+    auto_is_bf16 = resolve_dtype("auto", torch.device("cpu")) == torch.bfloat16  # native bf16 on this CPU
+    assert "precision: fp32" in info and ("bf16 asked" in info) == auto_is_bf16
+    with pytest.raises(Exception, match="not in the list of choices|unknown precision|precision must be one of"):
+        client.predict(handle_file(str(source)), precision="fp8", api_name="/upscale")
 
 
 def test_alpha_and_exif_rotation_survive(client, tmp_path: Path) -> None:

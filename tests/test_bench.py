@@ -10,12 +10,15 @@ from sr_core.bench import bench_image, conv_flops, random_rcan, run_bench
 from sr_core.models.rcan import RCAN, RCANConfig
 
 SMALL = RCANConfig(n_resgroups=1, n_resblocks=2, n_feats=32, reduction=8)
-KEYS = {"device", "size", "reference_s", "engine_s", "speedup", "max_abs_diff", "gflops", "peak_gflops", "peak_mem_mb"}
+KEYS = {"device", "size", "reference_s", "engine_s", "speedup", "max_abs_diff", "gflops", "peak_gflops", "peak_mem_mb",
+        "precision", "psnr_db"}
 
 
 def test_bench_on_a_small_model_reports_every_key_and_agreement() -> None:
-    result = run_bench(random_rcan(SMALL), size=16, device="cpu", tile=None, repeats=1).to_dict()
+    result = run_bench(random_rcan(SMALL), size=16, device="cpu", tile=None, repeats=1, precision="fp32").to_dict()
     assert KEYS <= result.keys()
+    assert result["precision"] == "fp32" and result["psnr_db"] == result["psnr"]
+    assert result["path"] in result["probe_times"] and result["plain_s"] > 0
     json.dumps(result)  # the CLI prints it as its last line
     assert result["device"] == "cpu" and result["size"] == 16
     assert result["reference_s"] > 0 and result["engine_s"] > 0
@@ -25,6 +28,14 @@ def test_bench_on_a_small_model_reports_every_key_and_agreement() -> None:
     assert result["peak_gflops"] == max(result["matmul_gflops"], result["conv_gflops"]) > 0
     assert result["peak_mem_mb"] > 0
     assert len(result["threads"]) == 1 and 1 <= result["threads"][0] <= torch.get_num_threads()
+
+
+def test_bench_in_bf16_rates_against_the_fp32_reference() -> None:
+    result = run_bench(random_rcan(SMALL), size=16, device="cpu", tile=None, repeats=1, precision="bf16").to_dict()
+    assert result["precision"] == "bf16" and result["path"] == "channels_last" and result["probe_times"] == {}
+    assert 50 < result["psnr_db"] < 100  # bf16 rounding is visible against the fp32 reference, and small
+    assert result["peak_gflops"] > 0
+    json.dumps(result)
 
 
 def test_random_rcan_outputs_an_image_not_a_constant() -> None:

@@ -115,6 +115,9 @@ def test_safmn_runs_shows_its_modulation_maps_and_the_chart(page) -> None:
     assert "Spatially-adaptive feature modulation" in page.locator("#explainer").inner_text()
     page.screenshot(path=str(ARTIFACTS / "6_quality_vs_time.png"), full_page=True)
     page.locator("#plot-quality").screenshot(path=str(ARTIFACTS / "6_quality_chart.png"))
+    page.locator("#plot-distill-study .js-plotly-plot").wait_for()
+    page.locator("#plot-distill-study").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "7_distill_study.png"))
 
 
 def test_an_example_thumbnail_runs_once_and_fills_the_slider(page) -> None:

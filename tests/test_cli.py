@@ -133,3 +133,131 @@ def test_evaluate_prints_a_table_and_json(tmp_path: Path, tiny_checkpoint: Path)
         assert result.returncode == 0, result.stderr
         scores = json.loads(result.stdout.strip().splitlines()[-1])
         assert set(scores) == {"Mini"} and 5 < scores["Mini"]["psnr"] < 60 and -1 < scores["Mini"]["ssim"] <= 1
+
+
+# --- issue 11: inputs are never overwritten, writes are atomic, the contract's edges -------------------------
+
+
+def _tiny_png(path: Path, colour: tuple[int, int, int] = (1, 2, 3)) -> Path:
+    Image.new("RGB", (6, 6), colour).save(path)
+    return path
+
+
+def test_an_output_that_is_another_input_is_refused_before_any_work(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    first, second = _tiny_png(d / "a.png"), _tiny_png(d / "a_x3.png", (9, 9, 9))
+    before = second.read_bytes()
+    result = run_cli("upscale", first, second, "-o", f"{d}/", "--weights", tiny_checkpoint)
+    assert result.returncode == 2 and "refusing to overwrite the input" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 2  # weights line + error
+    assert second.read_bytes() == before
+    assert not (d / "a_x3_x3.png").exists()  # nothing was written before the check
+
+
+def test_a_hard_link_to_the_input_is_the_input(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    import os
+
+    src = _tiny_png(tmp_path / "x.png")
+    link = tmp_path / "link.png"
+    os.link(src, link)
+    before = src.read_bytes()
+    result = run_cli("upscale", src, "-o", link, "--weights", tiny_checkpoint)
+    assert result.returncode == 2 and "refusing to overwrite the input" in result.stderr
+    assert src.read_bytes() == before
+
+
+def test_a_write_that_fails_midway_leaves_no_truncated_png(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """A file-size limit makes the write fail after 64 KiB, as a full disk does: no partial out.png remains."""
+    import resource
+    import signal
+
+    rgb = np.random.default_rng(3).integers(0, 256, (100, 100, 3), dtype=np.uint8)  # x3: ~270 kB as PNG
+    src = tmp_path / "noise.png"
+    Image.fromarray(rgb).save(src)
+    out = tmp_path / "out.png"
+
+    def limit_file_size() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write then fails with EFBIG instead of a kill
+        resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
+
+    env = {**__import__("os").environ, "SR_HUB_REPO": "", "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-m", "sr_core", "upscale", str(src), "-o", str(out),
+                             "--weights", str(tiny_checkpoint)], cwd=REPO, capture_output=True, text=True,
+                            timeout=120, env=env, preexec_fn=limit_file_size)
+    assert result.returncode == 2 and "cannot write out.png" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == [src]  # no partial file, no leftover temp file
+
+
+def test_an_output_with_a_trailing_slash_is_a_directory(photo: Path, tmp_path: Path, tiny_checkpoint: Path) -> None:
+    result = run_cli("upscale", photo, "-o", f"{tmp_path / 'out dir'}/", "--weights", tiny_checkpoint)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out dir" / "photo_x3.png").is_file()
+
+
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_max_pixels_must_be_positive(value: str, photo: Path, tmp_path: Path, tiny_checkpoint: Path) -> None:
+    result = run_cli("upscale", photo, "-o", tmp_path / "o.png", "--max-pixels", value, "--weights", tiny_checkpoint)
+    assert result.returncode == 2 and "--max-pixels" in result.stderr and "positive" in result.stderr
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_the_pixel_limit_message_names_the_flag(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    big = _tiny_png(tmp_path / "big.png")
+    result = run_cli("upscale", big, "-o", tmp_path / "o.png", "--max-pixels", "10", "--weights", tiny_checkpoint)
+    assert result.returncode == 2 and "raise it with --max-pixels" in result.stderr
+    assert "max_pixels or" not in result.stderr
+
+
+def test_a_directory_input_is_named_a_directory(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    result = run_cli("upscale", folder, "-o", tmp_path / "o.png", "--weights", tiny_checkpoint)
+    assert result.returncode == 2 and "is a directory" in result.stderr and "not found" not in result.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_device_cuda_without_a_gpu_exits_2_with_one_line(photo: Path, tmp_path: Path, tiny_checkpoint: Path) -> None:
+    result = run_cli("upscale", photo, "-o", tmp_path / "o.png", "--device", "cuda", "--weights", tiny_checkpoint)
+    assert result.returncode == 2 and "--device cuda" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def crafted_rcan(tmp_path: Path, change) -> Path:  # noqa: ANN001 - change: state dict -> None, edits in place
+    from safetensors.torch import save_file
+
+    from sr_core.weights import tiny_random_rcan
+
+    state = {k: v.clone().contiguous() for k, v in tiny_random_rcan().state_dict().items()}
+    change(state)
+    path = tmp_path / "crafted.safetensors"
+    save_file(state, str(path))
+    return path
+
+
+def _huge_claim(state: dict) -> None:
+    """A few kB claiming 2048 features and 400 groups (the issue's file drove RSS to 4.6 GB)."""
+    state["head.0.weight"] = torch.zeros(2048, 1, 1, 1)
+    state["tail.0.0.weight"] = torch.zeros(2048 * 9, 1, 1, 1)  # x3
+    state["body.0.body.0.body.3.conv_du.0.weight"] = torch.zeros(128, 1, 1, 1)  # reduction 16
+    state["body.399.body.0.body.3.conv_du.0.weight"] = torch.zeros(1)
+
+
+CRAFTED = {
+    "huge": (_huge_claim, "outside the accepted"),
+    "reduction 0": (lambda s: s.__setitem__("body.0.body.0.body.3.conv_du.0.weight", torch.zeros(64, 8, 1, 1)),
+                    "reduction = 0"),
+    "0-d head": (lambda s: s.__setitem__("head.0.weight", torch.tensor(1.0)), "describe no valid model"),
+    "NaN": (lambda s: s["tail.1.weight"].fill_(float("nan")), "NaN or infinite"),
+}
+
+
+@pytest.mark.parametrize("case", list(CRAFTED))
+def test_crafted_checkpoints_exit_2_with_one_line(case: str, photo: Path, tmp_path: Path) -> None:
+    change, message = CRAFTED[case]
+    weights = crafted_rcan(tmp_path, change)
+    result = run_cli("upscale", photo, "-o", tmp_path / "o.png", "--weights", weights)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o.png").exists()

@@ -133,9 +133,11 @@ def wide_model() -> torch.nn.Module:
     return random_rcan(WIDE, seed=1)
 
 
-def test_cpu_engine_uses_winograd_on_its_own_copy_and_matches_the_plain_forward(wide_model: torch.nn.Module) -> None:
+def test_cpu_engine_uses_winograd_on_its_own_copy_and_matches_the_plain_forward(
+    wide_model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = {k: v.clone() for k, v in wide_model.state_dict().items()}
-    up = Upscaler(wide_model, "cpu")
+    up = Upscaler(wide_model, "cpu", precision="fp32")
     swapped = [m for m in up.model.modules() if isinstance(m, RowWinogradConv)]
     assert len(swapped) == 2 * (2 * 2 + 1) + 1  # two per RCAB, one per group, the body's last conv
     assert not any(isinstance(m, RowWinogradConv) for m in wide_model.modules())
@@ -146,23 +148,33 @@ def test_cpu_engine_uses_winograd_on_its_own_copy_and_matches_the_plain_forward(
     with torch.no_grad():
         plain = wide_model(x)
     assert plain.std() > 20  # an image-like output, so agreement means something
-    for threads in (1, 2):  # Winograd on one thread, the direct channels_last convs on more
+    # Injected probe timings: Winograd wins on one thread, the direct channels_last convs on two.
+    fake = {1: {"channels_last": 3.0, "nchw": 4.0, "row_winograd": 2.0},
+            2: {"channels_last": 1.0, "nchw": 1.5, "row_winograd": 1.2}}
+    monkeypatch.setattr(engine, "PATH_CHOICES", {})
+    monkeypatch.setattr(engine, "time_candidate", lambda up, name, probe: fake[torch.get_num_threads()][name])
+    for threads in (1, 2):
         up.threads = threads
         out = up.upscale_tensor(x)
+        assert up.path == ("row_winograd" if threads == 1 else "channels_last")
         assert all(conv.active == (threads == 1) for conv in swapped)
         assert (out - plain).abs().max() < 0.01  # in 8-bit levels
 
 
 @pytest.mark.parametrize("tile", [8, 13])
-def test_winograd_engine_tiles_equal_the_whole_image(wide_model: torch.nn.Module, tile: int) -> None:
-    up = Upscaler(wide_model, "cpu")
-    up.threads = 1  # the Winograd path
+def test_winograd_engine_tiles_equal_the_whole_image(
+    wide_model: torch.nn.Module, tile: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    up = Upscaler(wide_model, "cpu", precision="fp32")
+    monkeypatch.setattr(engine, "PATH_CHOICES", {up._path_key(1): "row_winograd"})  # the Winograd path
+    up.threads = 1
     x = torch.from_numpy(random_image(25, 19, seed=tile)).permute(2, 0, 1)[None] * 255
     whole = up.upscale_tensor(x, tile=64)
     seen: list[Progress] = []
     tiled = up.upscale_tensor(x, tile=tile, progress=seen.append)
     assert (tiled - whole).abs().max() < 0.01  # levels: only the rounding of differently grouped sums differs
     assert seen[-1].done == seen[-1].total == up.steps(25, 19, tile, ensemble=False)
+    assert up.path == "row_winograd"
 
 
 def test_cpu_threads_follow_idle_cpus_within_torchs_limit(upscaler: Upscaler) -> None:
@@ -181,3 +193,12 @@ def test_cpu_threads_follow_idle_cpus_within_torchs_limit(upscaler: Upscaler) ->
     finally:
         upscaler.threads = None
         torch.set_num_threads(previous)
+
+
+def test_non_finite_outputs_are_refused() -> None:
+    """NaN weights used to give an all-black PNG and exit 0; the engine now refuses to hand such a picture on."""
+    model = tiny_random_rcan()
+    with torch.no_grad():
+        model.tail[1].bias.fill_(float("nan"))
+    with pytest.raises(engine.NonFiniteOutput, match="NaN or infinite"):
+        Upscaler(model, "cpu").upscale(random_image(8, 8))

@@ -1,6 +1,7 @@
 """`python -m explain report`: the offline page and metrics.json contract, and clean failures."""
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -12,8 +13,11 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from explain.cli import main
+from explain.distill_study import finding, load_study
 from explain.rcan.feature_views import VIEW_NAMES
 from explain.report import markdown_to_html
+from sr_core.bench import random_rcan
+from sr_core.models.rcan import RCANConfig
 from sr_core.models.safmn import SAFMN, SAFMNConfig
 
 RNG = np.random.default_rng(0)
@@ -37,8 +41,10 @@ def test_report_is_offline_and_metrics_hold_every_contract_key(tiny_checkpoint, 
     assert '<script src="http' not in page
     assert not re.search(r"<script[^>]*\bsrc=", page)  # no external script of any kind
     assert page.count("* plotly.js v") == 1  # the library inlined once, not per figure
-    assert page.count("Plotly.newPlot(") == 11  # every figure, the error maps included
+    assert page.count("Plotly.newPlot(") == 12  # every figure, the error maps and the distillation study included
     assert page.count("<abbr title=") > 20  # glossary tooltips in the page
+    study = page[page.index('<section class="figure" id="distill_study">'):]
+    assert html.escape(finding(load_study()), quote=False) in study  # the chart with the study's finding
     assert "Papers and tools" in page and "arxiv.org/abs/2502.16025" in page
 
     metrics = json.loads((out / "metrics.json").read_text())
@@ -97,6 +103,23 @@ def test_bad_input_exits_2_with_one_line(problem, tiny_checkpoint, tmp_path, cap
     assert rc == 2
     assert len(err_lines) == 1 and err_lines[0].startswith("error: "), err_lines
     assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_report_says_which_precision_the_engine_ran(tiny_checkpoint, tmp_path, capsys):
+    image = save_png(tmp_path / "photo.png", 30, 36)
+    out = tmp_path / "report"
+    wide = tmp_path / "wide_rcan.safetensors"  # 32 features: wide enough for bf16 convs (the tiny one is not)
+    model = random_rcan(RCANConfig(n_resgroups=1, n_resblocks=1, n_feats=32, reduction=8))
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(wide))
+    assert main(["report", str(image), "-o", str(out), "--weights", str(wide), "--precision", "bf16"]) == 0
+    assert "precision: bf16" in capsys.readouterr().err
+    assert json.loads((out / "metrics.json").read_text())["model"]["precision"] == "bf16"
+    assert "<h1>How RCAN enlarges photo.png x3 (bf16)</h1>" in (out / "index.html").read_text(encoding="utf-8")
+    assert main(["report", str(image), "-o", str(out), "--weights", str(tiny_checkpoint), "--precision", "bf16"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["model"]["precision"] == "fp32"  # what ran, not what was asked
+    with pytest.raises(SystemExit) as refused:  # argparse refuses an unknown choice with status 2
+        main(["report", str(image), "-o", str(out), "--weights", str(tiny_checkpoint), "--precision", "fp8"])
+    assert refused.value.code == 2
 
 
 def test_a_safmn_checkpoint_gets_its_own_report(tmp_path):

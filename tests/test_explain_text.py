@@ -92,3 +92,12 @@ def test_safmns_short_answer_fits_too_even_with_every_clause():
     analysis.texture.hf_energy_ratio = 10 * analysis.texture.hf_energy_ratio_original
     answer = short_answer(analysis)
     assert "SAFM" in answer and "part is invented" in answer and word_count(answer) <= MAX_ANSWER_WORDS
+
+
+def test_the_distillation_source_carries_the_studys_own_finding():
+    from explain.distill_study import finding, load_study
+    from explain.text import SOURCES
+
+    bullet = SOURCES[SOURCES.index("Dataset distillation"):]
+    assert "How much data do textures need?" in bullet
+    assert finding(load_study()) in bullet

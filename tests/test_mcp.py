@@ -67,10 +67,11 @@ def test_schema_lists_both_tools_with_their_parameters(app_url):
     upscale = tools["upscale"]
     assert upscale["description"].startswith("Enlarge a photo 3 times")
     properties = upscale["inputSchema"]["properties"]
-    assert list(properties) == ["image", "tile", "ensemble", "weights", "model"]
+    assert list(properties) == ["image", "tile", "ensemble", "weights", "model", "precision"]  # new ones go last
     assert upscale["inputSchema"]["required"] == ["image"]
     assert properties["image"]["type"] == "string" and "url" in properties["image"]["format"]
     assert properties["model"]["enum"] == ["rcan", "safmn"] and properties["model"]["default"] == "rcan"
+    assert properties["precision"]["enum"] == ["auto", "fp32", "bf16"] and properties["precision"]["default"] == "auto"
     assert properties["tile"]["description"].startswith("Tile size in input pixels")  # from the docstring's Args
     explain = tools["explain"]["inputSchema"]["properties"]
     assert list(explain) == ["image", "have_original", "weights", "model"]

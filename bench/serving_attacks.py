@@ -1,0 +1,123 @@
+"""Rerun the attacks of issue 11 against `python app.py` on 127.0.0.1 and print what they cost the server.
+
+    python bench/serving_attacks.py [--repo DIR]   # DIR: another checkout's app.py (e.g. the code before the fix)
+
+1. data: URL bomb: a 420 kB PNG of 12000x12000 pixels sent inline, 6 at once to the unqueued photo-info event
+   (POST /gradio_api/run/predict; --parallel) and 2 through the queue to /upscale; then a 23 MB data URL. RSS and peak RSS.
+2. A long run (600x600, x8 ensemble) cancelled by gradio_client's job.cancel(), and one whose tab is closed:
+   the cores the server keeps busy in the 3 s after, and whether the run says it stopped.
+Bounded: one server, ~2-4 minutes on 2 cores. Needs /proc (Linux).
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.app_server import running_app_process  # noqa: E402
+from tests.attacks import (  # noqa: E402
+    bomb_png, cpu_busy, data_url_payload, fn_index, join_queue, memory_mb, open_then_close_tab,
+    post_run_predict, wait_for_log,
+)
+
+LONG_SIDE = 600
+
+
+def long_photo() -> bytes:
+    rgb = np.random.default_rng(0).integers(0, 256, (LONG_SIDE, LONG_SIDE, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def message(response: dict) -> str:
+    text = str(response.get("error") or response.get("data") or response)
+    return text[:110]
+
+
+def tile_steps_started(job) -> bool:  # noqa: ANN001 - a gradio_client Job
+    progress = job.status().progress_data
+    return bool(progress) and progress[-1].index is not None
+
+
+def data_url_attack(url: str, pid: int, parallel: int) -> None:
+    bomb = data_url_payload(bomb_png(12000))
+    info = fn_index(url, "estimate_text")
+    upscale = fn_index(url, "upscale")
+    print(f"RSS before: {memory_mb(pid)}")
+    started = time.perf_counter()
+    with ThreadPoolExecutor(parallel) as pool:
+        results = list(pool.map(lambda _: post_run_predict(url, info, [bomb, 256, False, "default", "rcan"]),
+                                range(parallel)))
+    print(f"{parallel} parallel bombs to the photo-info event: {time.perf_counter() - started:.1f} s, "
+          f"statuses {[code for code, _ in results]}, first answer: {message(results[0][1])}")
+    print(f"RSS after: {memory_mb(pid)}")
+    for i in range(2):
+        join_queue(url, upscale, [bomb, 256, False, "default", "rcan"], f"bomb{i}")
+        seen = open_then_close_tab(url, f"bomb{i}", until="process_completed")
+        print(f"bomb through the queue to /upscale: messages {seen[-2:]}")
+    print(f"RSS after the queued bombs: {memory_mb(pid)}")
+    big = data_url_payload(b"\x89PNG\r\n\x1a\n" + bytes(23 * 2**20))
+    code, response = post_run_predict(url, info, [big, 256, False, "default", "rcan"])
+    print(f"23 MB data URL: status {code}: {message(response)}")  # 413: refused unread (RequestBodyLimit)
+    print(f"RSS at the end: {memory_mb(pid)}")
+
+
+def cancel_attack(url: str, pid: int, log_path: Path, photo: Path) -> None:
+    from gradio_client import Client, handle_file
+
+    client = Client(url, verbose=False)
+    job = client.submit(handle_file(str(photo)), 256, True, api_name="/upscale")
+    while not tile_steps_started(job):
+        time.sleep(0.2)
+    print(f"cancel: busy before: {cpu_busy(pid, 2.0):.2f} cores")
+    job.cancel()
+    time.sleep(1.0)
+    print(f"cancel: busy in the 3 s after the cancel (+1 s): {cpu_busy(pid, 3.0):.2f} cores; "
+          f"the run says it stopped: {wait_for_log(log_path, 'nobody is waiting', 5)}")
+
+
+def tab_close_attack(url: str, pid: int, log_path: Path, photo_bytes: bytes) -> None:
+    upscale = fn_index(url, "upscale")
+    payload = {"path": None, "url": "data:image/png;base64," + base64.b64encode(photo_bytes).decode(),
+               "orig_name": "long.png", "meta": {"_type": "gradio.FileData"}}
+    join_queue(url, upscale, [payload, 256, True, "default", "rcan"], "tab")
+    seen = open_then_close_tab(url, "tab", until="progress")
+    print(f"tab: saw {seen[-3:]}, then closed the tab")
+    before = log_path.read_text().count("nobody is waiting")
+    time.sleep(1.0)
+    print(f"tab: busy in the 3 s after closing (+1 s): {cpu_busy(pid, 3.0):.2f} cores; "
+          f"the run says it stopped: {log_path.read_text().count('nobody is waiting') > before}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repo", type=Path, default=ROOT, help="checkout whose app.py is attacked")
+    parser.add_argument("--parallel", type=int, default=6, help="bombs sent at once (the issue: 6, ~1 GB each "
+                        "on the code before the fix)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as workdir:
+        photo_bytes = long_photo()
+        photo = Path(workdir) / "long.png"
+        photo.write_bytes(photo_bytes)
+        with running_app_process("bundled", Path(workdir), repo=args.repo) as app:
+            print(f"app.py of {args.repo} on {app.url}, pid {app.pid}")
+            data_url_attack(app.url, app.pid, args.parallel)
+            cancel_attack(app.url, app.pid, app.log_path, photo)
+            time.sleep(2)
+            tab_close_attack(app.url, app.pid, app.log_path, photo_bytes)
+
+
+if __name__ == "__main__":
+    main()
