@@ -980,7 +980,7 @@ def explain(
     have_original: bool = False,
     weights: str = "default",
     model: str = DEFAULT_MODEL,
-    focus: tuple[int, int] | None = None,
+    focus: tuple | None = None,
     progress: gr.Progress = gr.Progress(),
 ) -> tuple:
     """Answer, with this photo's own numbers, what technology keeps its fine textures that bicubic loses.
@@ -1002,6 +1002,8 @@ def explain(
         Ten figures (Plotly JSON; empty where the model has none) in this order: texture evidence, error maps, depth, ablation, added detail, the model's own figure (RCAN's gates or SAFMN's modulation maps), then RCAN's boosted channels, texture map, feature views and their scores; a summary in Markdown (the plain answer and headline numbers); all the numbers as JSON (metrics, with answer.short); the workflow figure; and the full explanation in Markdown with glossary tooltips.
     """
     photo = read_photo(image)
+    if focus and len(focus) == 3:  # (photo, x, y) from a click: it counts only for the photo it was made on
+        focus = focus[1:] if focus[0] == image else None
     focus = None if not focus else (int(focus[0]), int(focus[1]))  # (x, y) on the photo, where the user clicked
     key = (file_digest(image), bool(have_original), weights, model, focus)
     cached = EXPLAINED.get(key)
@@ -1038,18 +1040,19 @@ def explain(
 
 
 def explain_on_open(image: str | None, have_original: bool, weights: str, model: str,
-                    focus: tuple[int, int] | None = None, progress: gr.Progress = gr.Progress()) -> tuple:
+                    clicked: tuple[str, int, int] | None = None, progress: gr.Progress = gr.Progress()) -> tuple:
     """Opening an explanation tab explains the photo now (or shows its cached explanation), so that enlarging never
-    waits for the explainer; with no photo the tab says how to get one."""
+    waits for the explainer; with no photo the tab says how to get one. `clicked` (photo, x, y) counts only for
+    the photo it was made on, so a new photo needs no event to forget the old click."""
     if not image:
         return not_explained_yet()
-    return explain(image, have_original, weights, model, focus, progress=progress)
+    return explain(image, have_original, weights, model, clicked, progress=progress)
 
 
-def focus_on_click(event: gr.SelectData) -> tuple[tuple[int, int], str]:
+def focus_on_click(image: str | None, event: gr.SelectData) -> tuple[tuple[str | None, int, int], str]:
     """A click on the photo chooses where the explanation looks (its region and zoomed crops)."""
     x, y = (int(v) for v in event.index)
-    return (x, y), (f"**The explanation will look at x={x}, y={y}** (where you clicked). Open *How textures are "
+    return (image, x, y), (f"**The explanation will look at x={x}, y={y}** (where you clicked). Open *How textures are "
                     "kept* to see it.")
 
 
@@ -1417,8 +1420,7 @@ def build_demo() -> gr.Blocks:
                     api_visibility="private")
         cleared = photo.change(not_explained_yet, None, explain_outputs, queue=False, api_visibility="private")
         photo.change(original_mode_for, photo, have_original, queue=False, api_visibility="private")
-        photo.change(lambda: None, None, focus, queue=False, api_visibility="private")  # a new photo: no click yet
-        clicked = photo.select(focus_on_click, None, [focus, focus_note], queue=False, api_visibility="private")
+        clicked = photo.select(focus_on_click, photo, [focus, focus_note], queue=False, api_visibility="private")
         clicked.then(not_explained_yet, None, explain_outputs, queue=False, api_visibility="private")
         arranged = [*first_slot, *(columns[key] for key in RCAN_ONLY), columns["original_errors"]]
         for explained in (by_button, *opened, cleared):

@@ -226,12 +226,15 @@ def test_explanations_are_cached_per_photo_and_options(app_module, monkeypatch, 
 
 
 def test_a_click_on_the_photo_is_where_the_explanation_looks(app_module, tmp_path: Path) -> None:
-    focus, note = app_module.focus_on_click(SimpleNamespace(index=[250, 150]))
-    assert focus == (250, 150) and "x=250, y=150" in note
+    clicked, note = app_module.focus_on_click("p.png", SimpleNamespace(index=[250, 150]))
+    assert clicked == ("p.png", 250, 150) and "x=250, y=150" in note
+    assert app_module.explain_on_open(None, False, "default", "rcan", clicked) == app_module.not_explained_yet()
     photo = _png_file(tmp_path / "w.png", Image.fromarray(
         np.random.default_rng(5).integers(0, 256, (200, 300, 3), dtype=np.uint8)))
-    *_, metrics, _, _ = app_module.explain(str(photo), False, "default", "rcan", focus)
+    *_, metrics, _, _ = app_module.explain(str(photo), False, "default", "rcan", (str(photo), 250, 150))
     assert "the 128x128 crop you chose, at x=172, y=72" in metrics["input"]["working_region"]["how"]
+    *_, metrics, _, _ = app_module.explain(str(photo), False, "default", "rcan", ("other.png", 250, 150))
+    assert "most textured" in metrics["input"]["working_region"]["how"]  # a click on another photo is forgotten
 
 
 def test_an_example_click_names_the_model_in_the_slider(app_module) -> None:
