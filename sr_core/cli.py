@@ -215,9 +215,9 @@ def run_upscale(args: argparse.Namespace) -> int:
     check_inputs(args.inputs)
     loaded = load_weights(args.weights, args.hub_repo, args.hub_file, args.hub_revision)
     stderr(f"weights: {loaded.describe()}")
+    targets = output_paths(args.inputs, args.output, loaded.model.scale)  # refused before the engine is built
     upscaler = Upscaler(loaded.model, args.device, args.precision)
     stderr(f"precision: {upscaler.describe()}")
-    targets = output_paths(args.inputs, args.output, upscaler.scale)
     failures = 0
     for src, dst in zip(args.inputs, targets):
         try:

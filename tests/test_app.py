@@ -370,7 +370,7 @@ def test_the_precision_choice_reaches_the_engine_and_the_info_line(client, tmp_p
     _, _, info = client.predict(handle_file(str(source)), api_name="/upscale")  # the old call: auto
     auto_is_bf16 = resolve_dtype("auto", torch.device("cpu")) == torch.bfloat16  # native bf16 on this CPU
     assert "precision: fp32" in info and ("bf16 asked" in info) == auto_is_bf16
-    with pytest.raises(Exception, match="not in the list of choices|unknown precision|precision must be one of"):
+    with pytest.raises(Exception, match="precision must be one of"):
         client.predict(handle_file(str(source)), precision="fp8", api_name="/upscale")
 
 

@@ -261,7 +261,7 @@ def test_a_data_url_bomb_costs_the_server_no_memory(server) -> None:
     bomb = data_url_payload(bomb_png(12000))
     peak_before = memory_mb(server.pid)["VmHWM"]
     for _ in range(2):
-        status, response = post_run_predict(server.url, index, [bomb, 256, False, "default", "rcan"])
+        status, response = post_run_predict(server.url, index, [bomb, 256, False, "default", "rcan", "auto"])
         assert status == 500 and "too large" in str(response), response
     assert memory_mb(server.pid)["VmHWM"] - peak_before < 100  # one decoded copy alone would be 432 MB
 
@@ -289,7 +289,7 @@ def test_a_cancelled_job_stops_the_engine(server, tmp_path: Path) -> None:
 def test_closing_the_tab_stops_the_engine(server) -> None:
     """The issue: a closed tab let the run go on for 90 s, and the next visitor waited 89.9 s."""
     before = server.log_path.read_text().count("nobody is waiting")
-    join_queue(server.url, fn_index(server.url, "upscale"), [data_url_payload(long_photo_bytes(), "long.png"), 256, True, "default", "rcan"],
+    join_queue(server.url, fn_index(server.url, "upscale"), [data_url_payload(long_photo_bytes(), "long.png"), 256, True, "default", "rcan", "auto"],
                "closed-tab")
     seen = open_then_close_tab(server.url, "closed-tab", until="progress")
     assert "progress" in seen, seen
@@ -334,9 +334,9 @@ def test_a_request_body_over_the_limit_is_refused_before_it_is_read(server) -> N
     """Gradio parses a JSON body in full before any handler: a 23 MB data URL held ~115 MB of RSS."""
     big = data_url_payload(b"\x89PNG\r\n\x1a\n" + bytes(4 * 2**20))  # 5.6 MB of JSON; the limit is 2mb*4/3 + 1 MiB
     status, response = post_run_predict(server.url, fn_index(server.url, "estimate_text"),
-                                        [big, 256, False, "default", "rcan"])
+                                        [big, 256, False, "default", "rcan", "auto"])
     assert status == 413 and "request too large" in response["error"]
     small = data_url_payload(bomb_png(100))
     status, response = post_run_predict(server.url, fn_index(server.url, "estimate_text"),
-                                        [small, 256, False, "default", "rcan"])
+                                        [small, 256, False, "default", "rcan", "auto"])
     assert status == 200 and "100×100" in str(response["data"])
