@@ -133,7 +133,8 @@ def test_no_unqueued_event_decodes_pixels(demo, no_pixel_decoding) -> None:
 def test_helper_events_are_private_and_examples_share_the_model_limit(demo) -> None:
     named = {fn.api_name for fn in demo.fns.values() if fn.api_visibility != "private" and fn.fn is not None}
     assert named - {"load_example_input"} == PUBLIC_EVENTS  # Gradio's own example loader only posts files back
-    model_runs = [fn for fn in demo.fns.values() if fn.name in ("upscale", "explain", "load_example_output")]
+    model_runs = [fn for fn in demo.fns.values() if fn.name in ("upscale", "explain", "load_example_output", "explain_on_open",
+                                                             "step_through_on_open")]
     assert len(model_runs) >= 4
     assert {(fn.concurrency_id, fn.concurrency_limit) for fn in model_runs} == {("model", 1)}
 
