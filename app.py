@@ -1049,9 +1049,10 @@ def explain_on_open(image: str | None, have_original: bool, weights: str, model:
     return explain(image, have_original, weights, model, clicked, progress=progress)
 
 
-def focus_on_click(image: str | None, event: gr.SelectData | None = None) -> tuple:
-    """A click on the photo chooses where the explanation looks (its region and zoomed crops); no click, no change."""
-    if event is None or not event.index:
+def focus_on_click(image: str | None, event: gr.SelectData) -> tuple:
+    """A click on the photo chooses where the explanation looks (its region and zoomed crops); no click, no change.
+    `event` must stay a required gr.SelectData: Gradio passes the click only to a parameter annotated so."""
+    if not event.index:
         return gr.update(), gr.update()
     x, y = (int(v) for v in event.index)
     return (image, x, y), (f"**The explanation will look at x={x}, y={y}** (where you clicked). Open *How textures are "
