@@ -29,6 +29,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from math import ceil
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import gradio as gr
 import numpy as np
@@ -43,6 +44,7 @@ from explain.analysis import metrics as explain_metrics
 from explain.distill_study import study_section
 from explain.glossary import with_tooltips
 from explain.stats import effect_verdict
+from explain.steps import Step, step_through_photo
 from explain.figures import quality_vs_time_figure
 from explain.quality import load_quality_vs_time, quality_caption
 from explain.report import CAPTIONS, STUDY_CAPTION
@@ -110,6 +112,9 @@ MODEL_CHOICES = [("RCAN — best textures", "rcan"), ("SAFMN — fast", "safmn")
 PRECISION_CHOICES = [("Auto", "auto"), ("fp32 (exact)", "fp32"), ("bf16", "bf16")]
 DEFAULT_MODEL = "rcan"
 SAFMN_WEIGHTS_ENV = "SR_SAFMN_WEIGHTS"
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 def max_pixels() -> int:
@@ -658,29 +663,33 @@ def read_photo(path: str | None) -> InputImage:
     return read_image(path, max_pixels(), VISITOR_RAISE_HINT)
 
 
-class RecentResults:
-    """The last few enlargements (uint8) with what the engine recorded while making them (RCAN's gates), keyed by
-    (upload path, weights choice, model choice), so that "How textures are kept" explains exactly the picture the
-    user got without enlarging it again. Gradio names uploads by content hash, so the path is a stable key."""
+class RecentResults(Generic[K, V]):
+    """The last few results, least recently stored dropped first. RECENT holds enlargements (uint8) with what the
+    engine recorded while making them (RCAN's gates), keyed by (upload path, weights choice, model choice), so that
+    "How textures are kept" explains exactly the picture the user got without enlarging it again (Gradio names
+    uploads by content hash, so the path is a stable key). EXPLAINED holds finished explanations."""
 
     def __init__(self, size: int = 3) -> None:
-        self._items: OrderedDict[tuple[str, str, str], tuple[np.ndarray, dict]] = OrderedDict()
+        self._items: OrderedDict[K, V] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def put(self, key: tuple[str, str, str], result: tuple[np.ndarray, dict]) -> None:
+    def put(self, key: K, result: V) -> None:
         with self._lock:
             self._items[key] = result
             self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
 
-    def get(self, key: tuple[str, str, str]) -> tuple[np.ndarray, dict] | None:
+    def get(self, key: K) -> V | None:
         with self._lock:
             return self._items.get(key)
 
 
-RECENT = RecentResults()
+RECENT: RecentResults[tuple[str, str, str], tuple[np.ndarray, dict]] = RecentResults()
+# Explanations by (photo's content hash, ground-truth mode, weights, model): reopening the tab, or coming back to a
+# photo (an example clicked again), shows its figures at once.
+EXPLAINED: RecentResults[tuple[str, bool, str, str, tuple[int, int] | None], tuple] = RecentResults(size=6)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -772,8 +781,11 @@ def upscale_example(image: str, progress: gr.Progress = gr.Progress()) -> tuple[
 
 
 def stop_run(request: gr.Request) -> None:
+    """Stop ends the run in the page at once (its event is cancelled) and in the engine after the current tile."""
     if STOP_FLAGS.stop(session_of(request)):
-        gr.Info("Stopping after the current step…")
+        gr.Info("Stopped. Nothing was saved.", title="Stopped")
+    else:
+        gr.Info("Nothing is running.", title="Stop")
 
 
 def estimate_text(image: str | None, tile: int, ensemble: bool, weights: str, model: str,
@@ -968,6 +980,7 @@ def explain(
     have_original: bool = False,
     weights: str = "default",
     model: str = DEFAULT_MODEL,
+    focus: tuple | None = None,
     progress: gr.Progress = gr.Progress(),
 ) -> tuple:
     """Answer, with this photo's own numbers, what technology keeps its fine textures that bicubic loses.
@@ -989,6 +1002,13 @@ def explain(
         Ten figures (Plotly JSON; empty where the model has none) in this order: texture evidence, error maps, depth, ablation, added detail, the model's own figure (RCAN's gates or SAFMN's modulation maps), then RCAN's boosted channels, texture map, feature views and their scores; a summary in Markdown (the plain answer and headline numbers); all the numbers as JSON (metrics, with answer.short); the workflow figure; and the full explanation in Markdown with glossary tooltips.
     """
     photo = read_photo(image)
+    if focus and len(focus) == 3:  # (photo, x, y) from a click: it counts only for the photo it was made on
+        focus = focus[1:] if focus[0] == image else None
+    focus = None if not focus else (int(focus[0]), int(focus[1]))  # (x, y) on the photo, where the user clicked
+    key = (file_digest(image), bool(have_original), weights, model, focus)
+    cached = EXPLAINED.get(key)
+    if cached is not None:
+        return cached
     engine = ENGINES.get(weights, model)
     progress(0.1, desc="Looking inside the network")
     if have_original:
@@ -998,32 +1018,100 @@ def explain(
                            print_exception=False)
         low_res = from_uint8(make_lr(original, SCALE))
         analysis = analyze_any(engine.weights.model, low_res, original=original, image_mode=photo.original_mode,
-                               upscaler=engine.upscaler)
+                               upscaler=engine.upscaler,
+                               focus=None if focus is None else (focus[0] // SCALE, focus[1] // SCALE))
     else:
         sr, recorded = RECENT.get((image, weights, model)) or (None, None)
         analysis = analyze_any(engine.weights.model, photo.rgb, sr=None if sr is None else from_uint8(sr),
-                               image_mode=photo.original_mode, upscaler=engine.upscaler, recorded=recorded)
+                               image_mode=photo.original_mode, upscaler=engine.upscaler, recorded=recorded,
+                               focus=focus)
     progress(0.9, desc="Drawing")
     figures = build_figures(analysis)
     numbers = explain_metrics(analysis)
-    return (
+    result = (
         *slot_figures(figures),
         explain_summary(numbers),
         numbers,
         figures["workflow"],
         with_tooltips(explainer_markdown(analysis)),
     )
+    EXPLAINED.put(key, result)
+    return result
+
+
+def explain_on_open(image: str | None, have_original: bool, weights: str, model: str,
+                    clicked: tuple[str, int, int] | None = None, progress: gr.Progress = gr.Progress()) -> tuple:
+    """Opening an explanation tab explains the photo now (or shows its cached explanation), so that enlarging never
+    waits for the explainer; with no photo the tab says how to get one. `clicked` (photo, x, y) counts only for
+    the photo it was made on, so a new photo needs no event to forget the old click."""
+    if not image:
+        return not_explained_yet()
+    return explain(image, have_original, weights, model, clicked, progress=progress)
+
+
+def focus_on_click(image: str | None, event: gr.SelectData) -> tuple:
+    """A click on the photo chooses where the explanation looks (its region and zoomed crops); no click, no change.
+    `event` must stay a required gr.SelectData: Gradio passes the click only to a parameter annotated so."""
+    if not event.index:
+        return gr.update(), gr.update()
+    x, y = (int(v) for v in event.index)
+    return (image, x, y), (f"**The explanation will look at x={x}, y={y}** (where you clicked). Open *How textures are "
+                    "kept* to see it.")
+
+
+def example_shown() -> tuple[dict, dict, dict, dict]:
+    """After an example click: the examples run with the default options, so the slider names the default model,
+    and the model and weights choices go back to the defaults, so that the explanation is of the picture shown."""
+    return (*show_model_used("default", DEFAULT_MODEL), gr.update(value=DEFAULT_MODEL), gr.update(value="default"))
+
+
+def file_digest(path: str) -> str:
+    """The photo's content hash: Gradio serves the same photo under several paths (upload, example cache)."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return path
+
+
+# Step-throughs by (photo's content hash, weights, model): each is a whole forward pass, so it is kept.
+STEPPED: RecentResults[tuple[str, str, str], list[Step]] = RecentResults()
+NOT_STEPPED = "*Choose a photo in the **Upscale** tab: its run through the network appears here, step by step.*"
+
+
+def step_through_on_open(image: str | None, weights: str, model: str) -> tuple:
+    """Opening the workflow tab runs the network once on the whole photo, stage by stage (or shows the cached
+    run): the steps, the first step shown, and the overview strip."""
+    if not image:
+        return not_stepped_yet()
+    key = (file_digest(image), weights, model)
+    steps = STEPPED.get(key)
+    if steps is None:
+        steps = step_through_photo(ENGINES.get(weights, model).weights.model, read_photo(image).rgb)
+        STEPPED.put(key, steps)
+    strip = [(step.thumbnail, f"{i + 1}. {step.name}") for i, step in enumerate(steps)]
+    return (steps, *show_step(steps, 0), strip)
+
+
+def not_stepped_yet() -> tuple:
+    """A new photo clears the previous photo's step-through."""
+    return [], 0, None, NOT_STEPPED, []
+
+
+def jump_to_step(steps: list[Step], event: gr.SelectData) -> tuple[int, np.ndarray | None, str]:
+    return show_step(steps, event.index)
+
+
+def show_step(steps: list[Step], index: int) -> tuple[int, np.ndarray | None, str]:
+    """(index, thumbnail, caption) of step `index`, kept within the run."""
+    if not steps:
+        return 0, None, NOT_STEPPED
+    index = min(max(int(index), 0), len(steps) - 1)
+    return index, steps[index].thumbnail, steps[index].caption(index, len(steps))
 
 
 def is_example(image: str | None) -> bool:
     """Whether the photo is one of the bundled examples (by content: Gradio serves copies under other paths)."""
-    if not image:
-        return False
-    try:
-        digest = hashlib.sha256(Path(image).read_bytes()).hexdigest()
-    except OSError:
-        return False
-    return digest in example_digests()
+    return bool(image) and file_digest(image) in example_digests()
 
 
 @functools.lru_cache(maxsize=1)
@@ -1098,13 +1186,14 @@ EXPLAIN_INTRO = """\
 ### What technology keeps fine textures so clean?
 The answer comes first, written from this photo's own numbers; below it, each claim with its figure. Hover an
 underlined term for its definition. Everything is computed for the photo in the **Upscale** tab with the model chosen
-there, after each run (or press *Explain*): the experiments change the network and show what happens to *your*
+there, when you open this tab (or press *Explain*), so enlarging never waits for it: the experiments change the network and show what happens to *your*
 photo. **I have the original** treats your upload as the sharp original: it is shrunk ×3 the way the RCAN paper
 does (bicubic), enlarged back, and everything is compared with the original, the only way to tell real detail from
 invented detail. It is on for the examples, which are their own originals.
 """
 
-NOT_EXPLAINED = "*Nothing explained yet for this photo: press **Enlarge ×3** or **Explain this photo**.*"
+NOT_EXPLAINED = ("*Nothing explained yet: choose a photo in the **Upscale** tab (or an example), then open this tab "
+                 "or press **Explain this photo**.*")
 
 EXAMPLES = [
     ("fabric_astronaut.png", "Fabric"),
@@ -1119,6 +1208,9 @@ CSS = """
           background: var(--color-accent-soft); }
 .caption { color: var(--body-text-color-subdued); font-size: 0.95em; margin: 0 0 18px 4px; }
 abbr[title] { text-decoration: underline dotted; cursor: help; }
+/* Numbered lists of 10 or more items: room for two-digit markers ("10.", not ".0."). */
+.prose ol, .md ol { padding-left: 2.6em; list-style-position: outside; }
+#slider-hint { color: var(--body-text-color-subdued); margin-top: -6px; }
 """
 
 
@@ -1162,7 +1254,7 @@ def build_demo() -> gr.Blocks:
     with gr.Blocks(title="RCAN or SAFMN ×3 super-resolution, explained", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(INTRO, elem_id="intro")
         banner = gr.Markdown(banner_text(default_engine), visible=bool(banner_text(default_engine)), elem_id="banner")
-        with gr.Tabs(elem_id="tabs"):
+        with gr.Tabs(elem_id="tabs", overflow_behavior="wrap"):  # on a phone the tabs wrap instead of hiding
             with gr.Tab("Upscale", id="upscale", elem_id="tab-upscale"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=1, min_width=300):
@@ -1176,6 +1268,10 @@ def build_demo() -> gr.Blocks:
                             elem_id="upload",
                         ))
                         ready = gr.Markdown("", elem_id="ready")
+                        focus = gr.State(None)
+                        focus_note = gr.Markdown("*Click on the photo to choose where the explanation looks; "
+                                                 "otherwise it looks at the most textured part.*",
+                                                 elem_id="focus-note", elem_classes=["caption"])
                         model = strict_choice(gr.Radio(
                             MODEL_CHOICES,
                             value=DEFAULT_MODEL,
@@ -1221,16 +1317,21 @@ def build_demo() -> gr.Blocks:
                             label="Bicubic (left) · model (right)",
                             type="filepath",
                             format="png",
-                            max_height=720,  # a x3 result fits a laptop screen; fullscreen shows every pixel
+                            height=640,  # big enough to see texture without opening fullscreen
+                            max_height=900,  # fullscreen shows every pixel
                             slider_position=50,  # halfway: both methods in view on the first look
                             buttons=["fullscreen"],
                             interactive=False,
                             elem_id="slider",
                         )
+                        gr.Markdown("**Zoom:** drag the bar to compare bicubic and the model; the full-screen button "
+                                    "(top right of the picture) shows it pixel for pixel, where fine texture is "
+                                    "easiest to see.",
+                                    elem_id="slider-hint")
                         download = gr.File(label=f"Lossless PNG (×{SCALE})", interactive=False, elem_id="download")
                         info = gr.Markdown(default_engine.summary(), label="Run info", elem_id="info")
 
-            with gr.Tab("How textures are kept", id="explain", elem_id="tab-explain"):
+            with gr.Tab("How textures are kept", id="explain", elem_id="tab-explain") as explain_tab:
                 gr.Markdown(with_tooltips(EXPLAIN_INTRO))
                 with gr.Row():
                     have_original = strict_bool(gr.Checkbox(
@@ -1256,7 +1357,7 @@ def build_demo() -> gr.Blocks:
                 with gr.Accordion("All the numbers (metrics JSON)", open=False, elem_id="metrics-accordion"):
                     metrics_json = gr.JSON(label="metrics", elem_id="metrics")
 
-            with gr.Tab("Workflow & sources", id="workflow", elem_id="tab-workflow"):
+            with gr.Tab("Workflow & sources", id="workflow", elem_id="tab-workflow") as workflow_tab:
                 gr.Markdown("### Quality versus time: which model to choose")
                 gr.Plot(quality_figure, label="Quality versus time", format="png", elem_id="plot-quality")
                 gr.Markdown(quality_text, elem_classes=["caption"], elem_id="quality-caption")
@@ -1264,12 +1365,31 @@ def build_demo() -> gr.Blocks:
                 gr.Plot(study_figure, label="PSNR against the share of the training data", format="png",
                         elem_id="plot-distill-study")
                 gr.Markdown(study_text, elem_classes=["caption"], elem_id="distill-study-caption")
-                gr.Markdown("### The last run, step by step: input → model → output")
+                gr.Markdown("### Your photo through the network, step by step")
+                gr.Markdown(
+                    "The network runs once more on your whole photo, one stage at a time: each stage's output as "
+                    "a picture, its shape as channels × height × width (C × H × W) and the time it took here. "
+                    "Feature maps have dozens of channels; their picture is a PCA: pixels with similar features "
+                    "get similar colours.", elem_classes=["caption"])
+                steps_state = gr.State([])
+                step_index = gr.State(0)
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=2, min_width=300):
+                        step_image = gr.Image(label="This step", format="png", interactive=False, height=360,
+                                              elem_id="step-image")
+                    with gr.Column(scale=1, min_width=240):
+                        step_caption = gr.Markdown(NOT_STEPPED, elem_id="step-caption")
+                        with gr.Row():
+                            step_previous = gr.Button("◀ Previous", elem_id="step-previous")
+                            step_next = gr.Button("Next ▶", variant="primary", elem_id="step-next")
+                step_strip = gr.Gallery(label="All steps (click one to jump to it)", columns=6, height="auto",
+                                        allow_preview=False, format="png", elem_id="step-strip")
+                gr.Markdown("### The analysis region, step by step: input → model → output")
                 workflow_plot = gr.Plot(label=CAPTIONS["workflow"], format="png", elem_id="plot-workflow")
                 explainer = gr.Markdown(NOT_EXPLAINED, label="Explainer", elem_id="explainer")
 
         upscale_outputs = [slider, download, info]
-        explain_inputs = [photo, have_original, weights, model]
+        explain_inputs = [photo, have_original, weights, model, focus]
         explain_outputs = [*plots, summary, metrics_json, workflow_plot, explainer]
         model_queue = {"concurrency_limit": MODEL_CONCURRENCY, "concurrency_id": "model"}
 
@@ -1278,12 +1398,24 @@ def build_demo() -> gr.Blocks:
         share_model_limit(demo, examples, model_queue)
 
         run_event = run.click(upscale, [photo, tile, ensemble, weights, model, precision], upscale_outputs,
-                              api_name="upscale", **model_queue)
+                              api_name="upscale", show_progress_on=[slider], **model_queue)
         run_event.success(show_model_used, [weights, model, precision], [banner, slider], queue=False,
                           api_visibility="private")
-        by_button = explain_button.click(explain, explain_inputs, explain_outputs, api_name="explain", **model_queue)
-        after_run = run_event.success(explain, explain_inputs, explain_outputs, api_visibility="private",
-                                      **model_queue)
+        by_button = explain_button.click(explain, explain_inputs, explain_outputs, api_name="explain",
+                                         show_progress_on=[summary], **model_queue)
+        examples.cache_event.success(example_shown, None, [banner, slider, model, weights], queue=False, api_visibility="private")
+        step_outputs = [step_index, step_image, step_caption]
+        workflow_tab.select(step_through_on_open, [photo, weights, model], [steps_state, *step_outputs, step_strip],
+                            api_visibility="private", show_progress_on=[step_image], **model_queue)
+        for button, delta in ((step_previous, -1), (step_next, 1)):
+            button.click(lambda steps, index, delta=delta: show_step(steps, index + delta), [steps_state, step_index],
+                         step_outputs, queue=False, api_visibility="private")
+        step_strip.select(jump_to_step, [steps_state], step_outputs, queue=False, api_visibility="private")
+        photo.change(not_stepped_yet, None, [steps_state, *step_outputs, step_strip], queue=False,
+                     api_visibility="private")
+        opened = [tab.select(explain_on_open, explain_inputs, explain_outputs, api_visibility="private",
+                             show_progress_on=[summary if tab is explain_tab else explainer], **model_queue)
+                  for tab in (explain_tab, workflow_tab)]
         stop.click(stop_run, None, None, cancels=[run_event], queue=False, api_visibility="private")
         model.change(enable_weights_choice, model, weights, queue=False, api_visibility="private")
         for trigger in (photo.change, tile.change, ensemble.change, weights.change, model.change, precision.change):
@@ -1291,8 +1423,10 @@ def build_demo() -> gr.Blocks:
                     api_visibility="private")
         cleared = photo.change(not_explained_yet, None, explain_outputs, queue=False, api_visibility="private")
         photo.change(original_mode_for, photo, have_original, queue=False, api_visibility="private")
+        clicked = photo.select(focus_on_click, photo, [focus, focus_note], queue=False, api_visibility="private")
+        clicked.then(not_explained_yet, None, explain_outputs, queue=False, api_visibility="private")
         arranged = [*first_slot, *(columns[key] for key in RCAN_ONLY), columns["original_errors"]]
-        for explained in (by_button, after_run, cleared):
+        for explained in (by_button, *opened, cleared):
             explained.success(arrange_explain_tab, metrics_json, arranged, queue=False, api_visibility="private")
     return demo
 

@@ -33,12 +33,14 @@ def analyze_any(
     image_mode: str = "RGB",
     upscaler: Upscaler | None = None,
     recorded: dict | None = None,
+    focus: tuple[int, int] | None = None,
 ) -> BaseAnalysis:
     """The analysis that fits the model, with the texture evidence, experiments and workflow every model gets.
     With `original` (exactly x3 of `rgb` after mod-crop), everything is also scored against it. `sr` and
-    `recorded`: the user's enlargement and what the engine recorded while making it (`recording_for`)."""
+    `recorded`: the user's enlargement and what the engine recorded while making it (`recording_for`). `focus`:
+    (x, y) in input pixels where the region should be, else the most textured one."""
     return explainer_for_model(model).analyze(model, rgb, sr, original, image_mode=image_mode, upscaler=upscaler,
-                                              recorded=recorded)
+                                              recorded=recorded, focus=focus)
 
 
 def recording_for(upscaler: Upscaler, into: dict) -> ContextManager:

@@ -24,6 +24,7 @@ class Explainer:
     figures: Callable[[BaseAnalysis], dict]  # stable key -> plotly figure
     markdown: Callable[[BaseAnalysis], str]  # the full explanation
     answer: Callable[[BaseAnalysis], str]  # the plain short answer
+    stages: Callable[[nn.Module], list]  # the model's stages in order, explain.workflow.StageSpec
 
 
 @lru_cache(maxsize=1)

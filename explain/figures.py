@@ -133,7 +133,7 @@ def texture_evidence_figure(analysis: BaseAnalysis) -> go.Figure:
     fig.update_yaxes(type="log", title_text="power", row=1, col=n + 1)
     heading = ("Ground truth: close to the original's curve = real detail; above it = invented detail"
                if tex.original_zoom is not None else
-               "Texture evidence: bicubic vs the network at the most textured spot (no original given)")
+               "Texture evidence: bicubic vs the network at the zoomed spot (no original given)")
     fig.update_layout(title=heading, height=420, font=FONT, margin=dict(l=10, r=10, t=80, b=50),
                       legend=dict(x=0.98, xanchor="right", y=0.98))
     return fig
@@ -317,9 +317,13 @@ def quality_vs_time_figure(data: dict) -> go.Figure:
                            "(%{customdata[2]})<br>%{customdata[0]:.2f} M parameters<extra></extra>"),
         ))
     machine = data["machine"]
-    fig.update_xaxes(type="log", title_text="milliseconds per output megapixel (log scale; left is faster)",
-                     range=[log_x.min() - 0.3, log_x.max() + 0.3])  # room for the labels beside the end points
-    fig.update_yaxes(title_text="PSNR on Set5 x3 (dB, Y channel)", range=[min(psnr) - 0.4, max(psnr) + 0.4])
+    ticks_ms = [100, 250, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000]
+    fig.update_xaxes(type="log", title_text="time per megapixel of output (log scale; left = faster)",
+                     range=[log_x.min() - 0.3, log_x.max() + 0.3],  # room for the labels beside the end points
+                     tickvals=ticks_ms, ticktext=[f"{ms / 1000:g} s" for ms in ticks_ms],
+                     tickfont=dict(size=13), title_font=dict(size=14))
+    fig.update_yaxes(title_text="quality: PSNR on Set5 ×3 (dB; up = better)", range=[min(psnr) - 0.4, max(psnr) + 0.4],
+                     tickfont=dict(size=13), title_font=dict(size=14))
     fig.update_layout(
         title=f"Quality versus time on {machine['cpu']} ({machine['threads']} threads, {machine['date'][:10]})",
         height=520, font=FONT, margin=dict(l=60, r=20, t=60, b=120),

@@ -20,7 +20,7 @@ from torch import nn
 
 from explain.experiments import Measure
 from explain.measures import high_frequency_energy
-from explain.region import Box, most_textured_box
+from explain.region import Box, box_around, most_textured_box
 from explain.texture import TextureEvidence, compare_with_original, texture_evidence
 from explain.workflow import Stage, workflow_record
 from sr_core.engine import Upscaler, cpu_threads_worth_using
@@ -93,13 +93,17 @@ def checked_input(rgb: np.ndarray, sr: np.ndarray | None, scale: int) -> np.ndar
     return rgb
 
 
-def working_region(rgb: np.ndarray, max_side: int) -> tuple[Box, str, np.ndarray]:
-    """(region, how it was chosen, its high-frequency energy): the whole image up to max_side, else its most
-    textured max_side square."""
+def working_region(rgb: np.ndarray, max_side: int, focus: tuple[int, int] | None = None
+                   ) -> tuple[Box, str, np.ndarray]:
+    """(region, how it was chosen, its high-frequency energy): the whole image up to max_side, else the max_side
+    square around `focus` (x, y in input pixels: where the user clicked), else the most textured one."""
     height, width = rgb.shape[:2]
     energy = high_frequency_energy(rgb)
     if max(height, width) <= max_side:
         region, note = Box(0, 0, height, width), f"the whole image ({width}x{height})"
+    elif focus is not None:
+        region = box_around(*focus, max_side, max_side, height, width)
+        note = f"the {region.width}x{region.height} crop you chose, at x={region.left}, y={region.top}"
     else:
         region = most_textured_box(energy, max_side, max_side)
         note = (f"its most textured {region.width}x{region.height} crop, at x={region.left}, y={region.top} "
@@ -121,6 +125,7 @@ class Run:
     lr_region: np.ndarray
     timings: dict[str, float]
     started: float
+    focus_in_region: tuple[int, int] | None = None  # where the user clicked, in the region's pixels
 
     @property
     def scale(self) -> int:
@@ -164,15 +169,16 @@ def engine_for(model: nn.Module, upscaler: Upscaler | None) -> Upscaler:
 
 
 def start(model: nn.Module, rgb: np.ndarray, sr: np.ndarray | None, original: np.ndarray | None,
-          image_mode: str, max_side: int) -> Run:
+          image_mode: str, max_side: int, focus: tuple[int, int] | None = None) -> Run:
     started = time.perf_counter()
     rgb = checked_input(rgb, sr, model.scale)
     hr = None if original is None else aligned_original(original, rgb, model.scale)
     timings: dict[str, float] = {}
     with timed(timings, "region"):
-        region, region_note, region_energy = working_region(rgb, max_side)
+        region, region_note, region_energy = working_region(rgb, max_side, focus)
         lr_region = region.crop(rgb)
-    return Run(model, rgb, hr, image_mode, region, region_note, region_energy, lr_region, timings, started)
+    inside = None if focus is None else (int(focus[0]) - region.left, int(focus[1]) - region.top)
+    return Run(model, rgb, hr, image_mode, region, region_note, region_energy, lr_region, timings, started, inside)
 
 
 def finish(run: Run, sr_whole: np.ndarray, conversion_seconds: float, stage_seconds: dict[str, float],
@@ -181,7 +187,8 @@ def finish(run: Run, sr_whole: np.ndarray, conversion_seconds: float, stage_seco
     comparison with the original, the workflow record and the timings."""
     sr_region = run.region.crop(np.asarray(sr_whole, np.float32), run.scale)
     with timed(run.timings, "texture"):
-        texture: TextureEvidence = texture_evidence(run.lr_region, sr_region, run.scale, run.hr_region)
+        texture: TextureEvidence = texture_evidence(run.lr_region, sr_region, run.scale, run.hr_region,
+                                                    run.focus_in_region)
     if run.hr is not None:
         with timed(run.timings, "original"):
             texture.original = compare_with_original(run.hr, to_uint8(run.rgb), to_uint8(sr_whole), run.scale)

@@ -35,11 +35,16 @@ def load_quality_vs_time(path: Path = QUALITY_VS_TIME) -> dict:
 
 
 def quality_caption(data: dict) -> str:
-    """One markdown paragraph under the chart: how it was measured, on what, and the published sources."""
+    """One markdown paragraph under the chart, for visitors: how to read it, what was measured on what machine,
+    and the published sources (the script and its JSON keys are for the README, not here)."""
     machine = data["machine"]
     sources = sorted({p["psnr_source"] for p in data["points"] if p["kind"] == "published"})
     return (
-        f"Measured with `{data['command']}` on {machine['cpu']} ({machine['threads']} torch threads, torch "
-        f"{machine['torch']}, {machine['date'][:10]}). {data['protocol']['psnr']} {data['protocol']['speed']} "
-        f"Published PSNR: {'; '.join(sources)}."
+        "**How to read it:** up is better quality, left is faster. Quality is PSNR in decibels on the five Set5 "
+        "test photos shrunk ×3 and enlarged back, compared with the originals (brightness only, as in the RCAN "
+        "paper); +1 dB is a clearly visible gain. Time is how long the model takes per megapixel of output on "
+        f"this server's processor ({machine['cpu']}, {machine['threads']} threads, measured "
+        f"{machine['date'][:10]}); a 400×266 photo gives about 1 megapixel. Filled circles are the small models "
+        "this app runs; open diamonds are the full-size models of the papers, with their published quality "
+        f"({'; '.join(sources)})."
     )

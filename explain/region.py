@@ -43,6 +43,14 @@ class Box:
         return asdict(self)
 
 
+def box_around(x: int, y: int, height: int, width: int, rows: int, cols: int) -> Box:
+    """The height x width window centred on (x, y) as near as the rows x cols map allows: where a user clicked."""
+    height, width = min(height, rows), min(width, cols)
+    top = min(max(int(y) - height // 2, 0), rows - height)
+    left = min(max(int(x) - width // 2, 0), cols - width)
+    return Box(top, left, height, width)
+
+
 def most_textured_box(energy: np.ndarray, height: int, width: int) -> Box:
     """The height x width window (clamped to the map) with the largest summed `energy`; top-left on ties."""
     rows, cols = energy.shape

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from explain.measures import energy_beyond_nyquist, high_frequency_energy, luminance, radial_power_spectrum
-from explain.region import Box, most_textured_box
+from explain.region import Box, box_around, most_textured_box
 from sr_core.evaluate import bicubic_upscale
 from sr_core.imresize import imresize
 from sr_core.metrics import psnr_y, rgb_to_y, ssim_y
@@ -47,12 +47,16 @@ class TextureEvidence:
 
 
 def texture_evidence(
-    lr_region: np.ndarray, sr_region: np.ndarray, scale: int, hr_region: np.ndarray | None = None
+    lr_region: np.ndarray, sr_region: np.ndarray, scale: int, hr_region: np.ndarray | None = None,
+    focus: tuple[int, int] | None = None,
 ) -> TextureEvidence:
     """Compare the network's output of the working region with MATLAB-bicubic enlargement of the same input and,
-    when `hr_region` (the original's pixels of the region, float in [0, 1]) is given, with the original."""
+    when `hr_region` (the original's pixels of the region, float in [0, 1]) is given, with the original. The
+    zoomed crop is centred on `focus` (x, y in the region's pixels: a click) when given, else the most textured."""
     bicubic = np.clip(imresize(np.asarray(lr_region, np.float32), scale), 0, 1)
-    zoom = most_textured_box(high_frequency_energy(lr_region), ZOOM_SIDE, ZOOM_SIDE)
+    rows, cols = lr_region.shape[:2]
+    zoom = (box_around(*focus, ZOOM_SIDE, ZOOM_SIDE, rows, cols) if focus is not None
+            else most_textured_box(high_frequency_energy(lr_region), ZOOM_SIDE, ZOOM_SIDE))
     luma_bicubic, luma_rcan = luminance(bicubic), luminance(sr_region)
     frequencies, power_bicubic = radial_power_spectrum(luma_bicubic)
     _, power_rcan = radial_power_spectrum(luma_rcan)

@@ -195,6 +195,54 @@ def test_explain_tab_shows_the_sections_of_the_model_that_ran(app_module) -> Non
     assert errors["visible"] is True
 
 
+def _event_of(demo, fn_name: str):
+    return next(event for event in demo.fns.values() if getattr(event.fn, "__name__", "") == fn_name)
+
+
+def test_enlarging_never_waits_for_the_explainer(demo) -> None:
+    upscale = _event_of(demo, "upscale")
+    after = [event.fn.__name__ for event in demo.fns.values() if event.trigger_after == upscale._id]
+    assert after and not any("explain" in name for name in after)  # only the banner and the slider label follow
+    opened = [event for event in demo.fns.values() if getattr(event.fn, "__name__", "") == "explain_on_open"]
+    assert [event.targets[0][1] for event in opened] == ["select", "select"]
+    assert {demo.blocks[event.targets[0][0]].elem_id for event in opened} == {"tab-explain", "tab-workflow"}
+    # One progress bar for each run: on the result, not on the download and the info text.
+    assert [block.elem_id for block in upscale.show_progress_on] == ["slider"]
+
+
+def test_explanations_are_cached_per_photo_and_options(app_module, monkeypatch, tmp_path: Path) -> None:
+    calls = []
+    real = app_module.analyze_any
+    monkeypatch.setattr(app_module, "analyze_any", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rng = np.random.default_rng(3)
+    photo = _png_file(tmp_path / "a.png", Image.fromarray(rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)))
+    first = app_module.explain(str(photo))
+    copy = tmp_path / "copy.png"
+    copy.write_bytes(photo.read_bytes())  # the same photo under another path, as Gradio serves examples
+    assert app_module.explain_on_open(str(copy), False, "default", "rcan") is first and len(calls) == 1
+    app_module.explain(str(photo), True)  # another option is another explanation
+    assert len(calls) == 2
+    assert app_module.explain_on_open(None, False, "default", "rcan") == app_module.not_explained_yet()
+
+
+def test_a_click_on_the_photo_is_where_the_explanation_looks(app_module, tmp_path: Path) -> None:
+    clicked, note = app_module.focus_on_click("p.png", SimpleNamespace(index=[250, 150]))
+    assert clicked == ("p.png", 250, 150) and "x=250, y=150" in note
+    assert app_module.explain_on_open(None, False, "default", "rcan", clicked) == app_module.not_explained_yet()
+    photo = _png_file(tmp_path / "w.png", Image.fromarray(
+        np.random.default_rng(5).integers(0, 256, (200, 300, 3), dtype=np.uint8)))
+    *_, metrics, _, _ = app_module.explain(str(photo), False, "default", "rcan", (str(photo), 250, 150))
+    assert "the 128x128 crop you chose, at x=172, y=72" in metrics["input"]["working_region"]["how"]
+    *_, metrics, _, _ = app_module.explain(str(photo), False, "default", "rcan", ("other.png", 250, 150))
+    assert "most textured" in metrics["input"]["working_region"]["how"]  # a click on another photo is forgotten
+
+
+def test_an_example_click_names_the_model_in_the_slider(app_module) -> None:
+    _, slider, model, weights = app_module.example_shown()
+    assert slider["label"] == "Bicubic (left) · RCAN (right)"
+    assert (model["value"], weights["value"]) == ("rcan", "default")  # the options the examples ran with
+
+
 def test_durations_read_naturally(app_module) -> None:
     fmt = app_module.format_duration
     assert [fmt(0.44), fmt(42.4), fmt(125), fmt(3 * 3600 + 120)] == ["0.4 s", "42 s", "2 min 05 s", "3 h 02 min"]
@@ -226,6 +274,22 @@ def test_stop_ends_the_run_between_two_steps(app_module, demo) -> None:
     tile_steps = [s for s in steps if isinstance(s, tuple)]
     assert len(tile_steps) == 1 and tile_steps[0][0] < tile_steps[0][1]  # stopped long before the last step
     assert not app_module.STOP_FLAGS.stop("stop-test")  # the flag went away with the run
+
+
+def test_stop_confirms_that_it_stopped(app_module, monkeypatch) -> None:
+    told: list[tuple[str, str]] = []
+    monkeypatch.setattr(app_module.gr, "Info", lambda message, title="Info", **_: told.append((title, message)))
+    session = SimpleNamespace(session_hash="confirm-test")
+    with app_module.STOP_FLAGS.running("confirm-test"):
+        app_module.stop_run(session)
+    app_module.stop_run(session)  # nothing left to stop
+    assert told == [("Stopped", "Stopped. Nothing was saved."), ("Stop", "Nothing is running.")]
+
+
+def test_the_quality_chart_speaks_to_visitors(app_module) -> None:
+    _, caption, data = app_module.quality_section()
+    assert "How to read it" in caption and "left is faster" in caption
+    assert "bench/" not in caption and "`" not in caption and "ms_per_mp" not in caption  # no script, no keys
 
 
 def test_examples_are_small_credited_pngs() -> None:

@@ -56,7 +56,8 @@ def test_examples_are_thumbnails_cached_lazily_and_not_an_api(app_module, demo):
 
 def test_the_slider_is_lossless_bounded_and_centred(demo):
     slider = _by_id(demo, "slider")
-    assert (slider.format, slider.max_height, slider.slider_position) == ("png", 720, 50)
+    assert (slider.format, slider.height, slider.max_height, slider.slider_position) == ("png", 640, 900, 50)
+    assert "Zoom" in _by_id(demo, "slider-hint").value  # the hint that it zooms
 
 
 def test_zerogpu_reservation_follows_the_estimate(app_module, monkeypatch, tmp_path):

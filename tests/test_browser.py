@@ -103,13 +103,18 @@ def test_safmn_runs_shows_its_modulation_maps_and_the_chart(page) -> None:
     page.get_by_text("Inside SAFMN: where each block looks").wait_for()
     page.locator("#plot-attention-heatmap .js-plotly-plot").wait_for()
     page.wait_for_selector("#plot-feature-views", state="hidden")  # RCAN's sections step aside
+    numbers = [h.inner_text().split(" · ")[0] for h in page.locator("#tab-explain h3").all()
+               if h.is_visible() and " · " in h.inner_text()]
+    assert numbers == ["1", "2", "3"]  # SAFMN's sections, numbered without gaps
     assert "Fine detail, SAFMN vs bicubic" in page.locator("#explain-summary").inner_text()
     page.screenshot(path=str(ARTIFACTS / "5_safmn_explain.png"), full_page=True)
+    page.locator("#plot-attention-heatmap").screenshot(path=str(ARTIFACTS / "5_safmn_maps.png"))
 
     page.get_by_role("tab", name="Workflow & sources").click()
     page.locator("#plot-quality .js-plotly-plot").wait_for()
     assert "Spatially-adaptive feature modulation" in page.locator("#explainer").inner_text()
     page.screenshot(path=str(ARTIFACTS / "6_quality_vs_time.png"), full_page=True)
+    page.locator("#plot-quality").screenshot(path=str(ARTIFACTS / "6_quality_chart.png"))
     page.locator("#plot-distill-study .js-plotly-plot").wait_for()
     page.locator("#plot-distill-study").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "7_distill_study.png"))
@@ -123,4 +128,98 @@ def test_an_example_thumbnail_runs_once_and_fills_the_slider(page) -> None:
     page.wait_for_function("Array.from(document.querySelectorAll('#slider img')).length === 2 && "
                            "Array.from(document.querySelectorAll('#slider img')).every(i => i.naturalWidth === 648)")
     page.locator('#download a[download="wood_coffee_x3.png"]').wait_for()
+    # The examples run with the default model: the label says so even after a SAFMN run (the test above).
+    page.locator("#slider").get_by_text("RCAN (right)").wait_for()
     page.screenshot(path=str(ARTIFACTS / "5_example.png"), full_page=True)
+
+
+def test_an_example_click_then_the_explanation_tab_shows_its_figures(page) -> None:
+    page.get_by_role("tab", name="Upscale").click()
+    page.locator("#examples img").nth(3).click()  # brick_wall.png, its own original
+    page.wait_for_function("Array.from(document.querySelectorAll('#slider img')).length === 2 && "
+                           "Array.from(document.querySelectorAll('#slider img')).every(i => i.naturalWidth === 480)")
+    page.get_by_role("tab", name="How textures are kept").click()  # opening the tab is what explains
+    page.locator("#plot-texture-evidence .js-plotly-plot").wait_for()
+    page.locator("#plot-original-errors .js-plotly-plot").wait_for()  # ground-truth mode is on for examples
+    summary = page.locator("#explain-summary").inner_text()
+    assert "against the original" in summary and "Fine detail, RCAN vs bicubic" in summary  # the model shown
+    assert page.locator("#explain-summary .progress-text, #explain-summary .eta-bar").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "7_example_explained.png"), full_page=True)
+
+
+def test_on_a_phone_the_tabs_are_reachable_and_lists_keep_their_numbers(page) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        page.get_by_role("tab", name="Upscale").click()
+        for name in ("Upscale", "How textures are kept", "Workflow & sources"):  # none behind an overflow menu
+            assert page.get_by_role("tab", name=name).is_visible()
+        page.screenshot(path=str(ARTIFACTS / "8_phone.png"))
+        page.get_by_role("tab", name="Workflow & sources").click()
+        items = page.locator("#explainer ol").last.locator("li")
+        items.first.wait_for()
+        assert items.count() >= 5  # the bundled RCAN's has 11 items; "10." used to show as ".0."
+        padding = page.locator("#explainer ol").last.evaluate("ol => parseFloat(getComputedStyle(ol).paddingLeft)")
+        font = page.locator("#explainer ol").last.evaluate("ol => parseFloat(getComputedStyle(ol).fontSize)")
+        assert padding >= 2 * font  # room for "10." left of the text
+        page.locator("#explainer ol").last.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "9_phone_list.png"))
+    finally:
+        page.set_viewport_size({"width": 1360, "height": 960})
+
+
+def test_stepping_through_the_run_of_the_whole_photo(page) -> None:
+    page.get_by_role("tab", name="Upscale").click()
+    page.set_input_files("#upload input[type=file]", str(PHOTO))  # 192x140, the tiny RCAN: 2 groups
+    page.locator("#ready").get_by_text("Ready: 192×140 px").wait_for()
+    page.get_by_role("tab", name="Workflow & sources").click()  # opening the tab runs it
+    caption = page.locator("#step-caption")
+    caption.get_by_text("Step 1 of 9: input").wait_for()
+    assert "3 × 140 × 192 (C × H × W)" in caption.inner_text()  # the whole photo, not the analysis region
+    assert page.locator("#step-strip img").count() == 9
+    page.click("#step-next")
+    page.click("#step-next")
+    caption.get_by_text("Step 3 of 9: head").wait_for()
+    assert "8 × 140 × 192" in caption.inner_text() and " ms" in caption.inner_text()
+    page.locator("#step-image img").wait_for()
+    page.screenshot(path=str(ARTIFACTS / "10_step_through.png"), full_page=True)
+    page.click("#step-previous")
+    caption.get_by_text("Step 2 of 9: preprocessing").wait_for()
+    page.locator("#step-strip img").nth(6).click()  # the overview jumps: the upsampler, at x3
+    caption.get_by_text("Step 7 of 9: upsampler").wait_for()
+    assert "8 × 420 × 576" in caption.inner_text()
+    for _ in range(3):
+        page.click("#step-next")
+    caption.get_by_text("Step 9 of 9: output").wait_for()  # the last step stays the last
+    assert "3 × 420 × 576" in caption.inner_text()
+
+
+def test_a_click_on_the_photo_moves_the_crop(page, tmp_path) -> None:
+    from PIL import Image
+
+    wide = tmp_path / "wide.png"  # not an example, larger than the 128x128 analysis region
+    Image.open(PHOTO).convert("RGB").resize((300, 220)).save(wide)
+    page.get_by_role("tab", name="Upscale").click()
+    page.set_input_files("#upload input[type=file]", str(wide))
+    page.locator("#ready").get_by_text("Ready: 300×220 px").wait_for()
+    picture = page.locator("#upload img").first
+    picture.wait_for()
+
+    def click_at(x: int, y: int) -> None:
+        """Click the photo's pixel (x, y), placed as Gradio's click-to-coordinates assumes (never enlarged)."""
+        box = picture.bounding_box()
+        ratio = min(box["width"] / 300, box["height"] / 220, 1)
+        picture.click(position={"x": (box["width"] - 300 * ratio) / 2 + (x + 0.5) * ratio,
+                                "y": (box["height"] - 220 * ratio) / 2 + (y + 0.5) * ratio})
+
+    click_at(290, 210)  # the bottom right corner
+    page.locator("#focus-note").get_by_text("will look at x=").wait_for()
+    page.get_by_role("tab", name="How textures are kept").click()
+    summary = page.locator("#explain-summary")
+    summary.get_by_text("the 128x128 crop you chose, at x=172, y=92").wait_for()  # clamped to the photo
+    page.locator("#plot-texture-evidence .js-plotly-plot").wait_for()
+    page.screenshot(path=str(ARTIFACTS / "11_linked_crop.png"), full_page=True)
+
+    page.get_by_role("tab", name="Upscale").click()
+    click_at(5, 5)  # the top left corner: the crop follows
+    page.get_by_role("tab", name="How textures are kept").click()
+    summary.get_by_text("the 128x128 crop you chose, at x=0, y=0").wait_for()

@@ -114,6 +114,9 @@ def test_an_upload_over_the_pixel_limit_is_refused_from_its_header(demo, tmp_pat
 def test_no_unqueued_event_decodes_pixels(demo, no_pixel_decoding) -> None:
     """Unqueued events run outside the model's concurrency limit, so none may decode an image (the photo-info
     handler used to decode every upload in full)."""
+    import inspect
+
+    import gradio as gr
     from gradio.data_classes import ImageData
 
     photo = str(EXAMPLES / "brick_wall.png")
@@ -126,6 +129,8 @@ def test_no_unqueued_event_decodes_pixels(demo, no_pixel_decoding) -> None:
         for block in fn.inputs:
             payload = ImageData(path=photo, orig_name="brick_wall.png") if block.elem_id == "upload" else block.value
             values.append(block.preprocess(payload))
+        if "event" in inspect.signature(fn.fn).parameters:  # Gradio fills a gr.SelectData parameter itself
+            values.append(gr.SelectData(None, {"index": [3, 4], "value": None}))
         results.append(str(fn.fn(*values)))
     assert any("160×160" in result for result in results)  # the photo-info line still knows the size
 
@@ -133,7 +138,8 @@ def test_no_unqueued_event_decodes_pixels(demo, no_pixel_decoding) -> None:
 def test_helper_events_are_private_and_examples_share_the_model_limit(demo) -> None:
     named = {fn.api_name for fn in demo.fns.values() if fn.api_visibility != "private" and fn.fn is not None}
     assert named - {"load_example_input"} == PUBLIC_EVENTS  # Gradio's own example loader only posts files back
-    model_runs = [fn for fn in demo.fns.values() if fn.name in ("upscale", "explain", "load_example_output")]
+    model_runs = [fn for fn in demo.fns.values() if fn.name in ("upscale", "explain", "load_example_output", "explain_on_open",
+                                                             "step_through_on_open")]
     assert len(model_runs) >= 4
     assert {(fn.concurrency_id, fn.concurrency_limit) for fn in model_runs} == {("model", 1)}
 

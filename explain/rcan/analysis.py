@@ -103,6 +103,7 @@ def analyze(
     tile: int = TILE,
     upscaler: Upscaler | None = None,
     recorded: dict | None = None,
+    focus: tuple[int, int] | None = None,
 ) -> Analysis:
     """Explain how `model` (an RCAN) enlarges `rgb` (float32 HxWx3 in [0, 1]).
 
@@ -111,11 +112,12 @@ def analyze(
     mod-crop; with it, every output is scored against it. upscaler: the engine to enlarge the whole photo with
     (the app's own), else a new one. recorded: {"gates": (G, B, C)} recorded (`recording_gates`) during the
     engine's enlargement that produced `sr`; with both, the whole photo is not enlarged again. image_mode: the
-    file's mode, for the workflow record.
+    file's mode, for the workflow record. focus: (x, y) in `rgb`'s pixels where the region should be (a click),
+    else the most textured region.
     """
     if not isinstance(model, RCAN):
         raise ValueError(f"the explainers need an RCAN model (channel attention), not {type(model).__name__}")
-    run = start(model, rgb, sr, original, image_mode, max_side)
+    run = start(model, rgb, sr, original, image_mode, max_side, focus)
     region, region_energy, lr_region, timings = run.region, run.region_energy, run.lr_region, run.timings
 
     if sr is not None and recorded and "gates" in recorded:

@@ -59,13 +59,14 @@ def analyze_safmn(
     tile: int = TILE,
     upscaler: Upscaler | None = None,
     recorded: dict | None = None,
+    focus: tuple[int, int] | None = None,
 ) -> SAFMNAnalysis:
     """Explain how `model` (a SAFMN) enlarges `rgb`: its modulation maps and experiments on the working region,
     plus the texture evidence and workflow every model gets. Arguments as for RCAN's `analyze` (SAFMN records
     nothing during the enlargement, so `recorded` is not used)."""
     if not isinstance(model, SAFMN):
         raise ValueError(f"the modulation view needs a SAFMN model, not {type(model).__name__}")
-    run = start(model, rgb, sr, original, image_mode, max_side)
+    run = start(model, rgb, sr, original, image_mode, max_side, focus)
     region, timings = run.region, run.timings
     sr_whole = sr if sr is not None else run.enlarge_whole(engine_for(model, upscaler))
 
