@@ -7,6 +7,9 @@ traceback. An RCAN gets the full explainers; a SAFMN its modulation maps plus th
 With `--original HR`, IMAGE is taken as HR's low-resolution version when it is exactly 1/3 of HR (after mod-crop);
 otherwise (for instance IMAGE is HR itself, as for the bundled examples) the input becomes HR shrunk x3 with the
 paper's bicubic, so that every output pixel has its ground truth; stderr says which.
+
+`python -m explain train-featsharp` trains the FeatSharp-style upsampler of the `featsharp` feature view
+(explain/rcan/featsharp_train.py) and writes its weights and card; `--check` compares them with the shipped file.
 """
 from __future__ import annotations
 
@@ -29,6 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the photo's original high-resolution version: ground-truth crops and spectra, "
                         "PSNR/SSIM, error maps, PSNR of every experiment")
     report.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
+    featsharp = commands.add_parser("train-featsharp", help="train the featsharp view's upsampler (recipe)")
+    featsharp.add_argument("--data", type=Path, nargs="+", default=None, metavar="DIR",
+                           help="training sets (default: T91, BSD200, General100 in ../shared/data/sr)")
+    featsharp.add_argument("--out", type=Path, required=True, metavar="FILE.safetensors",
+                           help="where to write the weights (the card goes beside them, .json)")
+    featsharp.add_argument("--steps", type=int, default=None, help="total steps (default: the recipe's)")
+    featsharp.add_argument("--stop-after", type=int, default=None, metavar="N",
+                           help="stop after N steps of the full schedule (a shortened reproduction check)")
+    featsharp.add_argument("--check", action="store_true",
+                           help="compare the result with the shipped upsampler and its card")
     return parser
 
 
@@ -67,10 +80,16 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_train_featsharp(args: argparse.Namespace) -> int:
+    from explain.rcan.featsharp_train import run
+
+    return run(args.data, args.out, args.steps, args.stop_after, args.check)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return run_report(args)
+        return run_train_featsharp(args) if args.command == "train-featsharp" else run_report(args)
     except (*USER_ERRORS, OSError) as exc:
         message = str(exc).strip().splitlines()
         stderr(f"error: {message[0] if message else type(exc).__name__}")
