@@ -53,7 +53,10 @@ def test_report_is_offline_and_metrics_hold_every_contract_key(tiny_checkpoint, 
     assert isinstance(metrics["answer"]["short"], str) and "predicted" in metrics["answer"]["short"]
     for name in VIEW_NAMES:
         for key in ("hr_similarity", "consistency"):
-            assert isinstance(metrics["feature_views"][name][key], float), (name, key)
+            value = metrics["feature_views"][name][key]
+            # the trained view knows only the bundled RCAN's features: for this tiny model, null and why
+            assert value is None if name == "featsharp" else isinstance(value, float), (name, key)
+    assert "bundled RCAN" in metrics["feature_views"]["featsharp"]["lineage"]
     depth = metrics["experiments"]["depth"]
     assert [d["groups"] for d in depth] == [0, 1, 2] and all(isinstance(d["psnr"], float) for d in depth)
     assert set(metrics["experiments"]["attention_off"]) >= {"psnr", "psnr_full", "mean_abs_change",

@@ -83,10 +83,13 @@ class Analysis(BaseAnalysis):
                 **self.extremes(),
             },
             "feature_views": {
-                name: {"hr_similarity": v.hr_similarity, "consistency": v.consistency, "lineage": v.lineage}
-                for name, v in self.views.views.items()
+                **{name: {"hr_similarity": v.hr_similarity, "consistency": v.consistency, "lineage": v.lineage}
+                   for name, v in self.views.views.items()},
+                **{name: {"hr_similarity": None, "consistency": None, "lineage": why}
+                   for name, why in self.views.missing.items()},
             },
             "feature_view_window": {**self.views.window.to_dict(), "pca_explained": self.views.pca_explained},
+            "featsharp_kernels": None if self.views.kernels is None else self.views.kernels.to_dict(),
         })
         return json_ready(result)
 

@@ -19,10 +19,12 @@ applied to the extractor it was trained for (`matches`).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
@@ -269,9 +271,58 @@ def upsample_with(model: FeatSharpX3, features: torch.Tensor, guide: torch.Tenso
         return model(features[None], guide[None], tiled[None])[0]
 
 
-def range_kernels(model: FeatSharpX3, guide: torch.Tensor, points: list[tuple[int, int]]) -> torch.Tensor:
-    """(len(points), 7, 7): the learned JBU weights (range x spatial, normalised) at (y, x) pixels of the guide."""
+@dataclass
+class LearnedKernels:
+    """The learned JBU weights at an edge and in a flat area of the guide: what the range kernel learned."""
+
+    points: dict[str, tuple[int, int]]  # "edge", "flat" -> (y, x) in the guide's (output) pixels
+    weights: dict[str, np.ndarray]  # -> (7, 7) weights (range x spatial, normalised), centre = the pixel itself
+    patches: dict[str, np.ndarray]  # -> (7, 7, 3) the guide's colours under the window
+    temperature: float  # the learned range temperature
+    sigma_spatial: float  # the learned spatial sigma (window coordinates in [-1, 1])
+
+    def effective_neighbours(self, kind: str) -> float:
+        """1 / sum(w^2): how many of the 49 window pixels the kernel effectively averages (49 if uniform)."""
+        return float(1.0 / np.square(self.weights[kind]).sum())
+
+    def to_dict(self) -> dict:
+        return {
+            "temperature": self.temperature,
+            "sigma_spatial": self.sigma_spatial,
+            **{kind: {"y": y, "x": x, "effective_neighbours": self.effective_neighbours(kind),
+                      "centre_weight": float(self.weights[kind][RADIUS, RADIUS])}
+               for kind, (y, x) in self.points.items()},
+        }
+
+
+def edge_and_flat(guide: torch.Tensor, radius: int = RADIUS) -> dict[str, tuple[int, int]]:
+    """(3, H, W) guide -> the pixel with the strongest colour gradient and the one whose 7x7 neighbourhood varies
+    least, both at least a window radius from the border."""
+    gy = (guide[:, 2:, 1:-1] - guide[:, :-2, 1:-1]).square().sum(0)
+    gx = (guide[:, 1:-1, 2:] - guide[:, 1:-1, :-2]).square().sum(0)
+    gradient = F.pad(gy + gx, [1, 1, 1, 1])
+    local = F.avg_pool2d(gradient[None, None], 2 * radius + 1, stride=1, padding=radius)[0, 0]
+    inner = torch.full_like(gradient, float("inf"))
+    inner[radius + 1 : -radius - 1, radius + 1 : -radius - 1] = 0
+    width = gradient.shape[1]
+    edge = int(torch.argmax(gradient - inner))
+    flat = int(torch.argmin(local + inner))
+    return {"edge": divmod(edge, width), "flat": divmod(flat, width)}
+
+
+def learned_kernels(model: FeatSharpX3, guide: torch.Tensor) -> LearnedKernels:
+    """The learned JBU weights at the guide's edge and flat pixels ((3, H, W) guide in [0, 1])."""
+    points = edge_and_flat(guide)
+    r = model.jbu.radius
     with torch.inference_mode():
         weights = model.jbu.kernels(model.jbu.embed(guide[None]))[0]
-    side = 2 * model.jbu.radius + 1
-    return torch.stack([weights[:, y, x].reshape(side, side) for y, x in points])
+        temperature, sigma = float(model.jbu.log_temperature.exp()), float(model.jbu.sigma_spatial)
+    side = 2 * r + 1
+    colours = guide.permute(1, 2, 0).numpy()
+    return LearnedKernels(
+        points=points,
+        weights={k: weights[:, y, x].reshape(side, side).numpy() for k, (y, x) in points.items()},
+        patches={k: colours[y - r : y + r + 1, x - r : x + r + 1] for k, (y, x) in points.items()},
+        temperature=temperature,
+        sigma_spatial=sigma,
+    )

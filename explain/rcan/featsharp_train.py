@@ -32,6 +32,7 @@ import torch
 from explain.rcan.featsharp import SCALE, FeatSharpX3, Extractor, save_upsampler
 from explain.rcan.feature_views import tiled_features
 from sr_core.evaluate import list_images, make_lr
+from sr_core.image_io import read_image, to_uint8
 from sr_core.imresize import imresize
 
 DATA_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sr"
@@ -82,10 +83,8 @@ def training_images(folders: list[Path]) -> list[Path]:
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+    """HxWx3 uint8, gray files as three equal channels."""
+    return to_uint8(read_image(path).rgb)
 
 
 def extract_crop(extract: Extractor, hr: np.ndarray, p: int, shifts: list[tuple[int, int]]) -> tuple[torch.Tensor, ...]:

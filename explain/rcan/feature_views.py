@@ -14,8 +14,12 @@ resolution), and everything is training-free:
     tiled               FeatSharp's tiling: enlarge the input x3, run the extractor on 3x3 tiles, stitch
     fused               jbu and tiled mixed per pixel by their agreement (FeatSharp learns an attention mixer)
     learned             RCAN's own learned upsampling, the features after its PixelShuffle (`tail.0`), mapped onto
-                        F's channels by least squares (one map per sub-pixel position) so all six views share one
+                        F's channels by least squares (one map per sub-pixel position) so all views share one
                         feature space
+    featsharp           the one trained view: FeatSharp's recipe learned by this project (explain/rcan/featsharp.py:
+                        learned-range JBU, tiled views with a learned bias, attention fusion, trained for multi-view
+                        consistency on T91/BSD200/General100). Only for the extractor it was trained on, the
+                        bundled RCAN's; for any other model the view is left out and says why
 
 All views are standardised with F's per-channel statistics and shown through one PCA fitted on F, as FeatSharp's
 figures do. Two scores per view, both mean per-pixel cosine similarities (-1..1, higher is better):
@@ -27,7 +31,7 @@ figures do. Two scores per view, both mean per-pixel cosine similarities (-1..1,
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
 
@@ -35,10 +39,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from explain.rcan.featsharp import LearnedKernels, learned_kernels, shipped_upsampler, upsample_with
 from explain.region import Box
 from sr_core.imresize import contributions, imresize, output_size
 
-VIEW_NAMES = ("nearest", "bilinear", "jbu", "tiled", "fused", "learned")
+VIEW_NAMES = ("nearest", "bilinear", "jbu", "tiled", "fused", "learned", "featsharp")
 
 # What each view is, in the words the figure uses: which follow FeatSharp and which are analogies.
 LINEAGE = {
@@ -51,7 +56,11 @@ LINEAGE = {
     "here jbu and tiled are mixed by their per-pixel agreement",
     "learned": "analogy, not in FeatSharp: RCAN's own learned upsampling (features after its PixelShuffle), "
     "mapped linearly onto the deep features' channels, one map per sub-pixel position",
+    "featsharp": "follows FeatSharp, trained here: learned-range JBU plus tiled views with a learned bias, fused "
+    "by attention; multi-view consistency on T91/BSD200/General100 (explain/rcan/featsharp_x3.json)",
 }
+NOT_TRAINED_FOR = ("not available: the trained upsampler knows only the bundled RCAN's features, and this "
+                   "model's differ")
 
 JBU_RADIUS = 3  # 7x7 window, as FeatUp's JBU
 JBU_SIGMA_SPATIAL = 1.0  # on window coordinates spanning [-1, 1] (FeatUp's initial value)
@@ -75,8 +84,10 @@ class FeatureViews:
     window: Box  # input pixels, in the working region's coordinates
     guide: np.ndarray  # (sH, sW, 3) float32: the input's bicubic enlargement over the window, the JBU guidance
     hr_image: np.ndarray | None  # (sH, sW, 3) uint8: PCA colours of F on the original, when known
-    views: dict[str, FeatureView]
+    views: dict[str, FeatureView]  # every view of VIEW_NAMES that applies to this model
     pca_explained: list[float]  # share of F's variance held by each of the 3 components
+    kernels: LearnedKernels | None = None  # what the featsharp view learned, when it applies
+    missing: dict[str, str] = field(default_factory=dict)  # views left out, and why
 
 
 class Standardizer:
@@ -238,7 +249,7 @@ def feature_views(
     scale: int,
     hr_region: np.ndarray | None = None,
 ) -> FeatureViews:
-    """All six views over `window` (input pixels within the working region) with their scores.
+    """Every view over `window` (input pixels within the working region) with their scores.
 
     features: (C, H, W) F of the region; learned: (C, sH, sW) upsampler output of the region; bicubic_region:
     (sH, sW, 3) the input's bicubic enlargement, the JBU guidance; lr_region: (H, W, 3) the region's input;
@@ -251,14 +262,21 @@ def feature_views(
     guide = torch.from_numpy(guide_hwc).permute(2, 0, 1).contiguous()
     aligned = align_to_features(learned, features, scale)
 
+    tiled = tiled_features(extract, window.crop(lr_region), scale)
     z = {
         "nearest": standardize(upsample_nearest(f_window, scale)),
         "bilinear": standardize(upsample_bilinear(f_window, scale)),
         "jbu": standardize(joint_bilateral_upsample(f_window, guide)),
-        "tiled": standardize(tiled_features(extract, window.crop(lr_region), scale)),
+        "tiled": standardize(tiled),
         "learned": standardize(window.crop(aligned.permute(1, 2, 0), scale).permute(2, 0, 1)),
     }
     z["fused"] = fuse_by_agreement(z["jbu"], z["tiled"])
+    upsampler, kernels, missing = shipped_upsampler(), None, {}
+    if upsampler is not None and upsampler.matches(extract):
+        z["featsharp"] = standardize(upsample_with(upsampler, f_window, guide, tiled))
+        kernels = learned_kernels(upsampler, guide)
+    else:
+        missing["featsharp"] = NOT_TRAINED_FOR
     z_input = standardize(f_window)
     z_hr = None if hr_region is None else standardize(original_features(extract, hr_region, window, scale))
     views = {
@@ -269,7 +287,7 @@ def feature_views(
             consistency=consistency(z[name], z_input, scale),
             hr_similarity=None if z_hr is None else float(cosine_map(z[name], z_hr).mean()),
         )
-        for name in VIEW_NAMES
+        for name in VIEW_NAMES if name in z
     }
     return FeatureViews(window=window, guide=guide_hwc, hr_image=None if z_hr is None else pca.image(z_hr),
-                        views=views, pca_explained=pca.explained)
+                        views=views, pca_explained=pca.explained, kernels=kernels, missing=missing)

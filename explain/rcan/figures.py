@@ -7,6 +7,7 @@ from plotly.subplots import make_subplots
 
 from explain.figures import FONT, block_mean, cell_centres, common_figures, gray, hide_axes, image_trace
 from explain.rcan.analysis import Analysis
+from explain.rcan.featsharp import LearnedKernels
 from explain.rcan.feature_views import VIEW_NAMES
 
 
@@ -88,28 +89,40 @@ def texture_map_figure(analysis: Analysis) -> go.Figure:
 
 
 def feature_views_figure(analysis: Analysis) -> go.Figure:
-    """The six x3 views of RCAN's deep features (one shared PCA), next to the input, the JBU guidance (the
-    input's bicubic enlargement) and, when known, the features of the original."""
+    """The x3 views of RCAN's deep features (one shared PCA), next to the input, the JBU guidance (the input's
+    bicubic enlargement) and, when known, the features of the original; then, when the trained view applies,
+    its learned JBU kernel at an edge and in a flat area (marked on the guide)."""
     fv = analysis.views
     scale = analysis.scale
+    names = [name for name in VIEW_NAMES if name in fv.views]
     panels = [("input (nearest x3)", np.repeat(np.repeat(fv.window.crop(analysis.lr_region), scale, 0), scale, 1)),
               ("JBU guide: input, bicubic x3", fv.guide)]
     if fv.hr_image is not None:
         panels.append(("features of the original", fv.hr_image))
     titles = [name for name, _ in panels]
-    for name in VIEW_NAMES:
+    for name in names:
         v = fv.views[name]
         vs = "" if v.hr_similarity is None else f"vs orig. {v.hr_similarity:.2f}, "
         titles.append(f"<b>{name}</b>: {vs}consist. {v.consistency:.2f}")
-    cols = 3 if len(panels) == 3 else 4
-    rows = -(-(len(panels) + len(VIEW_NAMES)) // cols)
+    cols = 4
+    image_rows = -(-(len(panels) + len(names)) // cols)
+    kernels = fv.kernels
+    rows = image_rows + (kernels is not None)
+    if kernels is not None:
+        titles += [""] * (image_rows * cols - len(titles))
+        for kind in kernels.points:
+            titles += [f"guide at the {kind} pixel (7x7)",
+                       f"learned kernel there: {kernels.effective_neighbours(kind):.1f} of 49 effective"]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.01, vertical_spacing=0.06)
-    images = [image for _, image in panels] + [fv.views[name].image for name in VIEW_NAMES]
+    images = [image for _, image in panels] + [fv.views[name].image for name in names]
     for i, image in enumerate(images):
         fig.add_trace(image_trace(image), row=i // cols + 1, col=i % cols + 1)
+    if kernels is not None:
+        _learned_kernel_row(fig, kernels, image_rows + 1)
     hide_axes(fig)
     fig.update_annotations(font=dict(size=11))
-    lineage = "<br>".join(f"<b>{name}</b>: {fv.views[name].lineage}" for name in VIEW_NAMES)
+    lineage = "<br>".join(f"<b>{name}</b>: {fv.views[name].lineage}" for name in names)
+    lineage += "".join(f"<br><b>{name}</b>: {why}" for name, why in fv.missing.items())
     fig.add_annotation(
         text=lineage + "<br>Colours: one PCA of RCAN's deep features (3 directions, "
         f"{100 * sum(fv.pca_explained):.0f}% of their variance) as red, green, blue; same colour = same features.",
@@ -118,18 +131,35 @@ def feature_views_figure(analysis: Analysis) -> go.Figure:
     )
     fig.update_layout(
         title="RCAN's deep features enlarged x3, FeatSharp-style; scores: cosine similarity, -1..1, higher is better",
-        height=330 * rows + 260, font=FONT, margin=dict(l=10, r=10, t=80, b=200),
+        height=330 * rows + 280, font=FONT, margin=dict(l=10, r=10, t=80, b=220),
     )
     return fig
 
 
+def _learned_kernel_row(fig: go.Figure, kernels: LearnedKernels, row: int) -> None:
+    """The trained view's JBU weights at the edge and the flat pixel, each beside the guide under its window;
+    the two pixels are marked on the guide panel (row 1, column 2)."""
+    for kind, (y, x) in kernels.points.items():
+        fig.add_trace(go.Scatter(x=[x], y=[y], mode="markers+text", text=[kind], textposition="top center",
+                                 marker=dict(size=10, symbol="x", color="red"), textfont=dict(color="red"),
+                                 showlegend=False, hoverinfo="skip"), row=1, col=2)
+    peak = max(float(w.max()) for w in kernels.weights.values())
+    for i, kind in enumerate(kernels.points):
+        patch = (np.clip(kernels.patches[kind], 0, 1) * 255 + 0.5).astype(np.uint8)
+        fig.add_trace(image_trace(patch), row=row, col=2 * i + 1)
+        fig.add_trace(go.Heatmap(z=kernels.weights[kind], colorscale="Viridis", zmin=0, zmax=peak,
+                                 showscale=i == 1, colorbar=dict(title="weight", len=0.2, y=0.12),
+                                 hovertemplate="weight %{z:.3f}<extra></extra>"), row=row, col=2 * i + 2)
+
+
 def feature_view_metrics_figure(analysis: Analysis) -> go.Figure:
     """The two scores of each view: against the original's features (when known) and consistency."""
-    views = [analysis.views.views[name] for name in VIEW_NAMES]
+    names = [name for name in VIEW_NAMES if name in analysis.views.views]
+    views = [analysis.views.views[name] for name in names]
     fig = make_subplots(rows=1, cols=2, subplot_titles=(
         "vs the original's features (needs the original)", "consistency: shrunk x3 vs input features (necessary only)"))
     for col, values in enumerate([[v.hr_similarity for v in views], [v.consistency for v in views]], start=1):
-        fig.add_trace(go.Bar(x=list(VIEW_NAMES), y=values, showlegend=False,
+        fig.add_trace(go.Bar(x=names, y=values, showlegend=False,
                              hovertemplate="%{x}: %{y:.3f}<extra></extra>"), row=1, col=col)
         fig.update_yaxes(range=[-1, 1] if col == 1 else [0, 1], title_text="mean cosine similarity", row=1, col=col)
     fig.update_layout(title="Feature views, scored (higher is better)", height=360, font=FONT,

@@ -52,23 +52,52 @@ def attention(a: Analysis) -> str:
     )
 
 
+def learned_text(a: Analysis) -> str:
+    """What the trained view learned, and whether training beat the training-free JBU on this photo."""
+    fv, k = a.views, a.views.kernels
+    if k is None:
+        return "".join(f"*{name}*: {why}.\n" for name, why in fv.missing.items())
+    v = fv.views
+    edge, flat = k.effective_neighbours("edge"), k.effective_neighbours("flat")
+    text = (f"*featsharp* is the one trained view: its JBU's range kernel and spatial sigma were learned "
+            f"({FEATSHARP}, FeatUp's learned range kernel) by asking the upsampled features, shifted by a third of "
+            "a pixel and shrunk, to match RCAN's own features of those shifted views. What it learned, at two "
+            f"pixels of the guide (last row of the figure): at the strongest edge it averages {edge:.1f} of its 49 "
+            f"window pixels, in the flattest area {flat:.1f} (learned spatial sigma {k.sigma_spatial:.2f}, from 1 "
+            f"at the start; range temperature {k.temperature:.2f}).")
+    if max(edge, flat) < 2:
+        text += (" So it learned to keep each pixel's own bicubic-enlarged features and to average nothing: "
+                 "RCAN's deep features are already at the input's full resolution, and under the consistency "
+                 "loss any averaging of neighbours only lost detail. What *featsharp* adds over plain "
+                 "interpolation comes from its fused tiled views.")
+    else:
+        text += (" A kernel that follows edges averages fewer pixels at the edge than where nothing changes.")
+    if fv.hr_image is not None:
+        gain = v["featsharp"].hr_similarity - v["jbu"].hr_similarity
+        text += (f" Against the original's features it scores {fmt(v['featsharp'].hr_similarity, '.3f')}, "
+                 f"{'above' if gain > 0 else 'not above'} the training-free *jbu* ({fmt(gain, '+.3f')}).")
+    return text + "\n"
+
+
 def views(a: Analysis) -> str:
     v = a.views.views
     w = a.views.window
+    names = [n for n in VIEW_NAMES if n in v]
     with_hr = a.views.hr_image is not None
     rows = "\n".join(f"| {n} | {fmt(v[n].hr_similarity, '.3f')} | {fmt(v[n].consistency, '.3f')} | "
-                     f"{v[n].lineage} |" for n in VIEW_NAMES)
+                     f"{v[n].lineage} |" for n in names)
     if with_hr:
-        best = max(VIEW_NAMES, key=lambda n: v[n].hr_similarity if math.isfinite(v[n].hr_similarity) else -2)
+        best = max(names, key=lambda n: v[n].hr_similarity if math.isfinite(v[n].hr_similarity) else -2)
         verdict = (f"Closest to the original's own features: *{best}* ({fmt(v[best].hr_similarity, '.3f')}). "
                    "That is the score that counts.")
     else:
         verdict = "Without the original only consistency can be measured, and it cannot rank the views by detail."
     return (
         "### Feature views: how much fine structure the deep features carry (*feature views* figure)\n\n"
-        f"{FEATSHARP} enlarges a model's features; its recipe, without training, on RCAN's deep features over a "
+        f"{FEATSHARP} enlarges a model's features; its recipe on RCAN's deep features over a "
         f"{w.width}x{w.height} window of the input. *jbu* (FeatUp's JBU, guided by the input's bicubic "
-        "enlargement, never by the output) and *tiled* follow FeatSharp; *fused* and *learned* are analogies; "
+        "enlargement, never by the output) and *tiled* follow FeatSharp without training; *featsharp* is its "
+        "recipe trained by this project; *fused* and *learned* are analogies; "
         "*nearest* and *bilinear* are baselines. Colours: one PCA of the deep features, the same three "
         "directions for every view, so equal colours mean equal features.\n\n"
         "Scores are mean cosine similarity per pixel (-1..1, higher is better). *vs original*: against the same "
@@ -77,7 +106,7 @@ def views(a: Analysis) -> str:
         "x3 against the input's features, a necessary condition only: nearest enlargement passes it perfectly "
         "while adding no detail.\n\n"
         "| view | vs original | consistency | lineage |\n|---|---|---|---|\n"
-        f"{rows}\n\n{verdict}\n"
+        f"{rows}\n\n{verdict}\n\n{learned_text(a)}"
     )
 
 
