@@ -7,8 +7,8 @@ mod-cropped and shrunk x3 with the paper's bicubic; the bundled RCAN's deep feat
 by every view of explain/rcan/feature_views.py, over non-overlapping --side x --side windows of the input, and
 each view is scored by hr_similarity (mean per-pixel cosine similarity to the same extractor's features of the
 original, both standardised as in the app) and consistency. Prints mean and spread (standard deviation over
-windows) per view, per source and over all windows, as a markdown table, and the trained view's gain over the
-training-free JBU with a bootstrap interval over windows.
+windows) per view, per source and over all windows, as a markdown table, the trained view's gain over the
+training-free JBU with a bootstrap interval over windows, and its fusion's mean weight on the tiled features.
 """
 from __future__ import annotations
 
@@ -54,7 +54,9 @@ def score_image(model: torch.nn.Module, hr: np.ndarray, side: int) -> list[dict[
     for window in windows(*lr.shape[:2], side):
         views = feature_views(extract, features[0].float(), learned, bicubic, lr, window, model.scale,
                               hr.astype(np.float32) / 255)
-        results.append({name: (v.hr_similarity, v.consistency) for name, v in views.views.items()})
+        scores = {name: (v.hr_similarity, v.consistency) for name, v in views.views.items()}
+        scores["tiled_share"] = views.kernels.tiled_share  # the fusion's weight on the tiled features
+        results.append(scores)
     return results
 
 
@@ -78,7 +80,7 @@ def main() -> None:
         scores[source] = [w for path in paths for w in score_image(model, read_rgb(path), args.side)]
     seconds = time.perf_counter() - started
     every = [w for ws in scores.values() for w in ws]
-    names = [n for n in VIEW_NAMES if n in every[0]]
+    names = [n for n in VIEW_NAMES if n in every[0]]  # featsharp included: the bundled RCAN is its extractor
 
     def cell(ws: list[dict], name: str, k: int) -> str:
         values = np.array([w[name][k] for w in ws])
@@ -96,6 +98,8 @@ def main() -> None:
     low, high = bootstrap(gain, np.random.default_rng(0))
     print(f"\nfeatsharp minus jbu (hr_similarity): {gain.mean():+.4f}, 95% bootstrap interval over windows "
           f"[{low:+.4f}, {high:+.4f}]; featsharp higher in {int((gain > 0).sum())} of {len(gain)} windows")
+    shares = np.array([w["tiled_share"] for w in every])
+    print(f"featsharp's fusion: weight on the tiled features {shares.mean():.3f} ± {shares.std():.3f} per window")
     best = max(names, key=lambda n: np.mean([w[n][0] for w in every]))
     print(f"closest to the original's features over all windows: {best}")
 

@@ -125,7 +125,8 @@ def test_featsharp_is_scored_in_metrics_for_the_bundled_rcan():
     view = metrics["feature_views"]["featsharp"]
     assert isinstance(view["hr_similarity"], float) and isinstance(view["consistency"], float)
     assert -1 <= view["hr_similarity"] <= 1 and -1 <= view["consistency"] <= 1
-    assert set(metrics["featsharp_kernels"]) == {"temperature", "sigma_spatial", "edge", "flat"}
+    assert set(metrics["featsharp_kernels"]) == {"temperature", "sigma_spatial", "tiled_share", "edge", "flat"}
+    assert 0 < metrics["featsharp_kernels"]["tiled_share"] < 1
     assert analysis.views.views["featsharp"].image.shape == (36, 36, 3)
 
 

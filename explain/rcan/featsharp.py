@@ -209,9 +209,16 @@ class FeatSharpX3(nn.Module):
 
     def forward(self, features: torch.Tensor, guide: torch.Tensor, tiled: torch.Tensor) -> torch.Tensor:
         """(N, C, h, w) features, (N, 3, 3h, 3w) guide in [0, 1], (N, C, 3h, 3w) tiled features -> (N, C, 3h, 3w)."""
+        return self.with_share(features, guide, tiled)[0]
+
+    def with_share(self, features: torch.Tensor, guide: torch.Tensor,
+                   tiled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output and, per pixel, the fusion's share of the tiled features ((N, 3h, 3w), 0..1)."""
         keys = self.jbu.embed(guide)
         z_jbu = self.standardize(self.jbu.apply(features, self.jbu.kernels(keys)))
-        return self.unstandardize(self.fusion(z_jbu, self.debiased_tiles(tiled), keys))
+        z_tiled = self.debiased_tiles(tiled)
+        share = self.fusion.attention(z_jbu, z_tiled, keys)[:, 1]
+        return self.unstandardize(self.fusion(z_jbu, z_tiled, keys)), share
 
     def matches(self, extract: Extractor) -> bool:
         """Whether `extract` gives the features this upsampler was trained on (its probe, cosine >= 0.99)."""
@@ -265,10 +272,13 @@ def shipped_upsampler() -> FeatSharpX3 | None:
     return load_upsampler(SHIPPED) if SHIPPED.is_file() else None
 
 
-def upsample_with(model: FeatSharpX3, features: torch.Tensor, guide: torch.Tensor, tiled: torch.Tensor) -> torch.Tensor:
-    """(C, h, w), (3, 3h, 3w), (C, 3h, 3w) -> (C, 3h, 3w): one map through the trained upsampler, no gradients."""
+def upsample_with(model: FeatSharpX3, features: torch.Tensor, guide: torch.Tensor,
+                  tiled: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """(C, h, w), (3, 3h, 3w), (C, 3h, 3w) -> (C, 3h, 3w) through the trained upsampler, no gradients, and the
+    fusion's mean share of the tiled features."""
     with torch.inference_mode():
-        return model(features[None], guide[None], tiled[None])[0]
+        out, share = model.with_share(features[None], guide[None], tiled[None])
+    return out[0], float(share.mean())
 
 
 @dataclass
@@ -280,6 +290,7 @@ class LearnedKernels:
     patches: dict[str, np.ndarray]  # -> (7, 7, 3) the guide's colours under the window
     temperature: float  # the learned range temperature
     sigma_spatial: float  # the learned spatial sigma (window coordinates in [-1, 1])
+    tiled_share: float = float("nan")  # the fusion's mean weight on the tiled features over the window, 0..1
 
     def effective_neighbours(self, kind: str) -> float:
         """1 / sum(w^2): how many of the 49 window pixels the kernel effectively averages (49 if uniform)."""
@@ -289,6 +300,7 @@ class LearnedKernels:
         return {
             "temperature": self.temperature,
             "sigma_spatial": self.sigma_spatial,
+            "tiled_share": self.tiled_share,
             **{kind: {"y": y, "x": x, "effective_neighbours": self.effective_neighbours(kind),
                       "centre_weight": float(self.weights[kind][RADIUS, RADIUS])}
                for kind, (y, x) in self.points.items()},
@@ -310,8 +322,9 @@ def edge_and_flat(guide: torch.Tensor, radius: int = RADIUS) -> dict[str, tuple[
     return {"edge": divmod(edge, width), "flat": divmod(flat, width)}
 
 
-def learned_kernels(model: FeatSharpX3, guide: torch.Tensor) -> LearnedKernels:
-    """The learned JBU weights at the guide's edge and flat pixels ((3, H, W) guide in [0, 1])."""
+def learned_kernels(model: FeatSharpX3, guide: torch.Tensor, tiled_share: float = float("nan")) -> LearnedKernels:
+    """The learned JBU weights at the guide's edge and flat pixels ((3, H, W) guide in [0, 1]), with the fusion's
+    share of the tiled features when known."""
     points = edge_and_flat(guide)
     r = model.jbu.radius
     with torch.inference_mode():
@@ -325,4 +338,5 @@ def learned_kernels(model: FeatSharpX3, guide: torch.Tensor) -> LearnedKernels:
         patches={k: colours[y - r : y + r + 1, x - r : x + r + 1] for k, (y, x) in points.items()},
         temperature=temperature,
         sigma_spatial=sigma,
+        tiled_share=tiled_share,
     )

@@ -273,8 +273,9 @@ def feature_views(
     z["fused"] = fuse_by_agreement(z["jbu"], z["tiled"])
     upsampler, kernels, missing = shipped_upsampler(), None, {}
     if upsampler is not None and upsampler.matches(extract):
-        z["featsharp"] = standardize(upsample_with(upsampler, f_window, guide, tiled))
-        kernels = learned_kernels(upsampler, guide)
+        upsampled, tiled_share = upsample_with(upsampler, f_window, guide, tiled)
+        z["featsharp"] = standardize(upsampled)
+        kernels = learned_kernels(upsampler, guide, tiled_share)
     else:
         missing["featsharp"] = NOT_TRAINED_FOR
     z_input = standardize(f_window)

@@ -71,7 +71,9 @@ def learned_text(a: Analysis) -> str:
                  "loss any averaging of neighbours only lost detail. What *featsharp* adds over plain "
                  "interpolation comes from its fused tiled views.")
     else:
-        text += (" A kernel that follows edges averages fewer pixels at the edge than where nothing changes.")
+        text += " A kernel that follows edges averages fewer pixels at the edge than where nothing changes."
+    text += (f" Its fusion gives the tiled views' features {fmt(100 * k.tiled_share, '.0f')}% of the weight over "
+             "this window, the smooth JBU output the rest.")
     if fv.hr_image is not None:
         gain = v["featsharp"].hr_similarity - v["jbu"].hr_similarity
         text += (f" Against the original's features it scores {fmt(v['featsharp'].hr_similarity, '.3f')}, "
