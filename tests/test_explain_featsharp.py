@@ -10,6 +10,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from explain.analysis import analyze
+from explain.cli import main
 from explain.rcan.capture import feature_extractor
 from explain.rcan.featsharp import (
     SHIPPED,
@@ -181,3 +182,11 @@ def test_the_recipe_refuses_the_evaluation_sets(tmp_path):
     folder.mkdir()
     with pytest.raises(ValueError, match="Set5 and Set14 are for evaluation only"):
         train(lambda x: x, [folder], Recipe(), log=lambda _: None)
+
+
+def test_the_command_refuses_the_evaluation_sets_in_one_line(tmp_path, capsys):
+    (tmp_path / "Set14").mkdir()
+    out = tmp_path / "up.safetensors"
+    assert main(["train-featsharp", "--data", str(tmp_path / "Set14"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: refusing to train on") and "\n" not in err and not out.exists()

@@ -31,6 +31,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from sr_core.atomic import atomic_path
 from sr_core.checkpoint import CheckpointError
 
 SCALE = 3
@@ -230,8 +231,10 @@ class FeatSharpX3(nn.Module):
 
 
 def save_upsampler(model: FeatSharpX3, path: Path, metadata: dict[str, str]) -> None:
+    """Written beside `path` and moved into place: an interrupted run never leaves a half-written file."""
     tensors = {k: v.detach().float().contiguous() for k, v in model.state_dict().items()}
-    save_file(tensors, str(path), metadata={"format": FILE_FORMAT, **metadata})
+    with atomic_path(path) as staging:
+        save_file(tensors, str(staging), metadata={"format": FILE_FORMAT, **metadata})
 
 
 def load_upsampler(path: Path) -> FeatSharpX3:

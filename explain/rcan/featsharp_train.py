@@ -31,6 +31,7 @@ import torch
 
 from explain.rcan.featsharp import SCALE, FeatSharpX3, Extractor, save_upsampler
 from explain.rcan.feature_views import tiled_features
+from sr_core.atomic import write_text_atomic
 from sr_core.evaluate import list_images, make_lr
 from sr_core.image_io import read_image, to_uint8
 from sr_core.imresize import imresize
@@ -235,7 +236,7 @@ def write(model: FeatSharpX3, card: dict, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     save_upsampler(model, out, {"steps": str(card["steps"]), "seed": str(card["recipe"]["seed"])})
     card_path = out.with_suffix(".json")
-    card_path.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+    write_text_atomic(card_path, json.dumps(card, indent=1) + "\n")
     return card_path
 
 
