@@ -74,6 +74,22 @@ def test_upload_enlarge_compare_and_explain(page) -> None:
     page.screenshot(path=str(ARTIFACTS / "3_workflow.png"), full_page=True)
 
 
+def test_the_channel_sliders_choose_the_channel_its_map_and_gate_follow(page) -> None:
+    page.get_by_role("tab", name="How textures are kept").click()  # the photo of the test above, explained
+    readout = page.locator("#channel-readout")
+    readout.get_by_text("rank").wait_for()  # the explanation's own choice, shown without a move
+    page.locator("#plot-channel-view .js-plotly-plot").wait_for()
+    assert page.locator("#channel-index input[type=range]").get_attribute("max") == "7"  # the tiny RCAN's 8
+    for selector, value in (("#channel-group", 2), ("#channel-block", 1), ("#channel-index", 6)):
+        page.locator(f"{selector} input[type=range]").evaluate(
+            "(range, value) => { range.value = value; range.dispatchEvent(new Event('input', {bubbles: true})); }",
+            value)
+    readout.get_by_text("Group 2, block 1, channel 6").wait_for()
+    assert "of 8 in this block" in readout.inner_text()
+    page.locator("#channel-explorer-heading").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "12_channel_view.png"))  # the README's (docs/screenshots/)
+
+
 def test_a_non_image_shows_an_error_and_the_app_keeps_working(page) -> None:
     page.get_by_role("tab", name="Upscale").click()
     page.set_input_files("#upload input[type=file]", {"name": "notes.txt", "mimeType": "image/png",
@@ -87,6 +103,37 @@ def test_a_non_image_shows_an_error_and_the_app_keeps_working(page) -> None:
     page.locator("#ready").get_by_text("Ready: 160×160 px").wait_for()
     page.click("#run")
     page.wait_for_function("Array.from(document.querySelectorAll('#slider img')).every(i => i.naturalWidth === 480)")
+
+
+def test_each_new_photo_runs_its_handlers_once_and_removing_it_clears_them(page) -> None:
+    """Gradio 6.31's Image fires `change` several times per upload, more with each layout update after it: that
+    storm of requests left the tab-opened explanation pending forever. The app listens to `input` instead."""
+    import collections
+    import re
+    import time
+
+    calls: collections.Counter = collections.Counter()
+
+    def count(request) -> None:
+        found = re.search(r'"fn_index":(\d+)', request.post_data or "") if "run/predict" in request.url else None
+        if found:
+            calls[found.group(1)] += 1
+
+    page.get_by_role("tab", name="Upscale").click()
+    page.on("request", count)
+    try:
+        uploads = ((PHOTO, "192×140"), (GREY_PHOTO, "160×160"), (PHOTO, "192×140"))
+        for photo, size in uploads:
+            page.set_input_files("#upload input[type=file]", str(photo))
+            page.locator("#ready").get_by_text(f"Ready: {size} px").wait_for()
+        time.sleep(3)  # room for late answers, and for a storm to show
+        # At most once per upload each (a handler still running when the next photo comes runs once more after it,
+        # for the latest photo); the storm made 4 or 5 requests per handler per upload.
+        assert len(calls) >= 5 and max(calls.values()) <= len(uploads), dict(calls)
+        page.locator('#upload button[aria-label="Remove Image"]').click()
+        page.wait_for_function("document.querySelector('#ready').innerText.trim() === ''")
+    finally:
+        page.remove_listener("request", count)
 
 
 def test_safmn_runs_shows_its_modulation_maps_and_the_chart(page) -> None:
@@ -181,7 +228,8 @@ def test_stepping_through_the_run_of_the_whole_photo(page) -> None:
     caption.get_by_text("Step 3 of 9: head").wait_for()
     assert "8 × 140 × 192" in caption.inner_text() and " ms" in caption.inner_text()
     page.locator("#step-image img").wait_for()
-    page.screenshot(path=str(ARTIFACTS / "10_step_through.png"), full_page=True)
+    page.evaluate("document.querySelector('#step-image').scrollIntoView({block: 'start'})")
+    page.screenshot(path=str(ARTIFACTS / "10_step_through.png"))  # the README's (docs/screenshots/)
     page.click("#step-previous")
     caption.get_by_text("Step 2 of 9: preprocessing").wait_for()
     page.locator("#step-strip img").nth(6).click()  # the overview jumps: the upsampler, at x3
