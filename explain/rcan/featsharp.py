@@ -61,9 +61,11 @@ def shifted(padded: torch.Tensor, dy: int, dx: int, height: int, width: int) -> 
 class LearnedRangeJBU(nn.Module):
     """FeatUp's JBU stage (arXiv 2403.10516, its eq. for the JBU with learned range kernel):
 
-        F_hr[p] = 1/Z_p * sum_{q in 7x7 window of p} F_up[q] * k_spatial(p, q) * k_range(G[p], G[q])
-        k_spatial = exp(-||p - q||^2 / (2 sigma^2)), p - q on window coordinates spanning [-1, 1], sigma learned (1 at start)
-        k_range   = softmax over the window of  t * <E(G[p]), E(G[q])>,  E = MLP 3 -> 32 -> 32 (GELU), t = exp(log t) learned
+        F_hr[p]   = 1/Z_p * sum_{q in 7x7 window of p} F_up[q] * k_spatial(p, q) * k_range(G[p], G[q])
+        k_spatial = exp(-||p - q||^2 / (2 sigma^2)), p - q on window coordinates spanning [-1, 1],
+                    sigma learned (1 at the start)
+        k_range   = softmax over the window of t * <E(G[p]), E(G[q])>, E = MLP 3 -> 32 -> 32 (GELU),
+                    t = exp(log t) learned
 
     F_up: the features enlarged bicubically to the guide's grid; Z_p normalises the weights to sum 1, so a constant
     map stays constant whatever was learned."""
