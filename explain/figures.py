@@ -116,7 +116,8 @@ def texture_evidence_figure(analysis: BaseAnalysis) -> go.Figure:
     n = len(crops)
     widths = [0.6 / n] * n + [0.4]
     title = "spectra; (n x) = fine-detail energy over bicubic's"
-    fig = make_subplots(rows=1, cols=n + 1, column_widths=widths, subplot_titles=[c for c, _ in crops] + [title])
+    fig = make_subplots(rows=1, cols=n + 1, column_widths=widths, horizontal_spacing=0.09,  # room for "power"
+                        subplot_titles=[c for c, _ in crops] + [title])
     for col, (_, crop) in enumerate(crops, start=1):
         fig.add_trace(image_trace(enlarged(crop)), row=1, col=col)
     for name, power, colour in curves:

@@ -57,13 +57,13 @@ def _room(titles: list, title, plot_width: float) -> float:  # noqa: ANN001 - a 
 
 def _fit_maps(fig: go.Figure) -> None:
     """Heatmap values as float32 (half the bytes, more precision than a colour or a hover label shows), and every
-    colourbar's title beside it, read upwards: above the bar it sat on the top tick label."""
+    full-height colourbar's title beside it, read upwards: above the bar it sat on the top tick label."""
     for trace in fig.data:
         if not isinstance(trace, go.Heatmap):
             continue
         if trace.z is not None:
             trace.z = np.asarray(trace.z, dtype=np.float32)
-        if trace.showscale is not False and trace.colorbar.title.text:
+        if trace.showscale is not False and trace.colorbar.title.text and trace.colorbar.len is None:
             trace.colorbar.title.side = "right"
 
 

@@ -27,7 +27,8 @@ if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
     pytest.skip("Debian chromium (/usr/bin/chromium) is not installed", allow_module_level=True)
 
 # Every line box of the page's text (HTML text nodes, and each text element of the figures' SVG but the hover
-# layer) with what it belongs to; then the pairs that overlap by more than a pixel each way, and what is clipped.
+# layer) with what it belongs to; then the pairs that overlap by more than a pixel each way, the figures' text cut
+# off at their edge or lying on one of their photos or maps, and what is wider than the page.
 LAYOUT_PROBLEMS = """
 (pageWidth) => {
   const boxes = [];
@@ -41,9 +42,12 @@ LAYOUT_PROBLEMS = """
       if (r.width > 0 && r.height > 0) boxes.push({r, owner, text: node.textContent.trim().slice(0, 40)});
     }
   }
-  const clipped = [];
+  const clipped = [], hidden = [];
+  const meet = (a, b) => Math.min(a.right, b.right) - Math.max(a.left, b.left) > 1
+                         && Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 1;
   for (const plot of document.querySelectorAll(".plot")) {
     const frame = plot.getBoundingClientRect();
+    const images = [...plot.querySelectorAll("svg image")].map((image) => image.getBoundingClientRect());
     for (const text of plot.querySelectorAll("svg text")) {
       if (!text.textContent.trim() || text.closest(".hoverlayer")) continue;
       const r = text.getBoundingClientRect();
@@ -51,16 +55,14 @@ LAYOUT_PROBLEMS = """
       boxes.push({r, owner: text, text: plot.id + ": " + text.textContent.trim().slice(0, 40)});
       if (r.left < frame.left - 1 || r.right > frame.right + 1 || r.top < frame.top - 1 || r.bottom > frame.bottom + 1)
         clipped.push(plot.id + ": " + text.textContent.trim().slice(0, 40));
+      if (images.some((image) => meet(image, r))) hidden.push(plot.id + ": " + text.textContent.trim().slice(0, 40));
     }
   }
   const overlaps = [];
   for (let i = 0; i < boxes.length; i++) {
     for (let j = i + 1; j < boxes.length; j++) {
       const a = boxes[i], b = boxes[j];
-      if (a.owner === b.owner) continue;
-      const dx = Math.min(a.r.right, b.r.right) - Math.max(a.r.left, b.r.left);
-      const dy = Math.min(a.r.bottom, b.r.bottom) - Math.max(a.r.top, b.r.top);
-      if (dx > 1 && dy > 1) overlaps.push(a.text + " <-> " + b.text);
+      if (a.owner !== b.owner && meet(a.r, b.r)) overlaps.push(a.text + " <-> " + b.text);
     }
   }
   const wide = [];
@@ -72,7 +74,7 @@ LAYOUT_PROBLEMS = """
       wide.push(`${el.tagName} in ${el.closest("[id]")?.id}: ${Math.round(r.left)}..${Math.round(r.right)}`);
   }
   const plots = [...document.querySelectorAll(".plot")];
-  return {overlaps, clipped, wide, texts: boxes.length, plots: plots.length,
+  return {overlaps, clipped, hidden, wide, texts: boxes.length, plots: plots.length,
           drawn: plots.filter((p) => p.querySelector("svg.main-svg")).length,
           right: Math.max(...[...document.querySelectorAll("h1, h2, h3, h4, p, li, table, figure, img, svg.main-svg")]
                                  .map((el) => el.getBoundingClientRect().right))};
@@ -129,6 +131,7 @@ def test_printed_on_a4_nothing_overlaps_or_is_clipped(browser, report) -> None:
         assert found["texts"] > 300 and found["plots"] == found["drawn"]  # the probe saw the page and its figures
         assert found["overlaps"] == [], found["overlaps"][:10]
         assert found["clipped"] == [], found["clipped"][:10]
+        assert found["hidden"] == [], found["hidden"][:10]  # no label under a photo or a map
         assert found["wide"] == [], found["wide"][:10]
         assert 600 < found["right"] <= A4_CONTENT_PX  # fits between the A4 margins, not only on the A4 sheet
         pdf = page.pdf(format="A4", print_background=True)
