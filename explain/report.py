@@ -117,6 +117,7 @@ PAGE = """<!DOCTYPE html>
 </head>
 <body>
 <h1>{title}</h1>
+<noscript><p>The figures are drawn by JavaScript; without it, the text, the numbers and the photos are all here.</p></noscript>
 {body}
 <script>{loader}</script>
 </body>
