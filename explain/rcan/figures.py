@@ -133,7 +133,7 @@ def feature_views_figure(analysis: Analysis) -> go.Figure:
     )
     fig.update_layout(
         title="RCAN's deep features enlarged x3, FeatSharp-style; scores: cosine similarity, -1..1, higher is better",
-        height=330 * rows + 280, font=FONT, margin=dict(l=10, r=10, t=80, b=220),
+        height=330 * rows + 280, font=FONT, margin=dict(l=10, r=10, t=80, b=220), plot_bgcolor="white",
     )
     return fig
 
@@ -152,6 +152,8 @@ def _learned_kernel_row(fig: go.Figure, kernels: LearnedKernels, row: int) -> No
         fig.add_trace(go.Heatmap(z=kernels.weights[kind], colorscale="Viridis", zmin=0, zmax=peak,
                                  showscale=i == 1, colorbar=dict(title="weight", len=0.2, y=0.12),
                                  hovertemplate="weight %{z:.3f}<extra></extra>"), row=row, col=2 * i + 2)
+        axis = (row - 1) * 4 + 2 * i + 2  # the heatmap's subplot number: keep its 7x7 cells square
+        fig.update_yaxes(scaleanchor=f"x{axis}", row=row, col=2 * i + 2)
 
 
 def feature_view_metrics_figure(analysis: Analysis) -> go.Figure:
