@@ -52,7 +52,7 @@ from sr_core.checkpoint import CheckpointError
 from sr_core.engine import DEFAULT_TILE, Upscaler
 from sr_core.precision import PRECISIONS
 from sr_core.estimate import Throughput, estimate_seconds, learn_from_run, measure_throughput
-from sr_core.evaluate import make_lr
+from sr_core.protocol.evaluate import make_lr
 from sr_core.hub import HubUnavailable, hub_settings
 from sr_core.image_io import (
     MAX_PIXELS_ENV,
@@ -68,7 +68,7 @@ from sr_core.image_io import (
     save_png,
     to_uint8,
 )
-from sr_core.imresize import imresize
+from sr_core.protocol.imresize import imresize
 from sr_core.models import UnsupportedCheckpoint
 from sr_core.tiling import Cancelled, Progress
 from sr_core.weights import WEIGHTS_ENV, LoadedWeights, load_weights

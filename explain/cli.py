@@ -14,7 +14,8 @@ import argparse
 import time
 from pathlib import Path
 
-from sr_core.cli import USER_ERRORS, add_weight_options, stderr
+from sr_core.cli import add_weight_options, stderr
+from sr_core.errors import UserError, first_line
 from sr_core.image_io import DEFAULT_MAX_PIXELS
 
 
@@ -36,7 +37,7 @@ def run_report(args: argparse.Namespace) -> int:
     from explain.analysis import analyze_any
     from explain.report import write_report
     from sr_core.engine import Upscaler, default_device
-    from sr_core.evaluate import make_lr, mod_crop
+    from sr_core.protocol.evaluate import make_lr, mod_crop
     from sr_core.image_io import from_uint8, read_image, to_uint8
     from sr_core.weights import load_weights
 
@@ -71,9 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run_report(args)
-    except (*USER_ERRORS, OSError) as exc:
-        message = str(exc).strip().splitlines()
-        stderr(f"error: {message[0] if message else type(exc).__name__}")
+    except (UserError, ValueError, OSError) as exc:
+        stderr(f"error: {first_line(exc)}")
         return 2
     except KeyboardInterrupt:
         stderr("interrupted")

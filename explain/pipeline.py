@@ -24,9 +24,10 @@ from explain.region import Box, box_around, most_textured_box
 from explain.texture import TextureEvidence, compare_with_original, texture_evidence
 from explain.workflow import Stage, workflow_record
 from sr_core.engine import Upscaler, cpu_threads_worth_using
-from sr_core.evaluate import mod_crop
+from sr_core.models import architecture_of, count_parameters
+from sr_core.protocol.evaluate import mod_crop
 from sr_core.image_io import to_uint8
-from sr_core.imresize import imresize
+from sr_core.protocol.imresize import imresize
 
 MAX_SIDE = 128  # working region, input pixels
 MIN_SIDE = 8  # smaller inputs leave no room for tiles, windows and shifted views
@@ -58,13 +59,12 @@ def check_rgb(name: str, image: np.ndarray) -> None:
 
 
 def model_info(model: nn.Module) -> dict:
-    return {"arch": type(model).__name__, "config": model.config.to_dict(),
-            "n_params": sum(p.numel() for p in model.parameters())}
+    return {"arch": architecture_of(model).name, "config": model.config.to_dict(), "n_params": count_parameters(model)}
 
 
 def value_range(model: nn.Module) -> float:
-    """The model's pixel range: 255 for RCAN (rgb_range), 1 for SAFMN, as the engine has it."""
-    return float(getattr(model.config, "rgb_range", 1.0))
+    """The model's pixel range (its descriptor's): 255 for RCAN, 1 for SAFMN, as the engine has it."""
+    return float(architecture_of(model).value_range)
 
 
 def aligned_original(original: np.ndarray, rgb: np.ndarray, scale: int) -> np.ndarray:
@@ -75,7 +75,7 @@ def aligned_original(original: np.ndarray, rgb: np.ndarray, scale: int) -> np.nd
     height, width = rgb.shape[:2]
     if hr.shape[:2] != (height * scale, width * scale):
         raise ValueError(f"the original is {hr.shape[1]}x{hr.shape[0]} after mod-crop, expected x{scale} of the "
-                         f"{width}x{height} input; shrink it with the paper's bicubic (sr_core.evaluate.make_lr)")
+                         f"{width}x{height} input; shrink it with the paper's bicubic (sr_core.protocol.evaluate.make_lr)")
     return hr
 
 

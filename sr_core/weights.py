@@ -10,7 +10,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from sr_core.checkpoint import CheckpointError, read_state_dict
@@ -23,14 +22,14 @@ from sr_core.hub import (
     hub_settings,
     snapshot_commit,
 )
-from sr_core.models import model_from_state_dict
-from sr_core.models.rcan import RCAN, RCANConfig
+from sr_core.models import architecture_named, count_parameters, model_from_state_dict
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
-BUNDLED_RCAN = BUNDLED_DIR / "rcan_x3.safetensors"
-# Models trained by this project and shipped in the repo, by spec name ("bundled" is the default RCAN).
-BUNDLED = {"bundled": BUNDLED_RCAN, "bundled-safmn": BUNDLED_DIR / "safmn_x3.safetensors"}
+# Models trained by this project and shipped in the repo, by spec name ("bundled" is the default RCAN): the
+# architecture of each, and its file (the descriptor's `bundled`).
 BUNDLED_ARCH = {"bundled": "RCAN", "bundled-safmn": "SAFMN"}
+BUNDLED = {spec: BUNDLED_DIR / architecture_named(name).bundled for spec, name in BUNDLED_ARCH.items()}
+BUNDLED_RCAN = BUNDLED["bundled"]
 # Hub specs: where each looks on the Hub, and which bundled model serves when the Hub cannot. "hub-safmn" is
 # `--weights hub --hub-repo Meloo/SAFMN --hub-file SAFMN_DF2K_x3.pth`, but falls back to the bundled SAFMN.
 HUB_SPECS = {"hub": (RCAN_HUB, "bundled"), "hub-safmn": (SAFMN_HUB, "bundled-safmn")}
@@ -110,19 +109,7 @@ def hub_location(settings: HubSettings, path: Path) -> str:
 
 def load_file(path: Path, source: str, location: str | None = None) -> LoadedWeights:
     if source == "bundled" and not path.is_file():
-        raise CheckpointError(f"the bundled weights are missing: {path} (see README, 'Training the bundled model')")
+        raise CheckpointError(f"the bundled weights are missing: {path} (see README, 'The bundled model (model card)')")
     model, arch = model_from_state_dict(read_state_dict(path))
-    config = model.config.to_dict() if hasattr(model, "config") else {}
-    n_params = sum(t.numel() for t in model.state_dict().values())
-    return LoadedWeights(model, arch, source, location or str(path), n_params, config=config)
-
-
-def tiny_random_rcan(seed: int = 0) -> RCAN:
-    """A 2x2x8 RCAN with non-trivial random weights, for fast tests."""
-    generator = torch.Generator().manual_seed(seed)
-    model = RCAN(RCANConfig(n_resgroups=2, n_resblocks=2, n_feats=8, reduction=4, scale=3))
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if param.requires_grad:
-                param.copy_(torch.randn(param.shape, generator=generator) * (0.05 if "weight" in name else 0.01))
-    return model.eval()
+    return LoadedWeights(model, arch, source, location or str(path), count_parameters(model),
+                         config=model.config.to_dict())

@@ -16,7 +16,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.app_server import TINY_SAFMN_BLOCKS, running_app, save_tiny_safmn
+from tests.app_server import running_app
+from tests.conftest import TINY_SAFMN_BLOCKS, save_tiny_safmn
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from sr_core.bench import bench_image, conv_flops, random_rcan, run_bench
+from sr_core.tools.bench import bench_image, conv_flops, random_rcan, run_bench
 from sr_core.models.rcan import RCAN, RCANConfig
 
 SMALL = RCANConfig(n_resgroups=1, n_resblocks=2, n_feats=32, reduction=8)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_server import running_app, save_tiny_safmn
+from tests.app_server import running_app
+from tests.conftest import save_tiny_safmn
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -227,7 +227,7 @@ def test_device_cuda_without_a_gpu_exits_2_with_one_line(photo: Path, tmp_path: 
 def crafted_rcan(tmp_path: Path, change) -> Path:  # noqa: ANN001 - change: state dict -> None, edits in place
     from safetensors.torch import save_file
 
-    from sr_core.weights import tiny_random_rcan
+    from tests.conftest import tiny_random_rcan
 
     state = {k: v.clone().contiguous() for k, v in tiny_random_rcan().state_dict().items()}
     change(state)

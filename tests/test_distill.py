@@ -11,13 +11,13 @@ from PIL import Image
 from torch import nn
 
 from sr_core.cli import main
-from sr_core.distill import (
-    MAX_SCORE, MatchSettings, bicubic_psnr, distill, matching_step, select_texture, torch_make_lr,
+from sr_core.tools.distill import (
+    MAX_SCORE, MatchSettings, bicubic_psnr, distill, matching_step, select_texture,
 )
-from sr_core.evaluate import make_lr
-from sr_core.imresize import imresize
+from sr_core.protocol.evaluate import make_lr
+from sr_core.protocol.imresize import downscale, imresize
 from sr_core.models.rcan import RCAN, RCANConfig
-from sr_core.train import train
+from sr_core.tools.train import train
 
 PATCH = 36  # the tiny recipe's 12 px LR crop x3
 FAST = MatchSettings(steps=3, syn_batch=2, real_batch=4, model=RCANConfig(1, 1, 8, 4, 3))
@@ -103,7 +103,7 @@ def test_texture_selection_caps_each_image() -> None:
 
 def test_torch_downscale_is_make_lr_without_rounding() -> None:
     hr = np.random.default_rng(1).integers(0, 256, (PATCH, PATCH, 3)).astype(np.uint8)
-    lr = torch_make_lr(torch.from_numpy(hr).double().permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+    lr = downscale(torch.from_numpy(hr).double().permute(2, 0, 1)[None], 3)[0].permute(1, 2, 0).numpy()
     np.testing.assert_allclose(lr, imresize(hr.astype(np.float64), 1 / 3), atol=1e-9)
     assert np.abs(lr - make_lr(hr, 3)).max() <= 1.0
 
@@ -113,7 +113,7 @@ def test_each_matching_step_lowers_its_loss() -> None:
     torch.manual_seed(0)
     model = RCAN(FAST.model)
     real_hr = torch.from_numpy(rng.integers(0, 256, (4, 3, PATCH, PATCH))).float()
-    real_lr = torch_make_lr(real_hr).round()
+    real_lr = downscale(real_hr, 3).round()
     synthetic = [nn.Parameter(torch.from_numpy(rng.uniform(60, 190, (3, PATCH, PATCH))).float()) for _ in range(2)]
     optimizer = torch.optim.Adam(synthetic, lr=1.0)
     losses = [matching_step(model, real_lr, real_hr, synthetic, optimizer) for _ in range(6)]

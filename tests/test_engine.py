@@ -9,11 +9,13 @@ import pytest
 import torch
 
 from sr_core import engine
-from sr_core.bench import random_rcan
-from sr_core.engine import RowWinogradConv, Upscaler, cpu_threads_worth_using, dihedral, dihedral_inverse, idle_cpus
+from sr_core import winograd as winograd_module
+from sr_core.tools.bench import random_rcan
+from sr_core.engine import Upscaler, cpu_threads_worth_using, dihedral, dihedral_inverse, idle_cpus
+from sr_core.winograd import RowWinogradConv
 from sr_core.models.rcan import RCANConfig
 from sr_core.tiling import Cancelled, Progress
-from sr_core.weights import tiny_random_rcan
+from tests.conftest import tiny_random_rcan
 
 WIDE = RCANConfig(n_resgroups=2, n_resblocks=2, n_feats=32, reduction=8)  # wide enough for the Winograd convs
 
@@ -103,7 +105,7 @@ def test_self_ensemble_averages_the_eight_inverse_transformed_views() -> None:
 def test_row_winograd_conv_equals_the_direct_conv(
     height: int, width: int, strip_bytes: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine, "WINOGRAD_STRIP_BYTES", strip_bytes)
+    monkeypatch.setattr(winograd_module, "WINOGRAD_STRIP_BYTES", strip_bytes)
     generator = torch.Generator().manual_seed(height * 100 + width)
     conv = torch.nn.Conv2d(32, 32, 3, padding=1)
     with torch.no_grad():

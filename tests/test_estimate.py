@@ -5,7 +5,7 @@ import pytest
 
 from sr_core.engine import Upscaler
 from sr_core.estimate import Throughput, estimate_seconds, learn_from_run, measure_throughput, work_pixels
-from sr_core.weights import tiny_random_rcan
+from tests.conftest import tiny_random_rcan
 
 THROUGHPUT = Throughput(device="cpu", threads=1, probe_side=128, seconds_per_pixel=2e-6)
 
@@ -16,10 +16,10 @@ def upscaler() -> Upscaler:
 
 
 def test_work_pixels_counts_halos_only_between_tiles() -> None:
-    assert work_pixels(30, 40, tile=64) == 30 * 40
+    assert work_pixels(30, 40, tile=64, halo=2) == 30 * 40
     # Height 30 in tiles of 16: [0, 16) reads rows 0..17 (18), [16, 30) reads rows 14..29 (16).
-    assert work_pixels(30, 40, tile=16) == (18 + 16) * work_pixels(1, 40, tile=16)
-    assert work_pixels(1, 40, tile=16) == 18 + 20 + 10  # [0, 16) -> 0..17, [16, 32) -> 14..33, [32, 40) -> 30..39
+    assert work_pixels(30, 40, tile=16, halo=2) == (18 + 16) * work_pixels(1, 40, tile=16, halo=2)
+    assert work_pixels(1, 40, tile=16, halo=2) == 18 + 20 + 10  # [0, 16) -> 0..17, [16, 32) -> 14..33, [32, 40) -> 30..39
 
 
 def test_estimate_grows_with_the_image_and_with_smaller_tiles(upscaler: Upscaler) -> None:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sr_core.evaluate import bicubic_upscale, evaluate_set, format_table, list_images, make_lr, mod_crop
-from sr_core.imresize import imresize
-from sr_core.metrics import psnr_y, ssim_y
+from sr_core.protocol.evaluate import bicubic_upscale, evaluate_set, format_table, list_images, make_lr, mod_crop
+from sr_core.protocol.imresize import imresize
+from sr_core.protocol.metrics import psnr_y, ssim_y
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sr"
 

@@ -13,7 +13,7 @@ from explain.rcan.stages import rcan_stages
 from explain.measures import high_frequency_energy
 from explain.workflow import timed_modules
 from sr_core.models.rcan import RCAN, RCANConfig
-from sr_core.weights import tiny_random_rcan
+from tests.conftest import tiny_random_rcan
 
 LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
 

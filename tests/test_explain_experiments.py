@@ -17,22 +17,17 @@ from explain.safmn.experiments import forward_modulation_off
 from explain.safmn.experiments import outputs_at_depths as safmn_outputs_at_depths
 from explain.stats import texture_effect
 from sr_core.engine import Upscaler
-from sr_core.evaluate import make_lr
+from sr_core.protocol.evaluate import make_lr
 from sr_core.image_io import from_uint8
-from sr_core.imresize import imresize
+from sr_core.protocol.imresize import imresize
 from sr_core.models.safmn import SAFMN, SAFMNConfig
-from sr_core.weights import tiny_random_rcan
+from tests.conftest import tiny_random_rcan, tiny_safmn
 
 RNG = np.random.default_rng(0)
 
 
 def rcan_input(size: int = 20) -> torch.Tensor:
     return torch.from_numpy(RNG.random((1, 3, size, size), dtype=np.float32)) * 255
-
-
-def random_safmn() -> SAFMN:
-    torch.manual_seed(0)
-    return SAFMN(SAFMNConfig(dim=8, n_blocks=2, scale=3)).eval()
 
 
 class PassThrough(nn.Module):
@@ -54,7 +49,7 @@ def test_all_depths_in_one_pass_equal_each_depth_on_its_own():
     assert len(outputs) == model.config.n_resgroups
     for k, out in enumerate(outputs):
         assert torch.equal(out, forward_at_depth(model, x, k))
-    safmn = random_safmn()
+    safmn = tiny_safmn()
     y = torch.from_numpy(RNG.random((1, 3, 16, 16), dtype=np.float32))
     for k, out in enumerate(safmn_outputs_at_depths(safmn, y)):
         assert torch.equal(out, safmn_at_depth(safmn, y, k))
@@ -85,7 +80,7 @@ def test_rcan_gates_at_one_equal_a_model_without_calayers():
 
 
 def test_safmn_at_full_depth_is_the_normal_forward_and_modulation_one_is_a_pass_through_safm():
-    model = random_safmn()
+    model = tiny_safmn()
     x = torch.from_numpy(RNG.random((1, 3, 16, 16), dtype=np.float32))
     with torch.inference_mode():
         normal = model(x)

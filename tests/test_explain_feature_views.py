@@ -15,10 +15,10 @@ from explain.rcan.feature_views import (
     upsample_bilinear,
     upsample_nearest,
 )
-from sr_core.evaluate import make_lr
+from sr_core.protocol.evaluate import make_lr
 from sr_core.image_io import from_uint8
-from sr_core.imresize import imresize
-from sr_core.weights import tiny_random_rcan
+from sr_core.protocol.imresize import imresize
+from tests.conftest import tiny_random_rcan
 
 RNG = np.random.default_rng(0)
 

@@ -16,7 +16,7 @@ from explain.cli import main
 from explain.distill_study import finding, load_study
 from explain.rcan.feature_views import VIEW_NAMES
 from explain.report import markdown_to_html
-from sr_core.bench import random_rcan
+from sr_core.tools.bench import random_rcan
 from sr_core.models.rcan import RCANConfig
 from sr_core.models.safmn import SAFMN, SAFMNConfig
 

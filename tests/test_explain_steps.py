@@ -7,8 +7,8 @@ import torch
 
 from explain.rcan.stages import rcan_stages
 from explain.steps import pca_thumbnail, step_through, step_through_photo
-from tests.app_server import save_tiny_safmn
-from sr_core.weights import tiny_random_rcan
+from tests.conftest import save_tiny_safmn
+from tests.conftest import tiny_random_rcan
 
 
 def photo(h: int = 21, w: int = 30) -> np.ndarray:

@@ -10,7 +10,7 @@ import pytest
 from explain.analysis import analyze, analyze_any, explainer_markdown, short_answer
 from explain.glossary import GLOSSARY, definition, terms_in, with_tooltips
 from explain.text import MAX_ANSWER_WORDS, word_count
-from sr_core.evaluate import make_lr
+from sr_core.protocol.evaluate import make_lr
 from sr_core.image_io import from_uint8
 from tests.test_explain_attention import half_textured, texture_following_rcan
 
@@ -41,7 +41,7 @@ def test_text_states_this_runs_numbers_and_cites_only_the_four_sources(sign, tre
 
 
 def test_text_survives_a_flat_image_and_claims_no_trend():
-    from sr_core.weights import tiny_random_rcan
+    from tests.conftest import tiny_random_rcan
 
     text = explainer_markdown(analyze(tiny_random_rcan(), np.full((24, 24, 3), 0.4, np.float32), tile=4))
     assert "no trend: the interval includes 0" in text
@@ -52,7 +52,7 @@ def test_text_survives_a_flat_image_and_claims_no_trend():
 
 @pytest.mark.parametrize("with_original", [False, True])
 def test_short_answer_is_plain_short_and_from_this_run(with_original):
-    from sr_core.weights import tiny_random_rcan
+    from tests.conftest import tiny_random_rcan
 
     hr = (np.random.default_rng(0).random((48, 48, 3)) * 255).astype(np.uint8)
     lr = from_uint8(make_lr(hr, 3))

@@ -6,8 +6,8 @@ import numpy as np
 from explain.measures import high_frequency_energy, pearson, radial_power_spectrum
 from explain.region import Box, most_textured_box
 from explain.texture import compare_with_original, texture_evidence
-from sr_core.evaluate import bicubic_upscale, make_lr, mod_crop
-from sr_core.imresize import imresize
+from sr_core.protocol.evaluate import bicubic_upscale, make_lr, mod_crop
+from sr_core.protocol.imresize import imresize
 
 RNG = np.random.default_rng(0)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from explain.analysis import analyze
-from sr_core.weights import tiny_random_rcan
+from tests.conftest import tiny_random_rcan
 
 
 def test_workflow_covers_the_whole_network_in_order():

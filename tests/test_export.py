@@ -12,7 +12,7 @@ from huggingface_hub import ModelCard
 from safetensors.torch import load_file, save_file
 
 from sr_core.checkpoint import read_state_dict
-from sr_core.export import export_checkpoint
+from sr_core.tools.export import export_checkpoint
 from sr_core.models import UnsupportedCheckpoint, model_from_state_dict
 from sr_core.models.rcan import RCAN, RCANConfig
 from tests.hub_standin import REPO_ROOT, HubStandIn, hub_env
@@ -84,7 +84,7 @@ def test_unsupported_checkpoint_is_refused_before_writing(tmp_path):
 
 PUSH_TWICE_SCRIPT = """
 import sys
-from sr_core.export import push_folder
+from sr_core.tools.export import push_folder
 for _ in range(2):  # the second push finds the repo already created (409 -> exist_ok)
     print(push_folder(sys.argv[1], sys.argv[2], token="hf_test"))
 """

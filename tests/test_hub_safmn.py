@@ -21,20 +21,11 @@ from sr_core.hub import SAFMN_HUB, hub_settings
 from sr_core.image_io import to_uint8
 from sr_core.models.safmn import SAFMN, SAFMNConfig
 from tests.app_server import running_app
+from tests.conftest import official_layout_safmn
 from tests.hub_standin import REPO_ROOT, HubStandIn, hub_env
 
 REPO_ID, FILENAME = "Meloo/SAFMN", "SAFMN_DF2K_x3.pth"
 COMMIT = "5afe" * 10  # the commit of the hand-filled cache
-
-
-def official_layout_safmn(seed: int = 0) -> SAFMN:
-    """The published x3 configuration (dim 36, 8 blocks) with random weights: the real file's keys and shapes."""
-    torch.manual_seed(seed)
-    model = SAFMN(SAFMNConfig())
-    with torch.no_grad():
-        for param in model.parameters():
-            param.add_(torch.randn_like(param) * 0.02)
-    return model.eval()
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sr_core.imresize import contributions, imresize
+from sr_core.protocol.imresize import contributions, imresize
 
 # MATLAB cubic (a = -0.5) at the distances used below:
 # k(0.25) = 1.5/64 - 2.5/16 + 1 = 0.8671875      k(0.75) = 1.5*27/64 - 2.5*9/16 + 1 = 0.2265625

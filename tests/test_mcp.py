@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.app_server import running_app, save_tiny_safmn
+from tests.app_server import running_app
+from tests.conftest import save_tiny_safmn
 
 pytest.importorskip("mcp", reason='the MCP server needs gradio[mcp]: pip install -r requirements.txt')
 

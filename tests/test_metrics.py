@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from sr_core.metrics import psnr_y, rgb_to_y, ssim_y
+from sr_core.protocol.metrics import psnr_y, rgb_to_y, ssim_y
 
 
 def _smooth_gray(h=32, w=40):

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from sr_core import engine, precision
-from sr_core.bench import bench_image, random_rcan
-from sr_core.engine import ReducedPrecisionConv, Upscaler, choose_fastest
+from sr_core.tools.bench import bench_image, random_rcan
+from sr_core.engine import Upscaler, choose_fastest
+from sr_core.precision import ReducedPrecisionConv
 from sr_core.models.rcan import RCANConfig
 
 WIDE = RCANConfig(n_resgroups=2, n_resblocks=2, n_feats=32, reduction=8)  # wide enough for bf16 convs
@@ -76,7 +77,7 @@ def test_bf16_engine_keeps_the_stream_and_thin_convs_in_fp32(wide_model: torch.n
 
 
 def test_a_model_too_thin_for_bf16_runs_and_says_fp32() -> None:
-    from sr_core.weights import tiny_random_rcan  # 8 features: no conv reaches REDUCED_MIN_CHANNELS
+    from tests.conftest import tiny_random_rcan  # 8 features: no conv reaches REDUCED_MIN_CHANNELS
 
     up = Upscaler(tiny_random_rcan(), "cpu", precision="bf16")
     assert up.precision == "fp32" and up.describe().startswith("fp32 (bf16 asked: no conv is wide enough)")

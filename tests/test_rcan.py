@@ -7,7 +7,7 @@ import torch
 from sr_core.checkpoint import CheckpointError, read_state_dict
 from sr_core.models import UnsupportedCheckpoint, model_from_state_dict
 from sr_core.models.rcan import RCAN, RCANConfig, detect_rcan_config
-from sr_core.weights import tiny_random_rcan
+from tests.conftest import tiny_random_rcan
 
 
 def published_keys(groups: int = 10, blocks: int = 20) -> set[str]:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from huggingface_hub import metadata_load
 
-from tests.app_server import running_app, save_tiny_safmn
+from tests.app_server import running_app
+from tests.conftest import save_tiny_safmn
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"

@@ -14,14 +14,9 @@ from explain.figures import quality_vs_time_figure
 from explain.quality import QUALITY_VS_TIME, load_quality_vs_time
 from explain.safmn.capture import capture_modulation, modulation_texture
 from sr_core.models.safmn import SAFMN, SAFMNConfig
-from sr_core.weights import tiny_random_rcan
+from tests.conftest import tiny_random_rcan, tiny_safmn
 
 RNG = np.random.default_rng(0)
-
-
-def tiny_safmn(n_blocks: int = 3) -> SAFMN:
-    torch.manual_seed(0)
-    return SAFMN(SAFMNConfig(dim=8, n_blocks=n_blocks, scale=3)).eval()
 
 
 def half_textured(height: int, width: int) -> np.ndarray:

@@ -11,25 +11,9 @@ from sr_core.engine import Upscaler
 from sr_core.models import model_from_state_dict
 from sr_core.models.safmn import SAFMN, SAFMNConfig, detect_safmn_config
 from sr_core.tiling import Progress
-from sr_core.weights import tiny_random_rcan
+from tests.conftest import random_safmn, tiny_random_rcan
 
 ONE_LEVEL = 1 / 255
-
-
-def random_safmn(config: SAFMNConfig = SAFMNConfig(), seed: int = 0) -> SAFMN:
-    """Random weights of fan-in scale, the output conv damped and centred so few pixels clip at 0 or 1."""
-    generator = torch.Generator().manual_seed(seed)
-    model = SAFMN(config)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if param.ndim > 1:
-                param.copy_(torch.randn(param.shape, generator=generator) * 0.5 / param[0].numel() ** 0.5)
-            else:
-                centre = 1.0 if ".norm" in name and name.endswith("weight") else 0.0
-                param.copy_(centre + 0.1 * torch.randn(param.shape, generator=generator))
-        model.to_img[0].weight.mul_(0.3)
-        model.to_img[0].bias.fill_(0.5)
-    return model.eval()
 
 
 def random_image(height: int, width: int, seed: int = 0) -> np.ndarray:

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.app_server import running_app_process, save_tiny_safmn
+from tests.app_server import running_app_process
+from tests.conftest import save_tiny_safmn
 from tests.attacks import (
     bomb_png, cpu_busy, data_url_payload, fn_index, join_queue, memory_mb, open_then_close_tab, post_run_predict,
     wait_for_log,
@@ -322,7 +323,7 @@ def test_a_crafted_checkpoint_at_app_start_is_one_line(tmp_path: Path) -> None:
     import torch
     from safetensors.torch import save_file
 
-    from sr_core.weights import tiny_random_rcan
+    from tests.conftest import tiny_random_rcan
 
     state = {k: v.contiguous() for k, v in tiny_random_rcan().state_dict().items()}
     state["body.0.body.0.body.3.conv_du.0.weight"] = torch.zeros(64, 8, 1, 1)

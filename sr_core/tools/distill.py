@@ -31,15 +31,14 @@ Methods:
   L1-loss weight gradients of a small RCAN, drawn afresh at each step, match those of real batches
   (Dataset Condensation's layer-wise distance: sum over output channels of 1 - cosine; biases
   skipped). The synthetic LR is a differentiable torch form of make_lr: MATLAB imresize is linear
-  along each axis, so it is two matrix products built from `sr_core.imresize.contributions`
-  (exact but for make_lr's uint8 rounding). The network is not trained between steps (DC's inner
+  along each axis, so it is two matrix products built from `sr_core.protocol.imresize.contributions`
+  (`sr_core.protocol.imresize.downscale`: exact but for make_lr's uint8 rounding). The network is not trained between steps (DC's inner
   loop), so this matches gradients at initialisation only. Deterministic on CPU for a given seed.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -48,11 +47,10 @@ import torch
 from PIL import Image
 from torch import nn
 
-from sr_core.evaluate import bicubic_upscale, list_images, make_lr
-from sr_core.imresize import contributions, output_size
-from sr_core.metrics import psnr_y
+from sr_core.protocol.evaluate import bicubic_upscale, list_images, make_lr, read_uint8
+from sr_core.protocol.imresize import downscale
+from sr_core.protocol.metrics import psnr_y
 from sr_core.models.rcan import RCAN, RCANConfig
-from sr_core.train import read_rgb
 
 METHODS = ("random", "texture", "gradient")
 PAPER_KEEP = 0.0888  # arXiv 2502.03656: 8.88% of the original size
@@ -101,7 +99,7 @@ def build_pool(folders: list[Path], patch: int, stride: int, scale: int = 3) -> 
     image_count = 0
     for f, folder in enumerate(folders):
         for path in list_images(folder):
-            rgb = read_rgb(path)
+            rgb = read_uint8(path, rgb=True)
             name = path.relative_to(folder).as_posix()
             positions = grid_positions(rgb.shape[0], rgb.shape[1], patch, stride)
             for x, y in positions:
@@ -140,24 +138,6 @@ def select_texture(scores: np.ndarray, image_ids: np.ndarray, k: int) -> list[in
     return np.lexsort((index, scores, rounds))[:k].tolist()
 
 
-@lru_cache(maxsize=8)
-def downscale_matrix(in_len: int, scale: int) -> torch.Tensor:
-    """(in_len/scale, in_len) matrix of MATLAB's antialiased bicubic 1/scale resize along one axis."""
-    out_len = output_size(in_len, 1.0 / scale)
-    weights, indices = contributions(in_len, out_len, 1.0 / scale)
-    matrix = np.zeros((out_len, in_len))
-    rows = np.repeat(np.arange(out_len), weights.shape[1])
-    np.add.at(matrix, (rows, indices.ravel()), weights.ravel())  # mirrored taps may repeat an index
-    return torch.from_numpy(matrix)
-
-
-def torch_make_lr(hr: torch.Tensor, scale: int = 3) -> torch.Tensor:
-    """Differentiable make_lr for float NCHW batches whose sides are multiples of `scale` (no rounding)."""
-    rows = downscale_matrix(hr.shape[-2], scale).to(hr)
-    cols = downscale_matrix(hr.shape[-1], scale).to(hr)
-    return rows @ hr @ cols.T
-
-
 def gradient_distance(real: list[torch.Tensor], synthetic: list[torch.Tensor]) -> torch.Tensor:
     """Sum over layers and output channels of 1 - cosine between the two gradients (DC's distance)."""
     total = synthetic[0].new_zeros(())
@@ -173,7 +153,7 @@ def matching_loss(model: nn.Module, real_lr: torch.Tensor, real_hr: torch.Tensor
     weights = [p for p in model.parameters() if p.requires_grad and p.dim() > 1]
     l1 = nn.functional.l1_loss
     g_real = torch.autograd.grad(l1(model(real_lr), real_hr), weights)
-    g_syn = torch.autograd.grad(l1(model(torch_make_lr(syn_hr, scale)), syn_hr), weights, create_graph=True)
+    g_syn = torch.autograd.grad(l1(model(downscale(syn_hr, scale)), syn_hr), weights, create_graph=True)
     return gradient_distance([g.detach() for g in g_real], list(g_syn))
 
 

@@ -1,11 +1,11 @@
 """The dataset-distillation study on a CPU (issue 17): how much of the training set do textures need?
 
-Every arm gets one protocol: the same recipe (`sr_core.train.CONFIGS[config]`), seed, step count and
-learning-rate schedule, and the same evaluation (the RCAN paper's protocol, `sr_core.evaluate`, on the
+Every arm gets one protocol: the same recipe (`sr_core.models.training_recipes()[config]`), seed, step count and
+learning-rate schedule, and the same evaluation (the RCAN paper's protocol, `sr_core.protocol.evaluate`, on the
 evaluation sets, which are never trained on or used to select anything). Only the training data differ:
 
     full                        every training image (T91 + BSD200 + General100, as the bundled models)
-    random, texture, gradient   8.88% of the candidate patches (arXiv 2502.03656's share), `sr_core.distill`
+    random, texture, gradient   8.88% of the candidate patches (arXiv 2502.03656's share), `sr_core.tools.distill`
     random-{keep}               optional smaller random shares (--extra-keep), for a curve
 
 Everything lives on disk, so an interrupted study continues where it stopped when the same command runs
@@ -28,10 +28,11 @@ from typing import Callable, Sequence
 
 import torch
 
-from sr_core.distill import METHODS, PAPER_KEEP, MatchSettings, distill
+from sr_core.tools.distill import METHODS, PAPER_KEEP, MatchSettings, distill
 from sr_core.engine import Upscaler
-from sr_core.evaluate import evaluate_set
-from sr_core.train import CONFIGS, train
+from sr_core.models import training_recipes
+from sr_core.protocol.evaluate import evaluate_set
+from sr_core.tools.train import train
 from sr_core.weights import load_weights
 
 ROW_KEYS = ("arm", "keep", "steps", "seconds", "config", "set5_psnr", "set5_ssim", "set14_psnr", "set14_ssim",
@@ -42,7 +43,7 @@ RESULTS_NAME = "distill_study"  # RESULTS/distill_study.json and RESULTS/distill
 @dataclass(frozen=True)
 class Arm:
     name: str
-    method: str  # "full", or one of sr_core.distill.METHODS
+    method: str  # "full", or one of sr_core.tools.distill.METHODS
     keep: float  # share of the candidate patches (1.0: every training image, whole)
 
 
@@ -121,11 +122,12 @@ def run_study(
     log: Callable[[str], None] = print,
 ) -> list[dict]:
     """Train and score every arm (or those named in `only`) not yet in the results JSON; returns all its rows."""
-    if config not in CONFIGS:
-        raise ValueError(f"unknown config {config!r}; choose from {', '.join(CONFIGS)}")
+    recipes = training_recipes()
+    if config not in recipes:
+        raise ValueError(f"unknown config {config!r}; choose from {', '.join(recipes)}")
     if steps < 1:
         raise ValueError(f"--steps must be at least 1, got {steps}")
-    scale = CONFIGS[config].model.scale
+    scale = recipes[config].model.scale
     protocol = {"config": config, "steps": steps, "seed": seed, "patch": patch, "match_steps": match_settings.steps,
                 "data": [p.name for p in data], "eval": [p.name for p in eval_dirs]}
     check_protocol(work, protocol)

@@ -1,7 +1,9 @@
-"""Train an RCAN-layout model, top to bottom (the recipe of the bundled default).
+"""Train a registered architecture (RCAN, SAFMN), top to bottom: the recipe of the bundled models.
+
+The recipes (`--config NAME`) are the architectures' own (`Architecture.training`, in `sr_core.models`).
 
 Data: HR images from one or more folders; each HR image is mod-cropped and degraded once with
-the paper's MATLAB-style bicubic (sr_core.imresize), so training sees the same LR as the
+the paper's MATLAB-style bicubic (sr_core.protocol.imresize), so training sees the same LR as the
 evaluation. Each step draws random aligned LR/HR crops with random flips and transposes.
 Loss L1, optimiser Adam, learning rate warmed up then cosine-annealed, fixed seed.
 A resumable state is written beside the output every `save_every` steps.
@@ -17,49 +19,13 @@ from typing import Callable
 
 import numpy as np
 import torch
-from PIL import Image
 from safetensors.torch import save_file
 from torch import nn
 
 from sr_core.engine import dihedral
-from sr_core.evaluate import list_images, make_lr, mod_crop
-from sr_core.metrics import psnr_y
-from sr_core.models.rcan import RCAN, RCANConfig
-from sr_core.models.safmn import SAFMN, SAFMNConfig
-
-
-# Architectures the recipe can train, by config type.
-MODEL_CLASSES: dict[type, type[nn.Module]] = {RCANConfig: RCAN, SAFMNConfig: SAFMN}
-
-
-@dataclass(frozen=True)
-class Recipe:
-    model: RCANConfig  # or another config type listed in MODEL_CLASSES
-    batch: int = 32
-    lr_patch: int = 48  # LR crop side; the HR crop is scale times larger
-    lr: float = 4e-4
-    warmup: int = 300
-    save_every: int = 1000
-    eval_every: int = 1000
-
-
-CONFIGS: dict[str, Recipe] = {
-    # The bundled default: 1.77M parameters, fp16 safetensors of about 3.5 MB.
-    "bundled": Recipe(RCANConfig(n_resgroups=4, n_resblocks=6, n_feats=56, reduction=16, scale=3), batch=64),
-    # A CPU-friendly model for quick experiments.
-    "small": Recipe(RCANConfig(n_resgroups=3, n_resblocks=3, n_feats=32, reduction=8, scale=3), batch=16),
-    # For tests: seconds on a CPU.
-    "tiny": Recipe(RCANConfig(n_resgroups=1, n_resblocks=1, n_feats=8, reduction=4, scale=3), batch=4, lr_patch=12,
-                   warmup=2, save_every=2, eval_every=2),
-    # SAFMN x3 as published (sunny2109/SAFMN options/train/SAFMN/train_DF2K_X3.yml: Adam lr 1e-3, cosine,
-    # batch 64 of 64px LR crops); batch and crop here suit CPU training. 232,695 parameters.
-    "safmn": Recipe(SAFMNConfig(dim=36, n_blocks=8, ffn_scale=2.0, scale=3), batch=16, lr_patch=48, lr=1e-3),
-    # The dataset-distillation study (sr_core.study): a quarter-width SAFMN whose five arms fit one session on a
-    # shared 2-core CPU (one thread: about 80 ms per step, "safmn" about 1.3 s). 56,643 parameters.
-    # The 32px LR crop leaves room for random crops inside the 48px LR patches of a distilled set.
-    "safmn-study": Recipe(SAFMNConfig(dim=24, n_blocks=4, ffn_scale=2.0, scale=3), batch=16, lr_patch=32, lr=1e-3,
-                          save_every=250, eval_every=250),
-}
+from sr_core.models import ARCHITECTURES, Recipe, architecture_of, count_parameters, training_recipes
+from sr_core.protocol.evaluate import list_images, make_lr, mod_crop, read_uint8
+from sr_core.protocol.metrics import psnr_y
 
 
 @dataclass(frozen=True)
@@ -71,13 +37,8 @@ class Trained:
     val_psnr: float | None
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
-
-
 def _hr_lr_pair(path: Path, scale: int) -> tuple[np.ndarray, np.ndarray]:
-    hr = mod_crop(read_rgb(path), scale)
+    hr = mod_crop(read_uint8(path, rgb=True), scale)
     return hr, make_lr(hr, scale)
 
 
@@ -118,6 +79,11 @@ class PatchSampler:
         return torch.stack(lr_crops).float(), torch.stack(hr_crops).float()
 
 
+def recipe_model(recipe: Recipe) -> nn.Module:
+    """A fresh model of the recipe's config, built by the architecture that config belongs to."""
+    return next(arch for arch in ARCHITECTURES if isinstance(recipe.model, arch.config)).build(recipe.model)
+
+
 def learning_rate(step: int, total: int, recipe: Recipe) -> float:
     if step < recipe.warmup:
         return recipe.lr * (step + 1) / recipe.warmup
@@ -127,7 +93,7 @@ def learning_rate(step: int, total: int, recipe: Recipe) -> float:
 
 def pixel_scale(model: nn.Module) -> float:
     """Factor from 0..255 pixels to the model's range: 1 for RCAN (0..255), 1/255 for SAFMN (0..1)."""
-    return getattr(model.config, "rgb_range", 1.0) / 255.0
+    return architecture_of(model).value_range / 255.0
 
 
 @torch.no_grad()
@@ -152,7 +118,7 @@ def state_path(out: Path) -> Path:
 def save_weights(model: nn.Module, out: Path, recipe_name: str, steps: int) -> None:
     """fp16 safetensors with the official keys (half the size; the loader casts back to float32)."""
     tensors = {k: v.detach().half().contiguous().cpu() for k, v in model.state_dict().items()}
-    metadata = {"arch": type(model).__name__, "recipe": recipe_name, "steps": str(steps)}
+    metadata = {"arch": architecture_of(model).name, "recipe": recipe_name, "steps": str(steps)}
     metadata.update({k: str(v) for k, v in model.config.to_dict().items()})
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(out), metadata=metadata)
@@ -177,14 +143,14 @@ def train(
     """
     if (iters is None) == (minutes is None):
         raise ValueError("give exactly one of iters or minutes")
-    recipe = CONFIGS[config]
+    recipe = training_recipes()[config]
     dev = torch.device(device)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     # Data first: the worker processes that degrade the images fork before CUDA starts.
     sampler = PatchSampler(data, recipe.model.scale, recipe.lr_patch, dev)
     log(f"{len(sampler)} training images from {', '.join(str(d) for d in data)}")
-    model = MODEL_CLASSES[type(recipe.model)](recipe.model).to(dev)
+    model = recipe_model(recipe).to(dev)
     if dev.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
         torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick its fastest kernels
@@ -197,8 +163,7 @@ def train(
         generator.set_state(state["generator"])
         step, total, seconds_before = state["step"], state["total"], float(state.get("seconds", 0.0))
         log(f"resumed at step {step} of {total}")
-    n_params = sum(p.numel() for p in model.state_dict().values())
-    log(f"model {config}: {recipe.model} - {n_params:,} parameters, device {dev}")
+    log(f"model {config}: {recipe.model} - {count_parameters(model):,} parameters, device {dev}")
 
     saved_seconds = seconds_before
 

@@ -18,8 +18,8 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from sr_core.imresize import imresize
-from sr_core.metrics import psnr_y, ssim_y
+from sr_core.protocol.imresize import imresize
+from sr_core.protocol.metrics import psnr_y, ssim_y
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # BT.601 luma weights normalised to sum to 1: an RGB result for a gray image, put back on the gray scale.
@@ -60,10 +60,10 @@ def _set_name(directory: Path) -> str:
     return resolved.parent.name if resolved.name == "HR" else resolved.name
 
 
-def _read_uint8(path: Path) -> np.ndarray:
-    """HxW uint8 for gray files, HxWx3 uint8 otherwise."""
+def read_uint8(path: Path, rgb: bool = False) -> np.ndarray:
+    """HxWx3 uint8; HxW for gray files unless `rgb` (the protocol scores gray images as gray, training sees RGB)."""
     with Image.open(path) as im:
-        gray = im.mode in ("1", "L", "LA")
+        gray = im.mode in ("1", "L", "LA") and not rgb
         return np.asarray(im.convert("L" if gray else "RGB"))
 
 
@@ -97,7 +97,7 @@ def evaluate_set(directory: str | Path, upscale: Upscale, scale: int = 3) -> dic
         raise ValueError(f"no images found in {directory}")
     images = []
     for path in paths:
-        psnr, ssim = _score_one(_read_uint8(path), upscale, scale)
+        psnr, ssim = _score_one(read_uint8(path), upscale, scale)
         images.append({"name": path.stem, "psnr": psnr, "ssim": ssim})
     return {
         "set": _set_name(directory),

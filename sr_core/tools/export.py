@@ -11,15 +11,13 @@ from pathlib import Path
 
 from huggingface_hub import HfApi, ModelCardData
 from safetensors.torch import save_file
-from torch import nn
 
 from sr_core.checkpoint import read_state_dict
-from sr_core.models import model_from_state_dict
+from sr_core.models import architecture_named, count_parameters, model_from_state_dict
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
-CARD_TAGS = ["super-resolution", "rcan", "image-to-image"]
 REPO_PLACEHOLDER = "<user>/<repo>"
 
 
@@ -61,33 +59,30 @@ def push_folder(out_dir: str | Path, repo_id: str, token: str | None = None) -> 
     return commit.commit_url
 
 
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def file_sha256(path: Path) -> str:
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def model_card(config: dict, repo_id: str) -> str:
-    """Model card: YAML front matter (written by huggingface_hub) plus what the weights are and how to use them."""
-    metadata = ModelCardData(library_name="pytorch", license="other", pipeline_tag="image-to-image", tags=CARD_TAGS)
-    arch, scale, source = config["architecture"], config["scale"], config["source"]
+    """Model card: YAML front matter (written by huggingface_hub) plus what the weights are and how to use them,
+    in the words of the architecture's descriptor (`Architecture.card`)."""
+    arch = architecture_named(config["architecture"])
+    card, scale, source = arch.card, config["scale"], config["source"]
+    metadata = ModelCardData(library_name="pytorch", license="other", pipeline_tag="image-to-image",
+                             tags=["super-resolution", card.tag, "image-to-image"])
     hyper = ", ".join(f"{k}={v}" for k, v in config["config"].items())
     return f"""---
 {metadata.to_yaml()}
 ---
 
-# {arch} x{scale} super-resolution
+# {arch.name} x{scale} super-resolution
 
-{arch} (Residual Channel Attention Network, Zhang et al., ECCV 2018) enlarges a photo {scale} times. Very deep
-residual groups with channel attention reweight feature channels, so fine textures survive the enlargement
-instead of being smoothed away.
+{card.summary.format(scale=scale)}
 
 - Configuration: {hyper}
 - Parameters: {config["n_params"]:,}
-- Input/output: RGB in 0..255, NCHW float32; the output is {scale}x the input size.
+- Input/output: RGB in 0..{arch.value_range:g}, NCHW float32; the output is {scale}x the input size.
 
 **Licence:** the weights' licence is that of their source (`{source["filename"]}`); check it before reuse.
 The metadata says `license: other` because the licence is inherited from that source, not chosen here.
@@ -97,7 +92,7 @@ The metadata says `license: other` because the licence is inherited from that so
 Exported from `{source["filename"]}` (sha256 `{source["sha256"]}`) with
 `python -m sr_core export {source["filename"]} -o DIR`: the architecture and configuration were detected from
 the state-dict keys and shapes, the tensors were converted to contiguous float32 and saved as
-`{WEIGHTS_FILE}` with the official key names (`head.0`, `body.{{g}}.body.{{b}}.body.3.conv_du.0`, `tail.0.0`, ...),
+`{WEIGHTS_FILE}` with the official key names ({card.key_examples}, ...),
 so the state dict loads into the reference implementation with `strict=True`. `{CONFIG_FILE}` records the detected
 configuration and the source file's checksum.
 
@@ -106,7 +101,7 @@ configuration and the source file's checksum.
 With this project (the Gradio demo or its command line):
 
 ```bash
-SR_HUB_REPO={repo_id} python app.py
+{card.app_env.format(repo=repo_id)} python app.py
 python -m sr_core upscale photo.jpg -o out.png --weights hub --hub-repo {repo_id}
 ```
 
@@ -115,15 +110,5 @@ The file is fetched into the Hugging Face cache once; later runs, including offl
 
 ## Citation
 
-RCAN paper: [arXiv 1807.02758](https://arxiv.org/abs/1807.02758); official code:
-[github.com/yulunzhang/RCAN](https://github.com/yulunzhang/RCAN).
-
-```bibtex
-@inproceedings{{zhang2018rcan,
-  title     = {{Image Super-Resolution Using Very Deep Residual Channel Attention Networks}},
-  author    = {{Zhang, Yulun and Li, Kunpeng and Li, Kai and Wang, Lichen and Zhong, Bineng and Fu, Yun}},
-  booktitle = {{European Conference on Computer Vision (ECCV)}},
-  year      = {{2018}}
-}}
-```
+{card.citation}
 """

@@ -23,8 +23,10 @@ so the check cannot tell them apart and the MATLAB-faithful one is kept.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
+import torch
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -100,3 +102,23 @@ def imresize(img: np.ndarray, scale: float) -> np.ndarray:
         if is_uint8:  # MATLAB keeps the class between passes (see module docstring)
             out = _to_uint8(out).astype(np.float64)
     return _to_uint8(out) if is_uint8 else out.astype(out_dtype)
+
+
+@lru_cache(maxsize=16)
+def downscale_matrix(in_len: int, scale: int) -> torch.Tensor:
+    """(in_len/scale, in_len) float64 matrix of MATLAB's antialiased bicubic 1/scale resize along one axis."""
+    out_len = output_size(in_len, 1.0 / scale)
+    weights, indices = contributions(in_len, out_len, 1.0 / scale)
+    matrix = np.zeros((out_len, in_len))
+    rows = np.repeat(np.arange(out_len), weights.shape[1])
+    np.add.at(matrix, (rows, indices.ravel()), weights.ravel())  # mirrored taps may repeat an index
+    return torch.from_numpy(matrix)
+
+
+def downscale(x: torch.Tensor, scale: int) -> torch.Tensor:
+    """(..., H, W) -> (..., H/scale, W/scale) for float tensors whose sides are multiples of `scale`: `imresize(x,
+    1/scale)` without the uint8 rounding, differentiable (MATLAB's imresize is linear along each axis, so it is
+    two matrix products), for any number of channels."""
+    rows = downscale_matrix(x.shape[-2], scale).to(x)
+    cols = downscale_matrix(x.shape[-1], scale).to(x)
+    return rows @ x @ cols.T
