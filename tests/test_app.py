@@ -330,6 +330,7 @@ def _read_png(path: str) -> Image.Image:
     return Image.open(io.BytesIO(data))
 
 
+@pytest.mark.server
 def test_upscale_returns_lossless_png_x3(client, tmp_path: Path) -> None:
     from gradio_client import handle_file
 
@@ -344,6 +345,7 @@ def test_upscale_returns_lossless_png_x3(client, tmp_path: Path) -> None:
     assert "RCAN" in info and "28×20 → 84×60" in info
 
 
+@pytest.mark.server
 def test_the_safmn_choice_reaches_the_engine(client, tmp_path: Path) -> None:
     from gradio_client import handle_file
 
@@ -357,6 +359,7 @@ def test_the_safmn_choice_reaches_the_engine(client, tmp_path: Path) -> None:
     assert not np.array_equal(np.asarray(_read_png(fast)), np.asarray(_read_png(default)))
 
 
+@pytest.mark.server
 def test_the_precision_choice_reaches_the_engine_and_the_info_line(client, tmp_path: Path) -> None:
     from gradio_client import handle_file
 
@@ -375,6 +378,7 @@ def test_the_precision_choice_reaches_the_engine_and_the_info_line(client, tmp_p
         client.predict(handle_file(str(source)), precision="fp8", api_name="/upscale")
 
 
+@pytest.mark.server
 def test_alpha_and_exif_rotation_survive(client, tmp_path: Path) -> None:
     from gradio_client import handle_file
 
@@ -394,6 +398,7 @@ def test_alpha_and_exif_rotation_survive(client, tmp_path: Path) -> None:
     assert _read_png(download).size == (30, 48)
 
 
+@pytest.mark.server
 def test_bad_input_gets_a_clear_error_and_the_next_call_works(client, tmp_path: Path) -> None:
     from gradio_client import handle_file
 
@@ -411,6 +416,7 @@ def test_bad_input_gets_a_clear_error_and_the_next_call_works(client, tmp_path: 
     assert _read_png(download).size == (30, 30)
 
 
+@pytest.mark.server
 def test_upload_size_limit_is_enforced(client, tmp_path: Path) -> None:
     from gradio_client import handle_file
 
@@ -434,6 +440,7 @@ SLOTS = ["texture_evidence", "original_errors", "depth", "ablation", "added_deta
          "boosted_channels", "texture_map", "feature_views", "feature_view_metrics"]
 
 
+@pytest.mark.server
 def test_explain_returns_the_answer_experiments_figures_and_metrics(client) -> None:
     from gradio_client import handle_file
 
@@ -460,6 +467,7 @@ def test_explain_returns_the_answer_experiments_figures_and_metrics(client) -> N
     assert _slots(SLOTS, figures)["original_errors"]["type"] == "plotly" and "| RCAN |" in summary
 
 
+@pytest.mark.server
 def test_explain_after_enlarge_reuses_the_gates_of_that_enlargement(client) -> None:
     from gradio_client import handle_file
 
@@ -479,6 +487,7 @@ def test_examples_are_their_own_originals(app_module, tmp_path) -> None:
     assert app_module.original_mode_for(None)["value"] is False
 
 
+@pytest.mark.server
 def test_explain_with_safmn_keeps_the_outputs_and_shows_the_modulation_maps(client) -> None:
     from gradio_client import handle_file
 

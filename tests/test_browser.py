@@ -14,6 +14,8 @@ import pytest
 from tests.app_server import running_app
 from tests.conftest import save_tiny_safmn
 
+pytestmark = [pytest.mark.server, pytest.mark.browser]
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -9,8 +9,9 @@ from PIL import Image
 from sr_core.protocol.evaluate import bicubic_upscale, evaluate_set, format_table, list_images, make_lr, mod_crop
 from sr_core.protocol.imresize import imresize
 from sr_core.protocol.metrics import psnr_y, ssim_y
+from tests.conftest import SHARED_SR
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sr"
+DATA = SHARED_SR
 
 
 def _smooth_rgb(h, w, phase=0.0):
@@ -104,6 +105,7 @@ def test_evaluate_set_rejects_bad_upscalers(tmp_path):
 PUBLISHED_BICUBIC_X3 = {"Set5": (30.39, 0.8682), "Set14": (27.55, 0.7742)}
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("name", sorted(PUBLISHED_BICUBIC_X3))
 def test_bicubic_x3_reproduces_published_baseline(name):
     if not (DATA / name / "HR").is_dir():

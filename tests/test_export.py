@@ -15,6 +15,7 @@ from sr_core.checkpoint import read_state_dict
 from sr_core.tools.export import export_checkpoint
 from sr_core.models import UnsupportedCheckpoint, model_from_state_dict
 from sr_core.models.rcan import RCAN, RCANConfig
+from tests.conftest import save_model, tiny_safmn
 from tests.hub_standin import REPO_ROOT, HubStandIn, hub_env
 
 TINY = RCANConfig(n_resgroups=1, n_resblocks=1, n_feats=8, reduction=4, scale=3)
@@ -103,3 +104,17 @@ def test_push_uploads_every_file_and_tolerates_an_existing_repo(tmp_path, basics
             name: (out / name).read_bytes() for name in EXPORTED_FILES
         }
         assert hub.requests.count(("POST", "/api/repos/create")) == 2
+
+
+def test_a_safmn_export_gets_safmns_own_model_card(tmp_path):
+    """The card comes from the architecture's descriptor: a SAFMN is not described as an RCAN (the old bug)."""
+    src = save_model(tiny_safmn(), tmp_path / "safmn_tiny.safetensors")
+    out = export_checkpoint(src, tmp_path / "export", repo_id="me/safmn-tiny")
+    card = ModelCard.load(out / "README.md")
+    assert card.data.tags == ["super-resolution", "safmn", "image-to-image"]
+    for expected in ("# SAFMN x3 super-resolution", "Spatially-Adaptive Feature Modulation", "RGB in 0..1,",
+                     "`to_feat`", "arxiv.org/abs/2302.13800", "github.com/sunny2109/SAFMN",
+                     "SR_SAFMN_HUB_REPO=me/safmn-tiny SR_SAFMN_HUB_FILE=model.safetensors python app.py"):
+        assert expected in card.text
+    for rcan_only in ("Residual Channel Attention", "0..255", "conv_du", "1807.02758", "zhang2018rcan"):
+        assert rcan_only not in card.text

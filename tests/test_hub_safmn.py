@@ -164,6 +164,7 @@ def test_operators_override_repo_file_and_revision(monkeypatch):
     assert hub_settings(filename="x.pth", source=SAFMN_HUB).filename == "x.pth"  # --hub-file wins
 
 
+@pytest.mark.server
 def test_the_apps_safmn_choice_serves_the_cached_hub_file_offline(tmp_path, tiny_checkpoint, pth_bytes, safmn_model,
                                                                     photo):
     """`python app.py` with HF_HUB_OFFLINE=1 (running_app sets it) and an HF cache holding Meloo/SAFMN's file."""

@@ -17,6 +17,8 @@ from PIL import Image
 from tests.app_server import running_app
 from tests.conftest import save_tiny_safmn
 
+pytestmark = pytest.mark.server
+
 pytest.importorskip("mcp", reason='the MCP server needs gradio[mcp]: pip install -r requirements.txt')
 
 PHOTO = np.random.default_rng(5).integers(0, 256, (20, 28, 3), dtype=np.uint8)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from huggingface_hub import metadata_load
 
 from tests.app_server import running_app
@@ -28,6 +29,7 @@ def code_blocks(section: str, language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", body, flags=re.S)
 
 
+@pytest.mark.server
 def test_the_gradio_client_example_runs_as_written(tiny_checkpoint, tmp_path):
     (block,) = code_blocks("### As an API", "python")
     assert README_ADDRESS in block

@@ -261,6 +261,7 @@ def long_photo_file(folder: Path) -> Path:
     return path
 
 
+@pytest.mark.server
 def test_a_data_url_bomb_costs_the_server_no_memory(server) -> None:
     """The issue: a 445 kB PNG of 12000x12000 cost ~1 GB of RSS per call; six at once on the unqueued photo-info
     event took the server from 886 MB to 7.3 GB."""
@@ -278,6 +279,7 @@ def tile_steps_started(job) -> bool:  # noqa: ANN001 - a gradio_client Job
     return bool(progress) and progress[-1].index is not None
 
 
+@pytest.mark.server
 def test_a_cancelled_job_stops_the_engine(server, tmp_path: Path) -> None:
     """The issue: after job.cancel() the server kept ~1.6 cores busy for 104 s and ran the next job beside it."""
     from gradio_client import Client, handle_file
@@ -293,6 +295,7 @@ def test_a_cancelled_job_stops_the_engine(server, tmp_path: Path) -> None:
     assert cpu_busy(server.pid, 2.0) < 0.3  # idle: the worker thread is not still computing
 
 
+@pytest.mark.server
 def test_closing_the_tab_stops_the_engine(server) -> None:
     """The issue: a closed tab let the run go on for 90 s, and the next visitor waited 89.9 s."""
     before = server.log_path.read_text().count("nobody is waiting")
@@ -307,6 +310,7 @@ def test_closing_the_tab_stops_the_engine(server) -> None:
     assert cpu_busy(server.pid, 2.0) < 0.3
 
 
+@pytest.mark.server
 def test_strict_types_reach_api_clients_as_clear_messages(server) -> None:
     from gradio_client import Client, handle_file
 
@@ -337,6 +341,7 @@ def test_a_crafted_checkpoint_at_app_start_is_one_line(tmp_path: Path) -> None:
     assert errors[-1].startswith("app.py: cannot load the model weights:") and "reduction = 0" in errors[-1]
 
 
+@pytest.mark.server
 def test_a_request_body_over_the_limit_is_refused_before_it_is_read(server) -> None:
     """Gradio parses a JSON body in full before any handler: a 23 MB data URL held ~115 MB of RSS."""
     big = data_url_payload(b"\x89PNG\r\n\x1a\n" + bytes(4 * 2**20))  # 5.6 MB of JSON; the limit is 2mb*4/3 + 1 MiB

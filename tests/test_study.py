@@ -129,6 +129,7 @@ def test_the_arms_are_the_full_set_and_the_papers_share() -> None:
         ("gradient", "gradient", 0.0888), ("random-0.025", "random", 0.025)]
 
 
+@pytest.mark.data
 def test_the_committed_rows_are_reproduced_on_set5(shared_sr: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Each committed checkpoint, scored again on the shared Set5, gives its row's numbers."""
     path = REPO / "bench" / "results" / "distill_study.json"

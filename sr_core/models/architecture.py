@@ -76,8 +76,8 @@ class Architecture:
     # Per device type, the precisions it runs in, the preferred first ("auto" takes the first the hardware runs
     # natively; sr_core.precision).
     precisions: dict[str, tuple[str, ...]]
-    bundled: str  # file name in sr_core/bundled/ of the small model trained by this project
     card: ModelCard
+    bundled: str | None = None  # file name in sr_core/bundled/ of the small model trained by this project
     training: dict[str, Recipe] = field(default_factory=dict)  # recipe name -> recipe
 
     def build(self, config: Any) -> nn.Module:
