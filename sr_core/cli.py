@@ -241,11 +241,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         upscale = lambda lr: bicubic_upscale(lr, args.scale)
         label = "bicubic"
     else:
-        from sr_core.engine import Upscaler
-        from sr_core.weights import load_weights
+        from sr_core.serving import ServedModel
 
-        loaded = load_weights(args.weights, args.hub_repo, args.hub_file, args.hub_revision)
-        upscaler = Upscaler(loaded.model, args.device, args.precision)
+        served = ServedModel.load(args.weights, args.precision, args.device, measure=False, hub_repo=args.hub_repo,
+                                  hub_file=args.hub_file, hub_revision=args.hub_revision)
+        loaded, upscaler = served.weights, served.upscaler
         if upscaler.scale != args.scale:
             raise UsageError(f"the weights are x{upscaler.scale} but --scale is {args.scale}")
         stderr(f"weights: {loaded.describe()}")

@@ -1,4 +1,4 @@
-"""One way to resolve weights for the CLI, the app and the tests.
+"""One way to resolve weights for the CLI, the app and the tests, and the app's model and weights choices.
 
 Order: an explicit file path -> the Hugging Face Hub (an owner's RCAN repo, or the SAFMN authors' Meloo/SAFMN)
 -> the model bundled in this repo. The result records where the weights came from (for a Hub file: repo, file
@@ -113,3 +113,48 @@ def load_file(path: Path, source: str, location: str | None = None) -> LoadedWei
     model, arch = model_from_state_dict(read_state_dict(path))
     return LoadedWeights(model, arch, source, location or str(path), count_parameters(model),
                          config=model.config.to_dict())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The app's choices: which model (RCAN or SAFMN) and which weights under it. Only listed values are accepted, never a
+# path from a client; SAFMN's weights are set by the server (SR_SAFMN_WEIGHTS, else the Hub), never by a client.
+# ---------------------------------------------------------------------------------------------------------------
+
+SAFMN_WEIGHTS_ENV = "SR_SAFMN_WEIGHTS"  # a SAFMN checkpoint the app's "safmn" choice serves instead of the Hub's
+MODELS = ("rcan", "safmn")
+DEFAULT_MODEL = "rcan"
+
+
+def weight_choices() -> list[tuple[str, str]]:
+    """(label, value) pairs for the app's weights choice, which applies to RCAN.
+
+    "default" honours SR_WEIGHTS, then the Hub (SR_HUB_REPO), then the bundled model, as `load_weights` does.
+    """
+    configured = os.environ.get(WEIGHTS_ENV, "").strip()
+    if configured and configured not in ("auto", "hub", "bundled"):
+        default_label = f"Default: {Path(configured).name}"
+    elif hub_settings().repo_id:
+        default_label = "Default: Hugging Face Hub, else bundled"
+    else:
+        default_label = "Default: bundled RCAN"
+    choices = [(default_label, "default"), ("Bundled RCAN (in this repo)", "bundled")]
+    if hub_settings().repo_id:
+        choices.append((f"Hugging Face Hub: {hub_settings().describe()}", "hub"))
+    return choices
+
+
+def spec_for(choice: str) -> str | None:
+    """Weights choice -> `load_weights` spec."""
+    allowed = {value for _, value in weight_choices()}
+    if choice not in allowed:
+        raise ValueError(f"unknown weights choice {choice!r}; choose one of {sorted(allowed)}")
+    return None if choice == "default" else choice
+
+
+def model_spec(model: str, weights: str) -> str | None:
+    """(model choice, weights choice) -> `load_weights` spec; the weights choice applies to RCAN."""
+    if model == "safmn":
+        return os.environ.get(SAFMN_WEIGHTS_ENV, "").strip() or "hub-safmn"
+    if model != "rcan":
+        raise ValueError(f"unknown model choice {model!r}; choose one of {list(MODELS)}")
+    return spec_for(weights)
