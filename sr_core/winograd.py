@@ -35,7 +35,7 @@ class RowWinogradConv(nn.Module):
     The transforms are memory-bound and scale worse with threads than the conv: on one thread the
     full model ran 1.36x faster than the plain forward, on two only 1.15x, where channels_last direct
     convs reach 1.27x; hence the switch (the engine times both, `choose_fastest`). The float32 error is a few times
-    that of the direct conv (tests/test_engine.py, bench/README.md).
+    that of the direct conv (tests/sr_core/test_engine.py, bench/README.md).
     """
 
     def __init__(self, conv: nn.Conv2d) -> None:

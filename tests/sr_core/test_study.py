@@ -14,10 +14,10 @@ from sr_core.cli import main
 from sr_core.tools.distill import MatchSettings
 from sr_core.models.rcan import RCANConfig
 from sr_core.tools.study import ROW_KEYS, run_study, study_arms
-from tests.test_distill import PATCH, textured
+from tests.sr_core.test_distill import PATCH, textured
 
 FAST = MatchSettings(steps=2, syn_batch=2, real_batch=4, model=RCANConfig(1, 1, 8, 4, 3))
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from tests.app_server import running_app
 from tests.conftest import TINY_SAFMN_BLOCKS, save_tiny_safmn
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.fixture(scope="module")

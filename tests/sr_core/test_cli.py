@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str | Path, env: dict | None = None) -> subprocess.CompletedProcess:

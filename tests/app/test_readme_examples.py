@@ -15,7 +15,7 @@ from huggingface_hub import metadata_load
 from tests.app_server import running_app
 from tests.conftest import save_tiny_safmn
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 README_ADDRESS = "http://127.0.0.1:7860/"
 

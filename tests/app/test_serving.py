@@ -24,7 +24,7 @@ from tests.attacks import (
     wait_for_log,
 )
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PUBLIC_EVENTS = {"upscale", "explain"}
 
 
@@ -334,7 +334,7 @@ def test_a_crafted_checkpoint_at_app_start_is_one_line(tmp_path: Path) -> None:
     weights = tmp_path / "reduction0.safetensors"
     save_file(state, str(weights))
     env = {**os.environ, "SR_WEIGHTS": str(weights), "HF_HUB_OFFLINE": "1", "GRADIO_TEMP_DIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "app.py"], cwd=Path(__file__).resolve().parents[1], env=env,
+    result = subprocess.run([sys.executable, "app.py"], cwd=Path(__file__).resolve().parents[2], env=env,
                             capture_output=True, text=True, timeout=120)
     errors = [line for line in result.stderr.splitlines() if "Warning" not in line and line.strip()]
     assert result.returncode == 1 and "Traceback" not in result.stderr

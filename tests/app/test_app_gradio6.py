@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.test_app import app_module, demo, tiny_safmn  # noqa: F401 - the app imported with tiny weights
+from tests.app.test_app import app_module, demo, tiny_safmn  # noqa: F401 - the app imported with tiny weights
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _by_id(demo, elem_id: str):

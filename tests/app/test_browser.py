@@ -25,8 +25,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PHOTO = EXAMPLES / "fabric_astronaut.png"
 GREY_PHOTO = EXAMPLES / "brick_wall.png"
 TIMEOUT_MS = 60_000
