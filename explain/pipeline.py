@@ -25,12 +25,13 @@ from explain.texture import TextureEvidence, compare_with_original, texture_evid
 from explain.workflow import Stage, workflow_record
 from sr_core.engine import Upscaler, cpu_threads_worth_using
 from sr_core.models import architecture_of, count_parameters
-from sr_core.protocol.evaluate import mod_crop
-from sr_core.image_io import to_uint8
+from sr_core.image_io import from_uint8, to_uint8
+from sr_core.protocol.evaluate import make_lr, mod_crop
 from sr_core.protocol.imresize import imresize
 
 MAX_SIDE = 128  # working region, input pixels
 MIN_SIDE = 8  # smaller inputs leave no room for tiles, windows and shifted views
+MIN_ORIGINAL_INPUT_SIDE = 12  # an original is shrunk to at least this much a side before it is explained
 
 
 @contextmanager
@@ -77,6 +78,16 @@ def aligned_original(original: np.ndarray, rgb: np.ndarray, scale: int) -> np.nd
         raise ValueError(f"the original is {hr.shape[1]}x{hr.shape[0]} after mod-crop, expected x{scale} of the "
                          f"{width}x{height} input; shrink it with the paper's bicubic (sr_core.protocol.evaluate.make_lr)")
     return hr
+
+
+def shrunk_original(photo: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """"I have the original": the photo taken as the sharp original (uint8) and the input made from it with the
+    paper's degradation (`make_lr`, float in [0, 1]), so that every output pixel has its ground truth."""
+    original = to_uint8(photo)
+    if min(original.shape[:2]) < MIN_ORIGINAL_INPUT_SIDE * scale:
+        side = MIN_ORIGINAL_INPUT_SIDE * scale
+        raise ValueError(f"The original must be at least {side} px a side to be shrunk ×{scale} and scored.")
+    return from_uint8(make_lr(original, scale)), original
 
 
 def checked_input(rgb: np.ndarray, sr: np.ndarray | None, scale: int) -> np.ndarray:

@@ -179,9 +179,9 @@ def _detected_config(arch: Architecture, state_dict: StateDict) -> Any:
         raise UnsupportedCheckpoint(f"looks like {arch.name} but its tensor shapes describe no valid model "
                                     f"({type(exc).__name__}: {first_line(exc)})") from exc
     values = config.to_dict()
-    for field, (lowest, highest) in arch.bounds.items():
-        if not lowest <= values[field] <= highest:
-            raise UnsupportedCheckpoint(f"looks like {arch.name} but its shapes give {field} = {values[field]}, "
+    for name, (lowest, highest) in arch.bounds.items():
+        if not lowest <= values[name] <= highest:
+            raise UnsupportedCheckpoint(f"looks like {arch.name} but its shapes give {name} = {values[name]}, "
                                         f"outside the accepted {lowest:g}..{highest:g}")
     return config
 

@@ -16,6 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
+from sr_core import serving, weights
 from tests.app_server import running_app
 from tests.conftest import TINY_SAFMN_BLOCKS, save_tiny_safmn
 
@@ -76,7 +77,7 @@ def test_fallback_weights_are_announced_in_plain_words(app_module, tiny_checkpoi
     monkeypatch.setenv("SR_WEIGHTS", "auto")
     monkeypatch.delenv("SR_HUB_REPO", raising=False)
     monkeypatch.setitem(sr_core.weights.BUNDLED, "bundled", tiny_checkpoint)
-    monkeypatch.setattr(app_module, "ENGINES", app_module.Engines())
+    monkeypatch.setattr(app_module, "ENGINES", serving.ServedModels())
     with caplog.at_level("WARNING", logger="sr_app"):
         demo = app_module.build_demo()
     banner = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "banner")
@@ -98,8 +99,8 @@ def test_the_info_line_says_when_the_hub_fell_back(app_module, tiny_checkpoint: 
     monkeypatch.setenv("SR_HUB_REPO", "nobody/no-such-weights")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(sr_core.weights, "BUNDLED_RCAN", tiny_checkpoint)
-    monkeypatch.setattr(app_module, "ENGINES", app_module.Engines())
-    monkeypatch.setattr(app_module, "measure_speed", lambda upscaler: None)
+    monkeypatch.setattr(app_module, "ENGINES", serving.ServedModels())
+    monkeypatch.setattr(serving, "measure_speed", lambda upscaler: None)
     _, _, info = app_module.upscale(str(EXAMPLES / "brick_wall.png"), weights="hub")
     assert "fallback: the Hugging Face Hub could not be reached" in info
     assert str(tiny_checkpoint.parent) not in info and "sr_core/bundled" not in info
@@ -146,31 +147,31 @@ def test_the_workflow_tab_shows_the_distillation_study_and_its_finding(demo) -> 
 
 
 def test_weights_choice_accepts_only_listed_values(app_module) -> None:
-    assert app_module.spec_for("default") is None
-    assert app_module.spec_for("bundled") == "bundled"
+    assert weights.spec_for("default") is None
+    assert weights.spec_for("bundled") == "bundled"
     with pytest.raises(ValueError, match="unknown weights choice"):
-        app_module.spec_for("/etc/passwd")
+        weights.spec_for("/etc/passwd")
 
 
 def test_model_choice_resolves_to_its_weights(app_module, tiny_safmn: Path, monkeypatch) -> None:
-    assert app_module.model_spec("rcan", "bundled") == "bundled"
-    assert app_module.model_spec("safmn", "bundled") == str(tiny_safmn)  # the weights dropdown is RCAN's only
+    assert weights.model_spec("rcan", "bundled") == "bundled"
+    assert weights.model_spec("safmn", "bundled") == str(tiny_safmn)  # the weights dropdown is RCAN's only
     monkeypatch.delenv("SR_SAFMN_WEIGHTS")
-    assert app_module.model_spec("safmn", "default") == "hub-safmn"
+    assert weights.model_spec("safmn", "default") == "hub-safmn"
     with pytest.raises(ValueError, match="unknown model choice"):
-        app_module.model_spec("/etc/passwd", "default")
+        weights.model_spec("/etc/passwd", "default")
 
 
 def test_each_model_is_loaded_once_and_only_when_chosen(app_module, monkeypatch) -> None:
     loads: list[str | None] = []
-    real_load = app_module.Engine.load
+    real_load = serving.ServedModel.load
 
     def counting_load(spec, precision="auto"):
         loads.append(spec)
         return real_load(spec, precision)
 
-    monkeypatch.setattr(app_module.Engine, "load", staticmethod(counting_load))
-    engines = app_module.Engines()
+    monkeypatch.setattr(serving.ServedModel, "load", staticmethod(counting_load))
+    engines = serving.ServedModels()
     assert engines.peek("default", "safmn") is None
     first = engines.get("default", "safmn")
     assert engines.get("default", "safmn") is first and first.weights.arch == "SAFMN"

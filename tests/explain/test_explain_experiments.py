@@ -20,7 +20,6 @@ from sr_core.engine import Upscaler
 from sr_core.protocol.evaluate import make_lr
 from sr_core.image_io import from_uint8
 from sr_core.protocol.imresize import imresize
-from sr_core.models.safmn import SAFMN, SAFMNConfig
 from tests.conftest import tiny_random_rcan, tiny_safmn
 
 RNG = np.random.default_rng(0)

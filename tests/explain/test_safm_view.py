@@ -13,7 +13,6 @@ from explain.analysis import MAX_SIDE, analyze_any, analyze_safmn, build_figures
 from explain.figures import quality_vs_time_figure
 from explain.quality import QUALITY_VS_TIME, load_quality_vs_time
 from explain.safmn.capture import capture_modulation, modulation_texture
-from sr_core.models.safmn import SAFMN, SAFMNConfig
 from tests.conftest import tiny_random_rcan, tiny_safmn
 
 RNG = np.random.default_rng(0)

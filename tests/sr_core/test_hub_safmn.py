@@ -19,7 +19,7 @@ from PIL import Image
 from sr_core.engine import Upscaler
 from sr_core.hub import SAFMN_HUB, hub_settings
 from sr_core.image_io import to_uint8
-from sr_core.models.safmn import SAFMN, SAFMNConfig
+from sr_core.models.safmn import SAFMN
 from tests.app_server import running_app
 from tests.conftest import official_layout_safmn
 from tests.hub_standin import REPO_ROOT, HubStandIn, hub_env
