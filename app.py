@@ -19,17 +19,13 @@ import logging
 import mimetypes
 import os
 import re
-import shutil
-import tempfile
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from math import ceil
 from pathlib import Path
-from typing import Generic, TypeVar
 
 import gradio as gr
 import numpy as np
@@ -66,14 +62,11 @@ from sr_core.image_io import (
     to_uint8,
 )
 from sr_core.protocol.imresize import imresize
-from sr_core.serving import ServedModel, ServedModels, device_label
+from sr_core.estimate import format_duration
+from sr_core.run_folders import RunFolders
+from sr_core.serving import RecentResults, ServedModel, ServedModels, device_label
 from sr_core.tiling import Cancelled, Progress
 from sr_core.weights import DEFAULT_MODEL, MODELS, LoadedWeights, weight_choices
-
-try:  # POSIX advisory locks mark the temp folders of live processes; without them (Windows) nothing is swept.
-    import fcntl
-except ImportError:  # pragma: no cover - not on Linux/macOS
-    fcntl = None
 
 try:  # Hugging Face ZeroGPU: a GPU is attached only while a function decorated with spaces.GPU runs.
     import spaces
@@ -96,7 +89,6 @@ DEFAULT_MAX_UPLOAD = "20mb"
 QUEUE_SIZE = 16  # waiting requests beyond this get Gradio's "This application is currently busy" message
 MODEL_CONCURRENCY = 1  # model runs share the CPU/GPU; two at once would each take twice as long
 TILE_CHOICES = [128, 256, 512, 1024]
-OUTPUT_KEEP_S = 15 * 60  # our PNGs are copied into Gradio's cache on return; older run folders are removed
 LONG_RUN_S = 10.0  # announce the estimate before runs expected to take longer than this
 
 # The model choice, (label, value) for each of sr_core.weights.MODELS: RCAN runs the weights chosen under Options,
@@ -106,8 +98,6 @@ MODEL_CHOICES = list(zip(("RCAN — best textures", "SAFMN — fast"), MODELS))
 # fp32 on the example photos; README "Performance"), fp16 on a GPU, else fp32.
 PRECISION_CHOICES = [("Auto", "auto"), ("fp32 (exact)", "fp32"), ("bf16", "bf16")]
 
-K = TypeVar("K")
-V = TypeVar("V")
 
 
 def max_pixels() -> int:
@@ -127,18 +117,6 @@ def max_upload_bytes() -> int:
 
 # Shown to a visitor whose photo is over the pixel limit: visitors cannot raise a server's limit.
 VISITOR_RAISE_HINT = "crop or shrink the photo"
-
-
-def format_duration(seconds: float) -> str:
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -186,74 +164,6 @@ def upscale_gpu_seconds(image: str | None, tile: int = DEFAULT_TILE, ensemble: b
 # ---------------------------------------------------------------------------------------------------------------
 # Per-run plumbing: output folders, Stop flags, progress, errors.
 # ---------------------------------------------------------------------------------------------------------------
-
-
-TEMP_PREFIX = "sr-app-"
-LOCK_NAME = ".alive.lock"
-LEGACY_TEMP_AGE_S = 3600  # a folder without a lock file (made by an older app.py) is swept once this old
-
-
-class RunFolders:
-    """This process's temp folder, `sr-app-*`, with a fresh sub-folder per run.
-
-    Gradio copies returned files into its own cache, so a run folder is only needed until its response is sent;
-    run folders older than OUTPUT_KEEP_S are removed when a new run starts. The process holds an flock on
-    `.alive.lock` inside its folder for as long as it lives; the kernel drops it when the process dies, however
-    it dies (kill -9, SIGTERM, a crash). So at start-up every `sr-app-*` folder whose lock can be taken belongs
-    to a dead process and is removed, with the Gradio cache it held (see `use_for_gradio_cache`).
-    """
-
-    def __init__(self, base: Path | None = None) -> None:
-        self.base = Path(base or os.environ.get("GRADIO_TEMP_DIR") or tempfile.gettempdir())
-        self.base.mkdir(parents=True, exist_ok=True)
-        self.swept = sweep_dead_folders(self.base)
-        self.root = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=self.base))
-        self._lock_file = open(self.root / LOCK_NAME, "w")  # noqa: SIM115 - held open for the process's life
-        if fcntl is not None:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self.runs = self.root / "runs"
-        self.runs.mkdir()
-
-    def new(self) -> Path:
-        cutoff = time.time() - OUTPUT_KEEP_S
-        for old in self.runs.iterdir():
-            if old.stat().st_mtime < cutoff:
-                shutil.rmtree(old, ignore_errors=True)
-        return Path(tempfile.mkdtemp(dir=self.runs))
-
-    def use_for_gradio_cache(self) -> None:
-        """Point Gradio's upload/result cache into this folder, so the next start-up sweeps what a killed process
-        left there too: Gradio's own delete_cache only deletes files of the live app, on schedule and on a clean
-        shutdown, never those of a process that was killed."""
-        cache = self.root / "gradio"
-        cache.mkdir(exist_ok=True)
-        os.environ["GRADIO_TEMP_DIR"] = str(cache)
-
-
-def sweep_dead_folders(base: Path) -> list[Path]:
-    """Remove the `sr-app-*` folders under `base` that no live process holds; returns what was removed."""
-    if fcntl is None:
-        return []
-    removed = []
-    for folder in base.glob(f"{TEMP_PREFIX}*"):
-        lock = folder / LOCK_NAME
-        if not folder.is_dir() or (not lock.exists() and time.time() - folder.stat().st_mtime < LEGACY_TEMP_AGE_S):
-            continue  # not ours, or another process is between mkdtemp and taking its lock
-        if lock.exists() and not _lock_is_free(lock):
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
-        removed.append(folder)
-    return removed
-
-
-def _lock_is_free(lock: Path) -> bool:
-    with open(lock) as probe:
-        try:
-            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return False
-        fcntl.flock(probe, fcntl.LOCK_UN)
-        return True
 
 
 RUN_FOLDERS = RunFolders()
@@ -548,29 +458,9 @@ def read_photo(path: str | None) -> InputImage:
     return read_image(path, max_pixels(), VISITOR_RAISE_HINT)
 
 
-class RecentResults(Generic[K, V]):
-    """The last few results, least recently stored dropped first. RECENT holds enlargements (uint8) with what the
-    engine recorded while making them (RCAN's gates), keyed by (upload path, weights choice, model choice), so that
-    "How textures are kept" explains exactly the picture the user got without enlarging it again (Gradio names
-    uploads by content hash, so the path is a stable key). EXPLAINED holds finished explanations."""
-
-    def __init__(self, size: int = 3) -> None:
-        self._items: OrderedDict[K, V] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def put(self, key: K, result: V) -> None:
-        with self._lock:
-            self._items[key] = result
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            return self._items.get(key)
-
-
+# Enlargements (uint8) with what the engine recorded while making them (RCAN's gates), by (upload path, weights
+# choice, model choice), so that "How textures are kept" explains exactly the picture the user got without
+# enlarging it again (Gradio names uploads by content hash, so the path is a stable key).
 RECENT: RecentResults[tuple[str, str, str], tuple[np.ndarray, dict]] = RecentResults()
 # Explanations by (photo's content hash, ground-truth mode, weights, model): reopening the tab, or coming back to a
 # photo (an example clicked again), shows its figures at once.

@@ -86,3 +86,16 @@ def learn_from_run(
     passes = ENSEMBLE_SIZE if ensemble else 1
     per_pixel = seconds / (passes * work_pixels(height, width, tile or upscaler.default_tile, upscaler.arch.halo))
     return replace(throughput, seconds_per_pixel=per_pixel)
+
+
+def format_duration(seconds: float) -> str:
+    """An estimate or a run time as a person says it: "4.2 s", "35 s", "3 min 05 s", "1 h 02 min"."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import torch
 
@@ -18,6 +20,9 @@ from sr_core.precision import PRECISIONS
 from sr_core.weights import DEFAULT_MODEL, LoadedWeights, load_weights, model_spec
 
 log = logging.getLogger("sr_core.serving")
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 PROBE_SIDE = 96  # side of the square input timed once per model to estimate run times
 
@@ -92,3 +97,24 @@ class ServedModels:
 
     def peek(self, weights: str, model: str = DEFAULT_MODEL, precision: str = "auto") -> ServedModel | None:
         return self._loaded.get((model, weights, precision))
+
+
+class RecentResults(Generic[K, V]):
+    """The last few results of a served model (enlargements, explanations), least recently stored dropped first;
+    safe to share between request threads."""
+
+    def __init__(self, size: int = 3) -> None:
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def put(self, key: K, result: V) -> None:
+        with self._lock:
+            self._items[key] = result
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            return self._items.get(key)
