@@ -76,7 +76,7 @@ except ImportError:
 
 log = logging.getLogger("sr_app")
 
-SCALE = 3
+SCALE = 3  # what the page promises (its title, the labels); each run enlarges by its served model's own scale
 ROOT = Path(__file__).resolve().parent
 EXAMPLES_DIR = ROOT / "examples"
 
@@ -472,17 +472,12 @@ EXPLAINED: RecentResults[tuple[str, bool, str, str, tuple[int, int] | None], tup
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def bicubic_rgb(rgb: np.ndarray) -> np.ndarray:
-    """The baseline in the slider: MATLAB-style bicubic, the same one the RCAN paper compares against."""
-    return imresize(rgb, SCALE)
-
-
 def run_info(engine: ServedModel, image: InputImage, seconds: float, ensemble: bool) -> str:
     width, height = image.size
     parts = [
         engine.summary(),
         f"{format_duration(seconds)}{' with ×8 self-ensemble' if ensemble else ''}",
-        f"{width}×{height} → {width * SCALE}×{height * SCALE} px",
+        f"{width}×{height} → {width * engine.upscaler.scale}×{height * engine.upscaler.scale} px",
     ]
     lines = [" · ".join(parts), f"Weights: {weights_for_visitors(engine.weights)}"]
     lines += [f"Note: {note}" for note in image.notes]
@@ -524,9 +519,11 @@ def upscale(
     progress(0, desc=f"Starting: about {format_duration(estimate)}" if estimate is not None else "Starting")
     folder = RUN_FOLDERS.new()
     name = photo.name or "image"
-    bicubic_path = folder / f"{name}_bicubic_x{SCALE}.png"
-    result_path = folder / f"{name}_x{SCALE}.png"
-    save_png(enlarge(photo, bicubic_rgb, SCALE), bicubic_path)
+    scale = engine.upscaler.scale  # the served model's, which the bicubic baseline matches
+    bicubic_path = folder / f"{name}_bicubic_x{scale}.png"
+    result_path = folder / f"{name}_x{scale}.png"
+    # The baseline in the slider: MATLAB-style bicubic, the same one the RCAN paper compares against.
+    save_png(enlarge(photo, lambda rgb: imresize(rgb, scale), scale), bicubic_path)
 
     outputs: list[np.ndarray] = []
     recorded: dict = {}
@@ -541,7 +538,7 @@ def upscale(
                 outputs.append(engine.upscaler.upscale(rgb, int(tile), ensemble, progress=report, cancel=stop))
             return outputs[-1]
 
-        result = enlarge(photo, network, SCALE)
+        result = enlarge(photo, network, scale)
     seconds = time.perf_counter() - started
     engine.learn_speed(width, height, int(tile), ensemble, seconds)
     RECENT.put((image, weights, model), (to_uint8(outputs[0]), recorded))
@@ -666,10 +663,11 @@ def explain(
     engine = ENGINES.get(weights, model)
     progress(0.1, desc="Looking inside the network")
     if have_original:
-        low_res, original = shrunk_original(photo.rgb, SCALE)
+        scale = engine.upscaler.scale
+        low_res, original = shrunk_original(photo.rgb, scale)
         analysis = analyze_any(engine.weights.model, low_res, original=original, image_mode=photo.original_mode,
                                upscaler=engine.upscaler,
-                               focus=None if focus is None else (focus[0] // SCALE, focus[1] // SCALE))
+                               focus=None if focus is None else (focus[0] // scale, focus[1] // scale))
     else:
         sr, recorded = RECENT.get((image, weights, model)) or (None, None)
         analysis = analyze_any(engine.weights.model, photo.rgb, sr=None if sr is None else from_uint8(sr),

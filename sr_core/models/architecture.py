@@ -55,7 +55,9 @@ class ModelCard:
     key_examples: str  # a few official key names, e.g. "`head.0`, `tail.0.0`"
     tag: str  # the Hub tag beside "super-resolution" and "image-to-image"
     app_env: str  # the variables that make the app serve a repo ("{repo}" is filled in)
-    citation: str  # markdown: paper and official code links, then a BibTeX block
+    arxiv: str  # the paper's arXiv id
+    code: str  # the official code, as github.com/OWNER/REPO
+    bibtex: str
 
 
 @dataclass(frozen=True)

@@ -245,17 +245,13 @@ def rcan_forward_tiled(model: nn.Module, x: torch.Tensor, tile: int, counter: St
     return map_tiles(model.upsample, features, upsampler_tile(model, tile), halo_pair, counter, scale=model.scale)
 
 
-RCAN_CITATION = """RCAN paper: [arXiv 1807.02758](https://arxiv.org/abs/1807.02758); official code:
-[github.com/yulunzhang/RCAN](https://github.com/yulunzhang/RCAN).
-
-```bibtex
+RCAN_BIBTEX = """\
 @inproceedings{zhang2018rcan,
   title     = {Image Super-Resolution Using Very Deep Residual Channel Attention Networks},
   author    = {Zhang, Yulun and Li, Kunpeng and Li, Kai and Wang, Lichen and Zhong, Bineng and Fu, Yun},
   booktitle = {European Conference on Computer Vision (ECCV)},
   year      = {2018}
-}
-```"""
+}"""
 
 RCAN_ARCHITECTURE = Architecture(
     name="RCAN",
@@ -281,7 +277,9 @@ RCAN_ARCHITECTURE = Architecture(
         key_examples="`head.0`, `body.{g}.body.{b}.body.3.conv_du.0`, `tail.0.0`",
         tag="rcan",
         app_env="SR_HUB_REPO={repo}",
-        citation=RCAN_CITATION,
+        arxiv="1807.02758",
+        code="github.com/yulunzhang/RCAN",
+        bibtex=RCAN_BIBTEX,
     ),
     training={
         # The bundled default: 1.77M parameters, fp16 safetensors of about 3.5 MB.

@@ -230,17 +230,13 @@ def _safm_residual(block: AttBlock, t: torch.Tensor) -> torch.Tensor:
     return x + block.safm.modulate(block.norm1(x), [t[:, dim:]])
 
 
-SAFMN_CITATION = """SAFMN paper: [arXiv 2302.13800](https://arxiv.org/abs/2302.13800); official code:
-[github.com/sunny2109/SAFMN](https://github.com/sunny2109/SAFMN).
-
-```bibtex
+SAFMN_BIBTEX = """\
 @inproceedings{sun2023safmn,
   title     = {Spatially-Adaptive Feature Modulation for Efficient Image Super-Resolution},
   author    = {Sun, Long and Dong, Jiangxin and Tang, Jinhui and Pan, Jinshan},
   booktitle = {IEEE/CVF International Conference on Computer Vision (ICCV)},
   year      = {2023}
-}
-```"""
+}"""
 
 SAFMN_ARCHITECTURE = Architecture(
     name="SAFMN",
@@ -265,7 +261,9 @@ SAFMN_ARCHITECTURE = Architecture(
         key_examples="`to_feat`, `feats.{i}.safm.mfr.{j}`, `feats.{i}.ccm.ccm.0`, `to_img.0`",
         tag="safmn",
         app_env="SR_SAFMN_HUB_REPO={repo} SR_SAFMN_HUB_FILE=model.safetensors",
-        citation=SAFMN_CITATION,
+        arxiv="2302.13800",
+        code="github.com/sunny2109/SAFMN",
+        bibtex=SAFMN_BIBTEX,
     ),
     training={
         # SAFMN x3 as published (sunny2109/SAFMN options/train/SAFMN/train_DF2K_X3.yml: Adam lr 1e-3, cosine,

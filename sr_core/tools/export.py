@@ -110,5 +110,10 @@ The file is fetched into the Hugging Face cache once; later runs, including offl
 
 ## Citation
 
-{card.citation}
+{arch.name} paper: [arXiv {card.arxiv}](https://arxiv.org/abs/{card.arxiv}); official code:
+[{card.code}](https://{card.code}).
+
+```bibtex
+{card.bibtex}
+```
 """

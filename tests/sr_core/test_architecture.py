@@ -89,7 +89,8 @@ TOY = Architecture(
     min_side=4,
     precisions={"cpu": ("fp32",), "cuda": ("fp32",)},
     card=ModelCard(summary="A toy network that enlarges {scale} times.", key_examples="`head`, `tail.0`",
-                   tag="toy", app_env="SR_HUB_REPO={repo}", citation="Defined in tests/sr_core/test_architecture.py."),
+                   tag="toy", app_env="SR_HUB_REPO={repo}", arxiv="0000.00000",
+                   code="example.org/toy", bibtex="@misc{toy}"),
     training={"toy-test": Recipe(ToyConfig(), batch=2, lr_patch=8)},
 )
 
