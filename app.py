@@ -881,6 +881,16 @@ def example_gallery(photo: gr.Image, outputs: list) -> gr.Examples:
     return examples
 
 
+def on_new_photo(photo: gr.Image, examples: gr.Examples, fn, inputs, outputs) -> list:
+    """Run `fn` once for each new photo: one the visitor uploads, pastes or clears (`input`), or an example click.
+
+    Not `photo.change`: in Gradio 6.31 an Image fires `change` several times for one upload, and again after
+    every layout update that follows it. That storm of unqueued events left the queued explanation, opened with
+    its tab, pending forever in the browser (three browser tests timed out). `input` fires once per action."""
+    return [trigger(fn, inputs, outputs, queue=False, api_visibility="private")
+            for trigger in (photo.input, examples.load_input_event.then)]
+
+
 def build_demo() -> gr.Blocks:
     """The whole UI. Loads the default model (and times it) so the first visitor does not wait for it; SAFMN is
     loaded when first chosen."""
@@ -1047,22 +1057,22 @@ def build_demo() -> gr.Blocks:
             button.click(lambda steps, index, delta=delta: show_step(steps, index + delta), [steps_state, step_index],
                          step_outputs, queue=False, api_visibility="private")
         step_strip.select(jump_to_step, [steps_state], step_outputs, queue=False, api_visibility="private")
-        photo.change(not_stepped_yet, None, [steps_state, *step_outputs, step_strip], queue=False,
-                     api_visibility="private")
+        on_new_photo(photo, examples, not_stepped_yet, None, [steps_state, *step_outputs, step_strip])
         opened = [tab.select(explain_on_open, explain_inputs, explain_outputs, api_visibility="private",
                              show_progress_on=[summary if tab is explain_tab else explainer], **model_queue)
                   for tab in (explain_tab, workflow_tab)]
         stop.click(stop_run, None, None, cancels=[run_event], queue=False, api_visibility="private")
         model.change(enable_weights_choice, model, weights, queue=False, api_visibility="private")
-        for trigger in (photo.change, tile.change, ensemble.change, weights.change, model.change, precision.change):
-            trigger(estimate_text, [photo, tile, ensemble, weights, model, precision], ready, queue=False,
-                    api_visibility="private")
-        cleared = photo.change(not_explained_yet, None, explain_outputs, queue=False, api_visibility="private")
-        photo.change(original_mode_for, photo, have_original, queue=False, api_visibility="private")
+        estimate_inputs = [photo, tile, ensemble, weights, model, precision]
+        on_new_photo(photo, examples, estimate_text, estimate_inputs, ready)
+        for trigger in (tile.change, ensemble.change, weights.change, model.change, precision.change):
+            trigger(estimate_text, estimate_inputs, ready, queue=False, api_visibility="private")
+        cleared = on_new_photo(photo, examples, not_explained_yet, None, explain_outputs)
+        on_new_photo(photo, examples, original_mode_for, photo, have_original)
         clicked = photo.select(focus_on_click, photo, [focus, focus_note], queue=False, api_visibility="private")
         clicked.then(not_explained_yet, None, explain_outputs, queue=False, api_visibility="private")
         arranged = [*first_slot, *(columns[key] for key in RCAN_ONLY), columns["original_errors"]]
-        for explained in (by_button, *opened, cleared):
+        for explained in (by_button, *opened, *cleared):
             explained.success(arrange_explain_tab, metrics_json, arranged, queue=False, api_visibility="private")
     return demo
 

@@ -92,6 +92,35 @@ def test_a_non_image_shows_an_error_and_the_app_keeps_working(page) -> None:
     page.wait_for_function("Array.from(document.querySelectorAll('#slider img')).every(i => i.naturalWidth === 480)")
 
 
+def test_each_new_photo_runs_its_handlers_once_and_removing_it_clears_them(page) -> None:
+    """Gradio 6.31's Image fires `change` several times per upload, more with each layout update after it: that
+    storm of requests left the tab-opened explanation pending forever. The app listens to `input` instead."""
+    import collections
+    import re
+    import time
+
+    calls: collections.Counter = collections.Counter()
+
+    def count(request) -> None:
+        found = re.search(r'"fn_index":(\d+)', request.post_data or "") if "run/predict" in request.url else None
+        if found:
+            calls[found.group(1)] += 1
+
+    page.get_by_role("tab", name="Upscale").click()
+    page.on("request", count)
+    try:
+        for photo, size in ((PHOTO, "192×140"), (GREY_PHOTO, "160×160"), (PHOTO, "192×140")):
+            calls.clear()
+            page.set_input_files("#upload input[type=file]", str(photo))
+            page.locator("#ready").get_by_text(f"Ready: {size} px").wait_for()
+            time.sleep(1.5)  # room for a storm to show
+            assert calls and max(calls.values()) == 1, dict(calls)
+        page.locator('#upload button[aria-label="Remove Image"]').click()
+        page.wait_for_function("document.querySelector('#ready').innerText.trim() === ''")
+    finally:
+        page.remove_listener("request", count)
+
+
 def test_safmn_runs_shows_its_modulation_maps_and_the_chart(page) -> None:
     page.get_by_role("tab", name="Upscale").click()
     page.set_input_files("#upload input[type=file]", str(PHOTO))
