@@ -25,7 +25,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"  # tests/artifacts
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PHOTO = EXAMPLES / "fabric_astronaut.png"
 GREY_PHOTO = EXAMPLES / "brick_wall.png"
