@@ -35,12 +35,13 @@ from gradio.processing_utils import save_bytes_to_cache
 from PIL import Image
 from starlette.middleware import Middleware
 
-from explain.analysis import analyze_any, build_figures, explainer_markdown, recording_for
+from explain.analysis import (analyze_any, build_figures, channel_counts, explainer_markdown, explore_channel,
+                              recording_for)
 from explain.analysis import metrics as explain_metrics
 from explain.distill_study import study_section
 from explain.figures import quality_vs_time_figure
 from explain.glossary import with_tooltips
-from explain.pipeline import shrunk_original
+from explain.pipeline import explained_input
 from explain.quality import load_quality_vs_time, quality_caption, tradeoff_line
 from explain.report import CAPTIONS, STUDY_CAPTION
 from explain.steps import Step, step_through_photo
@@ -653,9 +654,7 @@ def explain(
         Ten figures (Plotly JSON; empty where the model has none) in this order: texture evidence, error maps, depth, ablation, added detail, the model's own figure (RCAN's gates or SAFMN's modulation maps), then RCAN's boosted channels, texture map, feature views and their scores; a summary in Markdown (the plain answer and headline numbers); all the numbers as JSON (metrics, with answer.short); the workflow figure; and the full explanation in Markdown with glossary tooltips.
     """
     photo = read_photo(image)
-    if focus and len(focus) == 3:  # (photo, x, y) from a click: it counts only for the photo it was made on
-        focus = focus[1:] if focus[0] == image else None
-    focus = None if not focus else (int(focus[0]), int(focus[1]))  # (x, y) on the photo, where the user clicked
+    focus = clicked_point(image, focus)
     key = (file_digest(image), bool(have_original), weights, model, focus)
     cached = EXPLAINED.get(key)
     if cached is not None:
@@ -663,11 +662,9 @@ def explain(
     engine = ENGINES.get(weights, model)
     progress(0.1, desc="Looking inside the network")
     if have_original:
-        scale = engine.upscaler.scale
-        low_res, original = shrunk_original(photo.rgb, scale)
+        low_res, original, low_res_focus = explained_input(photo.rgb, True, focus, engine.upscaler.scale)
         analysis = analyze_any(engine.weights.model, low_res, original=original, image_mode=photo.original_mode,
-                               upscaler=engine.upscaler,
-                               focus=None if focus is None else (focus[0] // scale, focus[1] // scale))
+                               upscaler=engine.upscaler, focus=low_res_focus)
     else:
         sr, recorded = RECENT.get((image, weights, model)) or (None, None)
         analysis = analyze_any(engine.weights.model, photo.rgb, sr=None if sr is None else from_uint8(sr),
@@ -685,6 +682,44 @@ def explain(
     )
     EXPLAINED.put(key, result)
     return result
+
+
+def clicked_point(image: str, clicked: tuple | None) -> tuple[int, int] | None:
+    """(x, y) on the photo where the user clicked; a click (photo, x, y) counts only for the photo it was made on."""
+    if clicked and len(clicked) == 3:
+        clicked = clicked[1:] if clicked[0] == image else None
+    return None if not clicked else (int(clicked[0]), int(clicked[1]))
+
+
+NOT_EXPLORED = "*Explain a photo (RCAN) to look at any channel of any block here.*"
+
+
+def explore_channel_of(image: str | None, have_original: bool, weights: str, model: str,
+                       clicked: tuple | None, group: float, block: float, channel: float) -> tuple:
+    """The linked channel view: the sliders' (group, block, channel) over the explanation's region, its gate and
+    its share of what the block adds. One forward pass, stopped after the chosen block."""
+    if not image:
+        return None, NOT_EXPLORED
+    engine = ENGINES.get(weights, model)
+    rgb, _, focus = explained_input(read_photo(image).rgb, have_original, clicked_point(image, clicked),
+                                    engine.upscaler.scale)
+    try:
+        figure, text, _ = explore_channel(engine.weights.model, rgb, int(group), int(block), int(channel), focus)
+    except ValueError as exc:  # not an RCAN, or a choice it does not have: said where the view would be
+        return None, f"⚠️ {exc}"
+    return figure, with_tooltips(text)
+
+
+def channel_sliders_for(metrics: dict | None) -> tuple:
+    """After an RCAN explanation: the sliders span its groups, blocks and channels and start on the channel it
+    boosts most in the block the explanation chose; otherwise they stay."""
+    config = (metrics or {}).get("model", {}).get("config", {})
+    chosen = (metrics or {}).get("attention", {}).get("chosen_block")
+    if "n_resgroups" not in config or not chosen:
+        return gr.update(), gr.update(), gr.update()
+    return (gr.update(maximum=config["n_resgroups"], value=chosen["group"]),
+            gr.update(maximum=config["n_resblocks"], value=chosen["block"]),
+            gr.update(maximum=config["n_feats"] - 1, value=chosen["most_boosted_channels"][0]))
 
 
 def explain_on_open(image: str | None, have_original: bool, weights: str, model: str,
@@ -881,13 +916,34 @@ def example_gallery(photo: gr.Image, outputs: list) -> gr.Examples:
     return examples
 
 
+def channel_explorer(counts: tuple[int, int, int] | None) -> tuple[list[gr.Slider], gr.Plot, gr.Markdown]:
+    """Sliders for any (group, block, channel), its view and its readout: the heatmap's rows and columns, one at a
+    time. They span `counts` (the served RCAN's) and, after an explanation, the explained model's."""
+    groups, blocks, channels = (max(2, n) for n in counts or (2, 2, 2))  # a slider needs two values
+    gr.Markdown("#### Any channel, any block: choose one", elem_id="channel-explorer-heading")
+    with gr.Row():
+        sliders = [
+            gr.Slider(1, groups, value=1, step=1, label="Residual group", elem_id="channel-group",
+                      info="the heatmap's G number"),
+            gr.Slider(1, blocks, value=1, step=1, label="Block in the group", elem_id="channel-block",
+                      info="the heatmap's B number"),
+            gr.Slider(0, channels - 1, value=0, step=1, label="Channel", elem_id="channel-index",
+                      info="the heatmap's column"),
+        ]
+    plot = gr.Plot(label="The chosen channel over the photo, and its gate among the block's", format="png",
+                   elem_id="plot-channel-view")
+    text = gr.Markdown(NOT_EXPLORED, elem_id="channel-readout")
+    return sliders, plot, text
+
+
 def on_new_photo(photo: gr.Image, examples: gr.Examples, fn, inputs, outputs) -> list:
     """Run `fn` once for each new photo: one the visitor uploads, pastes or clears (`input`), or an example click.
 
     Not `photo.change`: in Gradio 6.31 an Image fires `change` several times for one upload, and again after
     every layout update that follows it. That storm of unqueued events left the queued explanation, opened with
-    its tab, pending forever in the browser (three browser tests timed out). `input` fires once per action."""
-    return [trigger(fn, inputs, outputs, queue=False, api_visibility="private")
+    its tab, pending forever in the browser (three browser tests timed out). `input` fires once per action;
+    "always_last": a photo chosen while the previous one's handler still runs is handled after it, never dropped."""
+    return [trigger(fn, inputs, outputs, queue=False, api_visibility="private", trigger_mode="always_last")
             for trigger in (photo.input, examples.load_input_event.then)]
 
 
@@ -998,6 +1054,9 @@ def build_demo() -> gr.Blocks:
                         plot_id = f"plot-{key.replace('_', '-')}"
                         plots.append(gr.Plot(label=CAPTIONS[key], format="png", elem_id=plot_id))
                         help_text = gr.Markdown(with_tooltips(caption), elem_classes=["caption"])
+                        if key == "boosted_channels":
+                            channel_controls, channel_plot, channel_text = channel_explorer(
+                                channel_counts(default_engine.weights.model))
                     if key == "attention_heatmap":
                         first_slot = [heading, plots[-1], help_text]
                 with gr.Accordion("All the numbers (metrics JSON)", open=False, elem_id="metrics-accordion"):
@@ -1074,6 +1133,19 @@ def build_demo() -> gr.Blocks:
         arranged = [*first_slot, *(columns[key] for key in RCAN_ONLY), columns["original_errors"]]
         for explained in (by_button, *opened, *cleared):
             explained.success(arrange_explain_tab, metrics_json, arranged, queue=False, api_visibility="private")
+        channel_inputs = [photo, have_original, weights, model, focus, *channel_controls]
+        for explained in (by_button, *opened):
+            explained.success(channel_sliders_for, metrics_json, channel_controls, queue=False,
+                              api_visibility="private"
+                              ).then(explore_channel_of, channel_inputs, [channel_plot, channel_text],
+                                     api_visibility="private", show_progress_on=[channel_plot], **model_queue)
+        for slider in channel_controls:
+            # `input`: the visitor's moves only; while one view is computing, only the latest move waits
+            slider.input(explore_channel_of, channel_inputs, [channel_plot, channel_text], api_visibility="private",
+                         show_progress_on=[channel_plot], trigger_mode="always_last", **model_queue)
+        for new_photo in cleared:
+            new_photo.then(lambda: (None, NOT_EXPLORED), None, [channel_plot, channel_text], queue=False,
+                           api_visibility="private")
     return demo
 
 

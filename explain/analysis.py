@@ -15,13 +15,16 @@ from explain.explainers import explainer_for_model, explainer_of
 from explain.pipeline import MAX_SIDE
 from explain.rcan.analysis import Analysis, analyze
 from explain.rcan.capture import recording_gates
+from explain.rcan.channel_view import channel_view
+from explain.rcan.figures import channel_view_figure
+from explain.rcan.text import channel_view_text
 from explain.results import BaseAnalysis, json_ready
 from explain.safmn.analysis import SAFMNAnalysis, analyze_safmn
 from sr_core.engine import Upscaler
 from sr_core.models.rcan import RCAN
 
 __all__ = ["MAX_SIDE", "Analysis", "BaseAnalysis", "SAFMNAnalysis", "analyze", "analyze_any", "analyze_safmn",
-           "build_figures", "explainer_markdown", "metrics", "recording_for", "short_answer"]
+           "build_figures", "channel_counts", "explainer_markdown", "explore_channel", "metrics", "recording_for", "short_answer"]
 
 
 def analyze_any(
@@ -69,3 +72,19 @@ def short_answer(analysis: BaseAnalysis) -> str:
 def metrics(analysis: BaseAnalysis) -> dict:
     """The content of metrics.json: the analysis' numbers and the plain answer (`answer.short`)."""
     return json_ready({**analysis.metrics(), "answer": {"short": short_answer(analysis)}})
+
+
+def explore_channel(model: nn.Module, rgb: np.ndarray, group: int, block: int, channel: int,
+                    focus: tuple[int, int] | None = None) -> tuple[go.Figure, str, dict]:
+    """The linked channel view (RCAN only: the channels its attention gates): its figure, its readout (markdown,
+    without tooltips) and its numbers, on the explanation's working region. ValueError names a bad choice."""
+    view = channel_view(model, rgb, group, block, channel, focus)
+    return channel_view_figure(view), channel_view_text(view), view.to_dict()
+
+
+def channel_counts(model: nn.Module) -> tuple[int, int, int] | None:
+    """(groups, blocks per group, channels) the channel view can choose from; None for a model without channel
+    attention."""
+    if not isinstance(model, RCAN):
+        return None
+    return model.config.n_resgroups, model.config.n_resblocks, model.config.n_feats

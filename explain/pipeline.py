@@ -80,14 +80,19 @@ def aligned_original(original: np.ndarray, rgb: np.ndarray, scale: int) -> np.nd
     return hr
 
 
-def shrunk_original(photo: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
-    """"I have the original": the photo taken as the sharp original (uint8) and the input made from it with the
-    paper's degradation (`make_lr`, float in [0, 1]), so that every output pixel has its ground truth."""
+def explained_input(photo: np.ndarray, have_original: bool, focus: tuple[int, int] | None, scale: int
+                    ) -> tuple[np.ndarray, np.ndarray | None, tuple[int, int] | None]:
+    """(the model's input, the original or None, the click on that input). With "I have the original" the photo is
+    the sharp original (uint8): the input is made from it with the paper's degradation (`make_lr`, float in
+    [0, 1]), and the click is shrunk with it, so that every output pixel has its ground truth."""
+    if not have_original:
+        return photo, None, focus
     original = to_uint8(photo)
     if min(original.shape[:2]) < MIN_ORIGINAL_INPUT_SIDE * scale:
         side = MIN_ORIGINAL_INPUT_SIDE * scale
         raise ValueError(f"The original must be at least {side} px a side to be shrunk ×{scale} and scored.")
-    return from_uint8(make_lr(original, scale)), original
+    low_res_focus = None if focus is None else (focus[0] // scale, focus[1] // scale)
+    return from_uint8(make_lr(original, scale)), original, low_res_focus
 
 
 def checked_input(rgb: np.ndarray, sr: np.ndarray | None, scale: int) -> np.ndarray:

@@ -5,8 +5,10 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explain.figures import FONT, block_mean, cell_centres, common_figures, gray, hide_axes, image_trace
+from explain.figures import (FONT, block_mean, cell_centres, common_figures, diverging, gray, hide_axes, image_trace,
+                             map_trace)
 from explain.rcan.analysis import Analysis
+from explain.rcan.channel_view import ChannelView
 from explain.rcan.feature_views import VIEW_NAMES
 
 
@@ -147,3 +149,30 @@ def rcan_figures(analysis: Analysis) -> dict[str, go.Figure]:
         "feature_views": feature_views_figure(analysis),
         "feature_view_metrics": feature_view_metrics_figure(analysis),
     }
+
+
+def channel_view_figure(view: ChannelView) -> go.Figure:
+    """The chosen channel over the photo (its residual before the gate, signed: red adds, blue takes away) and the
+    block's gates, the chosen one marked: a linked view, the sliders choose (group, block, channel)."""
+    height, width = view.lr_region.shape[:2]
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.14, subplot_titles=(
+        f"channel {view.channel} before its gate",
+        f"all {view.gates.size} gates of this block",
+    ))
+    fig.add_trace(image_trace(gray(view.lr_region)), row=1, col=1)
+    fig.add_trace(map_trace(view.residual, height, width, opacity=0.65, **diverging(view.residual),
+                            colorbar=dict(title="feature", x=0.38, len=0.9),
+                            hovertemplate="feature %{z:.3g}<extra></extra>"), row=1, col=1)
+    colours = ["#e8590c" if c == view.channel else "#adb5bd" for c in range(view.gates.size)]
+    fig.add_trace(go.Bar(x=list(range(view.gates.size)), y=view.gates, marker_color=colours, showlegend=False,
+                         hovertemplate="channel %{x}<br>gate %{y:.3f}<extra></extra>"), row=1, col=2)
+    fig.update_xaxes(showticklabels=False, showgrid=False, row=1, col=1)
+    fig.update_yaxes(showticklabels=False, showgrid=False, autorange="reversed", row=1, col=1)
+    fig.update_xaxes(title_text="channel", row=1, col=2)
+    fig.update_yaxes(title_text="gate (0 mutes, 1 passes)", range=[0, 1], row=1, col=2)
+    fig.update_layout(
+        title=(f"Group {view.group}, block {view.block}, channel {view.channel}: gate {view.gate:.2f} "
+               f"(rank {view.gate_rank} of {view.gates.size}), {100 * view.share:.1f}% of what the block adds"),
+        height=380, font=FONT, margin=dict(l=10, r=10, t=80, b=50),
+    )
+    return fig

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from explain.rcan.analysis import Analysis
+from explain.rcan.channel_view import ChannelView
 from explain.rcan.feature_views import VIEW_NAMES
 from explain.stats import effect_verdict
 from explain.text import (
@@ -100,3 +101,17 @@ def rcan_markdown(a: Analysis) -> str:
 
 def rcan_answer(a: Analysis) -> str:
     return short_answer(a, TECHNOLOGY)
+
+
+def channel_view_text(view: ChannelView) -> str:
+    """The readout beside the channel view: what the numbers say, in one short paragraph."""
+    even = 100 / view.gates.size
+    weight = "more than" if 100 * view.share > even else "less than"
+    return (
+        f"**Group {view.group}, block {view.block}, channel {view.channel}** on {view.region_note}: channel "
+        f"attention gives it a gate of **{view.gate:.2f}** (0 mutes, 1 passes), rank {view.gate_rank} of "
+        f"{view.gates.size} in this block. After gating it makes up **{100 * view.share:.1f}%** of what the block "
+        f"adds to the picture's features, {weight} an even share ({even:.1f}%). Left, the channel before its gate: "
+        "red where it adds, blue where it takes away. The gates here are computed on this region, so they can "
+        "differ a little from the heatmap's, which are the whole photo's."
+    )

@@ -239,6 +239,26 @@ def test_a_click_on_the_photo_is_where_the_explanation_looks(app_module, tmp_pat
     assert "most textured" in metrics["input"]["working_region"]["how"]  # a click on another photo is forgotten
 
 
+def test_the_channel_sliders_follow_the_explanation_and_choose_the_view(app_module, tmp_path: Path) -> None:
+    photo = _png_file(tmp_path / "c.png", Image.fromarray(
+        np.random.default_rng(6).integers(0, 256, (60, 80, 3), dtype=np.uint8)))
+    *_, metrics, _, _ = app_module.explain(str(photo))
+    group, block, channel = app_module.channel_sliders_for(metrics)
+    chosen = metrics["attention"]["chosen_block"]
+    assert (group["maximum"], block["maximum"], channel["maximum"]) == (2, 2, 7)  # the tiny RCAN: 2 x 2 x 8
+    assert (group["value"], block["value"], channel["value"]) == (
+        chosen["group"], chosen["block"], chosen["most_boosted_channels"][0])
+    figure, readout = app_module.explore_channel_of(str(photo), False, "default", "rcan", None, 2, 1, 5)
+    assert "Group 2, block 1, channel 5" in figure.layout.title.text and "rank" in readout
+    assert "<abbr" in readout  # the glossary's tooltips
+    _, refused = app_module.explore_channel_of(str(photo), False, "default", "rcan", None, 2, 1, 99)
+    assert refused.startswith("⚠️ channel must be a whole number from 0 to 7")
+    _, safmn = app_module.explore_channel_of(str(photo), False, "default", "safmn", None, 1, 1, 0)
+    assert "needs an RCAN" in safmn
+    assert app_module.channel_sliders_for(None) == (app_module.gr.update(),) * 3
+    assert app_module.explore_channel_of(None, False, "default", "rcan", None, 1, 1, 0)[0] is None
+
+
 def test_an_example_click_names_the_model_in_the_slider(app_module) -> None:
     _, slider, model, weights = app_module.example_shown()
     assert slider["label"] == "Bicubic (left) · RCAN (right)"

@@ -77,6 +77,22 @@ def test_upload_enlarge_compare_and_explain(page) -> None:
     page.screenshot(path=str(ARTIFACTS / "3_workflow.png"), full_page=True)
 
 
+def test_the_channel_sliders_choose_the_channel_its_map_and_gate_follow(page) -> None:
+    page.get_by_role("tab", name="How textures are kept").click()  # the photo of the test above, explained
+    readout = page.locator("#channel-readout")
+    readout.get_by_text("rank").wait_for()  # the explanation's own choice, shown without a move
+    page.locator("#plot-channel-view .js-plotly-plot").wait_for()
+    assert page.locator("#channel-index input[type=range]").get_attribute("max") == "7"  # the tiny RCAN's 8
+    for selector, value in (("#channel-group", 2), ("#channel-block", 1), ("#channel-index", 6)):
+        page.locator(f"{selector} input[type=range]").evaluate(
+            "(range, value) => { range.value = value; range.dispatchEvent(new Event('input', {bubbles: true})); }",
+            value)
+    readout.get_by_text("Group 2, block 1, channel 6").wait_for()
+    assert "of 8 in this block" in readout.inner_text()
+    page.locator("#channel-explorer-heading").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "12_channel_view.png"))
+
+
 def test_a_non_image_shows_an_error_and_the_app_keeps_working(page) -> None:
     page.get_by_role("tab", name="Upscale").click()
     page.set_input_files("#upload input[type=file]", {"name": "notes.txt", "mimeType": "image/png",
@@ -109,12 +125,14 @@ def test_each_new_photo_runs_its_handlers_once_and_removing_it_clears_them(page)
     page.get_by_role("tab", name="Upscale").click()
     page.on("request", count)
     try:
-        for photo, size in ((PHOTO, "192×140"), (GREY_PHOTO, "160×160"), (PHOTO, "192×140")):
-            calls.clear()
+        uploads = ((PHOTO, "192×140"), (GREY_PHOTO, "160×160"), (PHOTO, "192×140"))
+        for photo, size in uploads:
             page.set_input_files("#upload input[type=file]", str(photo))
             page.locator("#ready").get_by_text(f"Ready: {size} px").wait_for()
-            time.sleep(1.5)  # room for a storm to show
-            assert calls and max(calls.values()) == 1, dict(calls)
+        time.sleep(3)  # room for late answers, and for a storm to show
+        # At most once per upload each (a handler still running when the next photo comes runs once more after it,
+        # for the latest photo); the storm made 4 or 5 requests per handler per upload.
+        assert len(calls) >= 5 and max(calls.values()) <= len(uploads), dict(calls)
         page.locator('#upload button[aria-label="Remove Image"]').click()
         page.wait_for_function("document.querySelector('#ready').innerText.trim() === ''")
     finally:

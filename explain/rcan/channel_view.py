@@ -1,0 +1,111 @@
+"""One channel of one residual channel-attention block (RCAB), chosen by the user: its map over the photo, the gate
+channel attention gives it, and its share of what the block adds.
+
+RCAN (arXiv 1807.02758, section 3.3) rescales each channel c of a block's residual x_c by a gate
+s_c = sigmoid(W_U ReLU(W_D mean(x))), so the block adds s_c * x_c to its input. The view answers, for the
+channel a student picks: what does x_c respond to (its map), how strongly is it let through (s_c, and its rank
+among the block's channels), and how much of the block's added residual it makes up (its energy share of
+s * x: an even share would be 1/C).
+
+One real forward pass over the explanation's working region, stopped right after the chosen block: a later block
+costs more than an earlier one, never more than one pass.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from explain.hooks import owner_thread, removed_after
+from explain.pipeline import MAX_SIDE, threads_worth_using, value_range, working_region
+from explain.rcan.capture import attention_layers
+from explain.region import Box
+from sr_core.models.rcan import RCAN
+
+
+@dataclass(frozen=True)
+class ChannelView:
+    group: int  # from 1, as in the heatmap's rows
+    block: int  # from 1
+    channel: int  # 0-based tensor index, as in the heatmap's columns
+    residual: np.ndarray  # (H, W) the channel of the block's residual, before its gate, in the model's range
+    gates: np.ndarray  # (C,) the block's gates on this region
+    shares: np.ndarray  # (C,) each channel's share of the energy of what the block adds (sums to 1)
+    region: Box  # where in the photo, input pixels
+    region_note: str
+    lr_region: np.ndarray  # (H, W, 3) the photo there, float [0, 1]
+
+    @property
+    def gate(self) -> float:
+        return float(self.gates[self.channel])
+
+    @property
+    def share(self) -> float:
+        return float(self.shares[self.channel])
+
+    @property
+    def gate_rank(self) -> int:
+        """1 for the block's most boosted channel (ties: the lower index ranks first)."""
+        order = np.argsort(-self.gates, kind="stable")
+        return int(np.flatnonzero(order == self.channel)[0]) + 1
+
+    def to_dict(self) -> dict:
+        return {"group": self.group, "block": self.block, "channel": self.channel, "gate": self.gate,
+                "gate_rank": self.gate_rank, "n_channels": int(self.gates.size), "share": self.share,
+                "even_share": 1.0 / self.gates.size, "region": self.region.to_dict()}
+
+
+class _BlockReached(Exception):
+    """Raised by the hook once the chosen block has run: nothing after it is needed."""
+
+
+def checked_choice(model: RCAN, group: int, block: int, channel: int) -> None:
+    """One-line errors for a (group, block, channel) the model does not have (API callers choose freely)."""
+    layers = attention_layers(model)
+    limits = (("group", group, 1, len(layers)), ("block", block, 1, len(layers[0])),
+              ("channel", channel, 0, model.config.n_feats - 1))
+    for name, value, low, high in limits:
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ValueError(f"{name} must be a whole number from {low} to {high} for this RCAN, got {value!r}")
+
+
+def block_residual(model: RCAN, x: torch.Tensor, group: int, block: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(residual (C, H, W), gates (C,)) of block (group, block), 1-based, for input x (1x3xHxW, model range)."""
+    layer: nn.Module = attention_layers(model)[group - 1][block - 1]
+    seen: dict[str, torch.Tensor] = {}
+    mine = owner_thread()
+
+    def on_block(module: nn.Module, inputs: tuple, _output: torch.Tensor) -> None:
+        if mine():
+            residual = inputs[0].detach().float()
+            seen["residual"] = residual[0].cpu()
+            seen["gates"] = module.gate(module.avg_pool(inputs[0])).detach().float().flatten().cpu()
+            raise _BlockReached
+
+    with removed_after([layer.register_forward_hook(on_block)]), torch.inference_mode():
+        try:
+            model.features(x)
+        except _BlockReached:
+            pass
+    return seen["residual"], seen["gates"]
+
+
+def channel_view(model: RCAN, rgb: np.ndarray, group: int, block: int, channel: int,
+                 focus: tuple[int, int] | None = None, max_side: int = MAX_SIDE) -> ChannelView:
+    """The view of (group, block, channel) on `rgb` (HxWx3 float [0, 1]), over the same working region as the
+    explanation (around `focus`, a click, else the most textured one)."""
+    if not isinstance(model, RCAN):
+        raise ValueError(f"the channel view needs an RCAN (channel attention), not {type(model).__name__}")
+    checked_choice(model, group, block, channel)
+    region, note, _ = working_region(rgb, max_side, focus)
+    lr_region = region.crop(rgb)
+    param = next(model.parameters())
+    x = torch.from_numpy(np.ascontiguousarray(lr_region.transpose(2, 0, 1)))[None] * value_range(model)
+    with threads_worth_using():
+        residual, gates = block_residual(model, x.to(param.device, param.dtype), group, block)
+    energy = ((residual * gates[:, None, None]) ** 2).sum(dim=(1, 2)).double()
+    shares = (energy / energy.sum()).numpy() if float(energy.sum()) > 0 else np.full(gates.numel(), 1 / gates.numel())
+    return ChannelView(group, block, channel, residual[channel].numpy(), gates.numpy(), shares, region, note,
+                       lr_region)
