@@ -90,7 +90,7 @@ def test_the_channel_sliders_choose_the_channel_its_map_and_gate_follow(page) ->
     readout.get_by_text("Group 2, block 1, channel 6").wait_for()
     assert "of 8 in this block" in readout.inner_text()
     page.locator("#channel-explorer-heading").scroll_into_view_if_needed()
-    page.screenshot(path=str(ARTIFACTS / "12_channel_view.png"))
+    page.screenshot(path=str(ARTIFACTS / "12_channel_view.png"))  # the README's (docs/screenshots/)
 
 
 def test_a_non_image_shows_an_error_and_the_app_keeps_working(page) -> None:
@@ -231,7 +231,8 @@ def test_stepping_through_the_run_of_the_whole_photo(page) -> None:
     caption.get_by_text("Step 3 of 9: head").wait_for()
     assert "8 × 140 × 192" in caption.inner_text() and " ms" in caption.inner_text()
     page.locator("#step-image img").wait_for()
-    page.screenshot(path=str(ARTIFACTS / "10_step_through.png"), full_page=True)
+    page.evaluate("document.querySelector('#step-image').scrollIntoView({block: 'start'})")
+    page.screenshot(path=str(ARTIFACTS / "10_step_through.png"))  # the README's (docs/screenshots/)
     page.click("#step-previous")
     caption.get_by_text("Step 2 of 9: preprocessing").wait_for()
     page.locator("#step-strip img").nth(6).click()  # the overview jumps: the upsampler, at x3

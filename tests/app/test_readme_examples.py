@@ -53,3 +53,12 @@ def test_the_space_front_matter_lists_the_hub_weights():
     metadata = metadata_load(README)
     assert metadata["models"] == ["Meloo/SAFMN"]
     assert metadata["sdk"] == "gradio" and metadata["app_file"] == "app.py"
+
+
+def test_every_picture_the_readme_shows_is_in_the_repo() -> None:
+    import re
+
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", README.read_text(encoding="utf-8"))
+    assert "docs/screenshots/linked_channel_view.png" in pictures and "docs/screenshots/step_through.png" in pictures
+    missing = [p for p in pictures if not p.startswith("http") and not (REPO / p).is_file()]
+    assert not missing, missing
