@@ -40,10 +40,10 @@ from explain.analysis import (analyze_any, build_figures, channel_counts, explai
 from explain.analysis import metrics as explain_metrics
 from explain.distill_study import study_section
 from explain.figures import quality_vs_time_figure
+from explain.captions import CAPTIONS, STUDY_CAPTION
 from explain.glossary import with_tooltips
 from explain.pipeline import explained_input
 from explain.quality import load_quality_vs_time, quality_caption, tradeoff_line
-from explain.report import CAPTIONS, STUDY_CAPTION
 from explain.steps import Step, step_through_photo
 from explain.summary import EXPLAIN_FIGURES, RCAN_ONLY, SECTION_HEADINGS, first_slot, slot_figures, summary_markdown
 from sr_core.engine import DEFAULT_TILE

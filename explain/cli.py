@@ -7,6 +7,10 @@ traceback. An RCAN gets the full explainers; a SAFMN its modulation maps plus th
 With `--original HR`, IMAGE is taken as HR's low-resolution version when it is exactly 1/3 of HR (after mod-crop);
 otherwise (for instance IMAGE is HR itself, as for the bundled examples) the input becomes HR shrunk x3 with the
 paper's bicubic, so that every output pixel has its ground truth; stderr says which.
+
+`--focus X,Y` is the app's click on the photo: where the working region and the zoomed crops look, in the pixels of
+the photo the app would be given (IMAGE, or with `--original` the original, which the app shrinks itself). The
+same photo and options give the app's numbers (tests/explain/test_explain_report.py checks it); the page says which.
 """
 from __future__ import annotations
 
@@ -29,13 +33,24 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--original", type=Path, default=None, metavar="HR_IMAGE",
                         help="the photo's original high-resolution version: ground-truth crops and spectra, "
                         "PSNR/SSIM, error maps, PSNR of every experiment")
+    report.add_argument("--focus", type=focus_point, default=None, metavar="X,Y",
+                        help="where the explanation looks, as a click on the photo in the app (pixels of IMAGE, or "
+                        "with --original of HR_IMAGE); default: the most textured region")
     report.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
     return parser
 
 
+def focus_point(text: str) -> tuple[int, int]:
+    """"X,Y" as two pixel coordinates, refused (exit 2, one line) otherwise."""
+    parts = text.split(",")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"expected X,Y in pixels, e.g. 120,80; got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
 def run_report(args: argparse.Namespace) -> int:
     from explain.analysis import analyze_any
-    from explain.report import write_report
+    from explain.report import Options, write_report
     from sr_core.engine import Upscaler, default_device
     from sr_core.protocol.evaluate import make_lr, mod_crop
     from sr_core.image_io import from_uint8, read_image, to_uint8
@@ -47,7 +62,7 @@ def run_report(args: argparse.Namespace) -> int:
     loaded = load_weights(args.weights, args.hub_repo, args.hub_file, args.hub_revision)
     stderr(f"weights: {loaded.describe()}")
     model = loaded.model.to(args.device or default_device())
-    rgb, hr = image.rgb, None
+    rgb, hr, focus = image.rgb, None, args.focus
     if original is not None:
         hr = to_uint8(original.rgb)
         scale = model.scale
@@ -55,13 +70,16 @@ def run_report(args: argparse.Namespace) -> int:
             rgb = from_uint8(make_lr(hr, scale))
             stderr(f"input: {args.original.name} shrunk x{scale} with the paper's bicubic "
                    f"({rgb.shape[1]}x{rgb.shape[0]}), since {args.image.name} is not exactly 1/{scale} of it")
+        focus = None if focus is None else (focus[0] // scale, focus[1] // scale)  # as the app maps its click
     engine = Upscaler(model, args.device or default_device(), args.precision)  # enlarges the whole photo
-    analysis = analyze_any(model, rgb, original=hr, image_mode=image.original_mode, upscaler=engine)
+    analysis = analyze_any(model, rgb, original=hr, image_mode=image.original_mode, upscaler=engine, focus=focus)
     stderr(f"precision: {engine.describe()} for the engine's enlargement; the explainers' own passes in "
            f"{str(next(model.parameters()).dtype).removeprefix('torch.')}")
     analysis.model_info["precision"] = engine.precision  # what enlarged the photo, into metrics.json's "model"
     title = f"How {analysis.model_name} enlarges {args.image.name} x{analysis.scale} ({engine.precision})"
-    index, metrics = write_report(analysis, args.output, title, loaded.provenance())
+    options = Options(photo=(args.original or args.image).name, original=original is not None, focus=args.focus,
+                      precision=engine.precision)
+    index, metrics = write_report(analysis, args.output, title, loaded.provenance(), rgb, options)
     stderr(f"{args.image.name}: report in {time.perf_counter() - started:.1f}s")
     print(index)
     print(metrics)

@@ -111,7 +111,8 @@ def texture_evidence_figure(analysis: BaseAnalysis) -> go.Figure:
     n = len(crops)
     widths = [0.6 / n] * n + [0.4]
     title = "spectra; (n x) = fine-detail energy over bicubic's"
-    fig = make_subplots(rows=1, cols=n + 1, column_widths=widths, subplot_titles=[c for c, _ in crops] + [title])
+    fig = make_subplots(rows=1, cols=n + 1, column_widths=widths, horizontal_spacing=0.09,  # room for "power"
+                        subplot_titles=[c for c, _ in crops] + [title])
     for col, (_, crop) in enumerate(crops, start=1):
         fig.add_trace(image_trace(enlarged(crop)), row=1, col=col)
     for name, power, colour in curves:
@@ -120,7 +121,8 @@ def texture_evidence_figure(analysis: BaseAnalysis) -> go.Figure:
                                  line=dict(color=colour, width=3 if name.startswith("original") else 2),
                                  hovertemplate=f"{name}: f=%{{x:.3f}}, power %{{y:.3g}}<extra></extra>"),
                       row=1, col=n + 1)
-    fig.add_vline(x=nyquist, line_dash="dash", annotation_text="input Nyquist", row=1, col=n + 1)
+    fig.add_vline(x=nyquist, line_dash="dash", annotation_text="input Nyquist", annotation_position="bottom right",
+                  row=1, col=n + 1)  # at the bottom: the legend fills the top right
     for col in range(1, n + 1):
         fig.update_xaxes(showticklabels=False, showgrid=False, row=1, col=col)
         fig.update_yaxes(showticklabels=False, showgrid=False, autorange="reversed", row=1, col=col)
@@ -197,7 +199,7 @@ def ablation_figure(analysis: BaseAnalysis) -> go.Figure:
     """Each ablation's |change| over the region, next to the region's fine-detail energy (where texture is)."""
     abls = list(analysis.experiments.ablations.values())
     height, width = analysis.sr_region.shape[:2]
-    fig = make_subplots(rows=1, cols=len(abls) + 1, horizontal_spacing=0.07, subplot_titles=[
+    fig = make_subplots(rows=1, cols=len(abls) + 1, horizontal_spacing=0.1, subplot_titles=[
         "input (where the texture is)"] + [f"{a.name.replace('_', ' ')}: mean {a.mean_abs_change:.2f} levels, "
                                            f"{100 * a.texture_share_of_change:.0f}% on the textured quarter"
                                            for a in abls])

@@ -1,62 +1,144 @@
-"""The offline report for teachers: one self-contained index.html (plotly.js inlined once, no remote scripts)
-and metrics.json, the contract that outside checks read."""
+"""The offline report, a handout for teachers: one self-contained index.html and metrics.json, the contract that
+outside checks read.
+
+The page is one column that fits A4: which weights and options ran (and how to get the same numbers in the app),
+the photo (the input, bicubic, the network's enlargement and the original as lossless PNG crops of the working
+region), then each part of the explanation with its figure and how to read it. A print stylesheet keeps every
+figure whole on one page and nothing wider than the page.
+
+Offline and small: plotly.js is inlined once, gzip-compressed (4.8 MB of text is most of a report's size) and
+unpacked by the browser itself (DecompressionStream, in every browser since 2023); no request leaves the file.
+"""
 from __future__ import annotations
 
+import base64
+import functools
+import gzip
 import html
+import io
 import json
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
 from plotly.offline import get_plotlyjs
 
 from explain.analysis import BaseAnalysis, build_figures, explainer_markdown, metrics
+from explain.captions import CAPTIONS, HOW_TO_READ, STUDY_CAPTION
 from explain.distill_study import study_section
 from explain.glossary import with_tooltips
+from explain.handout import COLUMN_PX, fit_to_column
 from sr_core.atomic import write_text_atomic
+from sr_core.image_io import to_uint8
+from sr_core.protocol.imresize import imresize
 
-# Figure captions in page order; a key absent from the figures (no original given, another model's) is skipped.
-CAPTIONS = {
-    "texture_evidence": "Ground truth and texture evidence: original | bicubic | the network, and their spectra",
-    "original_errors": "Error maps against the original (border shaved as in the protocol)",
-    "depth": "Experiment: depth, the network with only its first k groups or blocks",
-    "ablation": "Experiment: attention off (SAFMN: modulation off)",
-    "added_detail": "Experiment: added detail, what the network adds over bicubic",
-    "attention_heatmap": "Attention heatmap: the channel-attention gates of the whole photo's enlargement",
-    "safm_modulation": "SAFM modulation: where each SAFMN block amplifies or suppresses features",
-    "boosted_channels": "The most boosted channels of one block",
-    "texture_map": "Texture map: where the texture channels' gates would be higher",
-    "feature_views": "Feature views (FeatSharp-style)",
-    "feature_view_metrics": "Feature views, scored",
-    "workflow": "Workflow: input -> model -> output",
+MAX_PHOTO_SIDE = 1000  # the whole input is embedded up to this size, else shrunk (the crops stay pixel-exact)
+
+# Which figures follow which part of the explanation (by the start of its heading), so that each figure sits
+# next to its text; RCAN's two ablations share one figure, after the second. A figure no part claims comes last.
+FIGURES_AFTER = {
+    "Real or invented?": ("texture_evidence", "original_errors"),
+    "Depth": ("depth",),
+    "Attention made uniform": ("ablation",),
+    "Modulation off": ("ablation",),
+    "What the network adds": ("added_detail",),
+    "Channel attention": ("attention_heatmap", "boosted_channels", "texture_map"),
+    "Spatially-adaptive feature modulation": ("safm_modulation",),
+    "Feature views": ("feature_views", "feature_view_metrics"),
+    "How it runs": ("workflow",),
 }
-STUDY_CAPTION = "How much data do textures need? The dataset-distillation study"
+FIRST_PARTS = ("The short answer", "The details", "The task", "Real or invented?")  # as the app's tab: evidence first
+
+STYLE = f"""
+:root {{ --column: {COLUMN_PX}px; }}
+body {{ font-family: system-ui, sans-serif; line-height: 1.45; margin: 1.5em auto; padding: 0 1em;
+        max-width: var(--column); color: #1d1d1d; }}
+h1 {{ font-size: 1.6em; line-height: 1.2; }}
+table {{ border-collapse: collapse; font-size: 0.92em; }} td, th {{ border: 1px solid #ccc; padding: 0.15em 0.5em; }}
+abbr[title] {{ text-decoration: underline dotted; cursor: help; }}
+figure {{ margin: 1.2em 0; }}
+figcaption {{ font-size: 0.9em; color: #333; margin-top: 0.3em; }}
+.plot {{ width: var(--column); max-width: 100%; overflow-x: auto; }}
+.figure-title {{ font-size: 0.92em; color: #2a3f5f; margin: 0 0 0.2em; }}
+.photo {{ position: relative; display: inline-block; max-width: 100%; }}
+.photo img {{ display: block; max-width: 100%; }}
+.region {{ position: absolute; border: 2px solid #e8590c; box-sizing: border-box; }}
+.crops {{ display: grid; grid-template-columns: 1fr 1fr; gap: 6px; }}
+.crops figure {{ margin: 0; }}
+.crops img {{ width: 100%; display: block; image-rendering: pixelated; }}
+.crops figcaption {{ margin: 0.1em 0 0; }}
+#options, #weights {{ font-size: 0.92em; }}
+@page {{ size: A4; margin: 12mm; }}
+@media print {{
+  body {{ margin: 0; padding: 0; font-size: 10pt; }}
+  figure.block, .crops figure, table, tr {{ break-inside: avoid; }}
+  h2, h3, h4, h5 {{ break-after: avoid; }}
+  img, svg, table, .plot {{ max-width: 100% !important; }}
+  .plot {{ overflow: visible; }}
+  a {{ color: inherit; text-decoration: none; }}
+}}
+"""
+
+# Unpacks plotly.js (gzip, base64) and draws every figure; `window.reportReady` says when (true) or that it could
+# not (the error), for people and for the print test.
+LOADER = """
+(async () => {
+  const packed = atob(document.getElementById("plotly-gzip").textContent.trim());
+  const bytes = Uint8Array.from(packed, (c) => c.charCodeAt(0));
+  const unpacked = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+  const library = document.createElement("script");
+  library.textContent = await new Response(unpacked).text();
+  document.head.appendChild(library);
+  for (const data of document.querySelectorAll("script.plot-data")) {
+    const figure = JSON.parse(data.textContent);
+    await Plotly.newPlot(data.previousElementSibling, figure.data, figure.layout, {displaylogo: false});
+  }
+  window.reportReady = true;
+})().catch((error) => {
+  window.reportReady = String(error);
+  for (const plot of document.querySelectorAll(".plot:empty")) {
+    plot.textContent = "This browser could not draw the figure (" + error + "); any browser from 2023 on can.";
+  }
+});
+"""
 
 PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 1150px; margin: 2em auto; padding: 0 1em; line-height: 1.5; }}
-table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 0.2em 0.6em; }}
-section.figure {{ margin: 2em 0; }}
-abbr[title] {{ text-decoration: underline dotted; cursor: help; }}
-</style>
-<script type="text/javascript">{plotlyjs}</script>
+<style>{style}</style>
+<script id="plotly-gzip" type="application/octet-stream">{plotly_gzip}</script>
 </head>
 <body>
 <h1>{title}</h1>
+<noscript><p>The figures are drawn by JavaScript; without it, the text, the numbers and the photos are all here.</p></noscript>
 {body}
+<script>{loader}</script>
 </body>
 </html>
 """
 
 
+@dataclass(frozen=True)
+class Options:
+    """What the report was asked for, in the app's terms: the same photo and options give the app's numbers."""
+
+    photo: str  # the file to give the app: the image, or with an original the original (the app shrinks it)
+    original: bool = False  # an original was given ("I have the original" in the app)
+    focus: tuple[int, int] | None = None  # (x, y) where the explanation looks, in `photo`'s pixels (an app click)
+    precision: str = "fp32"  # what enlarged the photo
+
+
 def _inline(text: str) -> str:
     """Escape, then the inline markdown this project writes: links, bold, italics."""
     text = html.escape(text, quote=False)
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
     text = re.sub(r"\[([^\]]+)\]\((https?://[^)\s]+)\)", r'<a href="\2">\1</a>', text)
     text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
     return re.sub(r"\*(.+?)\*", r"<em>\1</em>", text)
@@ -94,22 +176,124 @@ def markdown_to_html(markdown: str) -> str:
     return "\n".join(out)
 
 
-def figure_section(key: str, caption: str, figure: go.Figure, after: str = "") -> str:
-    div = figure.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True})
-    heading = with_tooltips(html.escape(caption))
-    return f'<section class="figure" id="{key}"><h2>{heading}</h2>\n{div}{after}</section>'
+def explanation_parts(markdown: str) -> list[tuple[str, str]]:
+    """(heading, markdown) of each part of the explanation, split at its ## and ### headings, the evidence first."""
+    parts = []
+    for chunk in re.split(r"\n(?=#{2,3} )", markdown.strip()):
+        heading = re.match(r"#{2,3} (.*)", chunk)
+        parts.append((heading[1] if heading else "", chunk))
+    first = [p for name in FIRST_PARTS for p in parts if p[0].startswith(name)]
+    return first + [p for p in parts if p not in first]
 
 
-def render_html(analysis: BaseAnalysis, figures: dict[str, go.Figure], title: str, weights: dict | None = None) -> str:
-    """The whole page: which weights served, the explainer text (with glossary tooltips), then every figure, with
-    plotly.js inlined once."""
+def png_data_uri(image: np.ndarray) -> str:
+    """A lossless PNG of an (H, W, 3) image in [0, 1] (or uint8), as a data URI."""
+    buffer = io.BytesIO()
+    Image.fromarray(to_uint8(image) if image.dtype != np.uint8 else image).save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def photo_section(analysis: BaseAnalysis, photo: np.ndarray | None) -> str:
+    """The input (the working region outlined), then the region's crops: the input pixels, bicubic, the network
+    and, when known, the original, each lossless and at the output's pixel size."""
+    region, scale, model = analysis.region, analysis.scale, analysis.model_name
+    parts = ['<section id="photo">', "<h2>Your photo and its enlargement</h2>"]
+    if photo is not None:
+        height, width = photo.shape[:2]
+        shown = photo
+        if max(height, width) > MAX_PHOTO_SIDE:
+            factor = max(height, width) / MAX_PHOTO_SIDE
+            shown = np.asarray(Image.fromarray(to_uint8(photo)).resize(
+                (round(width / factor), round(height / factor)), Image.Resampling.LANCZOS))
+        box = (f"left:{100 * region.left / width:.3f}%;top:{100 * region.top / height:.3f}%;"
+               f"width:{100 * region.width / width:.3f}%;height:{100 * region.height / height:.3f}%")
+        size = "" if shown is photo else f", shown at {shown.shape[1]}x{shown.shape[0]}"
+        parts.append(f'<figure class="block"><div class="photo"><img alt="the input photo" '
+                     f'src="{png_data_uri(shown)}"><div class="region" style="{box}"></div></div>'
+                     f"<figcaption><strong>The input</strong> ({width}x{height} pixels{size}). The orange box is the "
+                     f"working region, {html.escape(analysis.region_note)}: the crops below, the per-pixel views and "
+                     "the experiments look there.</figcaption></figure>")
+    bicubic = np.clip(imresize(np.asarray(analysis.lr_region, np.float32), scale), 0, 1)
+    crops = [("the input's pixels, each drawn as a square", analysis.lr_region),
+             ("bicubic (MATLAB imresize), x3", bicubic), (f"{model}, x3: the enlargement you get", analysis.sr_region)]
+    if analysis.hr_region is not None:
+        crops.append(("the original: what the enlargement should be", analysis.hr_region))
+    cells = "".join(f'<figure><img alt="{html.escape(name)}" src="{png_data_uri(image)}">'
+                    f"<figcaption>{html.escape(name)}</figcaption></figure>" for name, image in crops)
+    parts.append(f'<figure class="block"><div class="crops">{cells}</div><figcaption><strong>The working region, '
+                 f"enlarged x{scale}</strong> ({region.width * scale}x{region.height * scale} output pixels, lossless "
+                 "PNG). Compare the fine texture: bicubic blurs it; the network predicts it"
+                 f"{'; the original shows what was really there' if analysis.hr_region is not None else ''}."
+                 "</figcaption></figure>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def figure_block(key: str, figure: go.Figure, after: str = "") -> str:
+    """A figure fitted to the column, its title and how to read it, kept on one printed page."""
+    heading, fitted = fit_to_column(figure)
+    spec = fitted.to_json().replace("</", "<\\/")  # no "</script>" inside the script element
+    title = CAPTIONS.get(key, STUDY_CAPTION if key == "distill_study" else key)
+    caption = with_tooltips(f"<strong>{html.escape(title)}.</strong> {html.escape(HOW_TO_READ.get(key, ''))}")
+    return (f'<figure class="block" id="{key}"><p class="figure-title">{_plot_text(heading)}</p>'
+            f'<div class="plot" id="plot-{key}"></div>'
+            f'<script type="application/json" class="plot-data">{spec}</script>'
+            f"<figcaption>{caption}</figcaption>{after}</figure>")
+
+
+def _plot_text(text: str) -> str:
+    """A plotly title (plain text with <br> and <b>) as safe HTML."""
+    escaped = html.escape(re.sub(r"<br\s*/?>", "\n", text), quote=False)
+    return re.sub(r"&lt;(/?)b&gt;", r"<\1b>", escaped).replace("\n", "<br>")
+
+
+def options_html(options: Options) -> str:
+    """The options that ran, how to get the same numbers in the app, and the one way they can still differ."""
+    click = ("" if options.focus is None else
+             f", and a click on the photo at x={options.focus[0]}, y={options.focus[1]}")
+    mode = "on" if options.original else "off"
+    return (
+        f'<p id="options"><strong>Options:</strong> original {"given" if options.original else "not given"}, '
+        f"region {'chosen by a click' if options.focus else 'chosen as the most textured'}, enlargement in "
+        f"{html.escape(options.precision)}. <strong>The same numbers in the app:</strong> "
+        f"<code>{html.escape(options.photo)}</code> and the same weights, with <em>I have the original</em> "
+        f"{mode}{click}, then <em>How textures are kept</em>. "
+        "After <em>Enlarge</em>, the app explains the 8-bit PNG it gave you; this report explains the network's "
+        "unrounded output, so the fine-detail ratio can differ in its fourth digit (a 400x266 photo: 11.995x "
+        "after Enlarge, 11.990x here and in the app without it).</p>"
+    )
+
+
+def render_html(analysis: BaseAnalysis, figures: dict[str, go.Figure], title: str, weights: dict | None = None,
+                photo: np.ndarray | None = None, options: Options | None = None) -> str:
+    """The whole page: weights and options, the photo, the explanation part by part each followed by its figures
+    (with glossary tooltips), the study's chart last; plotly.js inlined once."""
     sections = [weights_html(weights)] if weights else []
-    sections.append(with_tooltips(markdown_to_html(explainer_markdown(analysis))))
-    sections += [figure_section(key, caption, figures[key]) for key, caption in CAPTIONS.items() if key in figures]
+    if options is not None:
+        sections.append(options_html(options))
+    placed: set[str] = set()
+    for heading, markdown in explanation_parts(explainer_markdown(analysis)):
+        sections.append(with_tooltips(markdown_to_html(markdown)))
+        if heading.startswith("The short answer"):
+            sections.append(photo_section(analysis, photo))
+        keys = next((keys for start, keys in FIGURES_AFTER.items() if heading.startswith(start)), ())
+        for key in keys:
+            if key in figures and key not in placed:
+                sections.append(figure_block(key, figures[key]))
+                placed.add(key)
+    sections += [figure_block(key, figure) for key, figure in figures.items() if key not in placed]
     study_figure, study_text = study_section()  # not about this photo: last, when the study's record exists
     if study_figure is not None:
-        sections.append(figure_section("distill_study", STUDY_CAPTION, study_figure, markdown_to_html(study_text)))
-    return PAGE.format(title=html.escape(title), plotlyjs=get_plotlyjs(), body="\n".join(sections))
+        sections.append(f"<h3>{html.escape(STUDY_CAPTION)}</h3>")
+        sections.append(figure_block("distill_study", study_figure, markdown_to_html(study_text)))
+    return PAGE.format(title=html.escape(title), style=STYLE, plotly_gzip=plotly_gzip(), loader=LOADER,
+                       body="\n".join(sections))
+
+
+@functools.lru_cache(maxsize=1)
+def plotly_gzip() -> str:
+    """plotly.js, gzip-compressed (fixed mtime: the same bytes every run) and base64-encoded."""
+    return base64.b64encode(gzip.compress(get_plotlyjs().encode("utf-8"), compresslevel=9, mtime=0)).decode("ascii")
 
 
 def weights_html(weights: dict) -> str:
@@ -119,15 +303,17 @@ def weights_html(weights: dict) -> str:
             f"(<code>{html.escape(weights['location'])}</code>).{note}</p>")
 
 
-def write_report(analysis: BaseAnalysis, out_dir: Path, title: str, weights: dict | None = None) -> tuple[Path, Path]:
+def write_report(analysis: BaseAnalysis, out_dir: Path, title: str, weights: dict | None = None,
+                 photo: np.ndarray | None = None, options: Options | None = None) -> tuple[Path, Path]:
     """Write DIR/index.html and DIR/metrics.json; the figure and page times go into metrics' timings, the served
-    weights (`LoadedWeights.provenance()`) into metrics' "weights" and the page's first line."""
+    weights (`LoadedWeights.provenance()`) into metrics' "weights" and the page's first line. `photo`: the whole
+    input, shown with its working region; `options`: what ran, said on the page."""
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     figures = build_figures(analysis)
     analysis.timings["figures"] = time.perf_counter() - started
     started = time.perf_counter()
-    page = render_html(analysis, figures, title, weights)
+    page = render_html(analysis, figures, title, weights, photo, options)
     index = out_dir / "index.html"
     write_text_atomic(index, page)
     analysis.timings["report_html"] = time.perf_counter() - started

@@ -7,71 +7,21 @@ look inside RCAN stay empty: `/explain` returns the same outputs whichever model
 """
 from __future__ import annotations
 
+from explain.captions import HOW_TO_READ
 from explain.glossary import with_tooltips
 from explain.stats import effect_verdict
 
-# Figure slots of the explain tab (and outputs of /explain), in order, each with how to read its figure. The slot
-# "attention_heatmap" holds the model's own first figure (RCAN's gates, SAFMN's modulation maps).
-EXPLAIN_FIGURES: dict[str, str] = {
-    "texture_evidence": (
-        "The same spot enlarged by bicubic and by the network, and, with the original, the original itself; right, "
-        "their spectra (finer detail to the right). A network curve close to the original's is real detail; one "
-        "above it is invented detail; right of the dashed line is detail the small photo could not hold."
-    ),
-    "original_errors": (
-        "Only with “I have the original”: where each method is wrong against the real photo, in brightness levels "
-        "(Y channel, 0..255; brighter = larger error), with the protocol's border left out, and PSNR and SSIM as in "
-        "the RCAN paper."
-    ),
-    "depth": (
-        "Experiment: the same network run with only its first k residual groups (RCAN) or blocks (SAFMN); the "
-        "skipped ones are bypassed by the skip connection. Top, the spot above for each k; below, fine-detail "
-        "energy (and PSNR against the original, when known) against k."
-    ),
-    "ablation": (
-        "Experiment: the same network with its channel attention (RCAN) or modulation (SAFMN) switched off. Left, "
-        "the input; then how much each pixel's brightness changes. If the change sits on the textured parts, that "
-        "mechanism matters for textures."
-    ),
-    "added_detail": (
-        "Experiment: the network's output minus bicubic's, signed, in brightness levels: red brighter, blue darker, "
-        "white the same. This is the detail the network adds, and where."
-    ),
-    "attention_heatmap": (
-        "Each row is one residual block, each column one feature channel. The colour is the block's gate for that "
-        "channel, on the fixed 0..1 scale: near 1 the channel passes, near 0 it is muted. These are the gates of "
-        "your enlargement, computed on the whole photo."
-    ),
-    "boosted_channels": (
-        "The channels that one block lets through most, drawn over the photo: bright where the channel responds. "
-        "Look for channels that light up on edges, stripes and fine texture rather than on flat areas."
-    ),
-    "texture_map": (
-        "The same gates re-applied to small tiles: would the network favour its texture channels where there is "
-        "texture? The title gives the difference with its bootstrap interval: if the interval includes 0, there is "
-        "no trend to see."
-    ),
-    "feature_views": (
-        "RCAN's deep features (dozens of numbers per pixel, shown as colours by one shared PCA) enlarged ×3 in six "
-        "ways. JBU is guided by the input, never by the output."
-    ),
-    "feature_view_metrics": (
-        "Two scores per view, cosine similarity (higher is better): against the features of the original (needs "
-        "the original; the score that counts) and consistency with the input's features (a necessary condition "
-        "only: nearest enlargement passes it)."
-    ),
-}
+# Figure slots of the explain tab (and outputs of /explain), in order, each with how to read its figure
+# (explain.captions, shared with the report). The slot "attention_heatmap" holds the model's own first figure
+# (RCAN's gates, SAFMN's modulation maps).
+EXPLAIN_FIGURES: dict[str, str] = {key: HOW_TO_READ[key] for key in (
+    "texture_evidence", "original_errors", "depth", "ablation", "added_detail", "attention_heatmap",
+    "boosted_channels", "texture_map", "feature_views", "feature_view_metrics")}
 
 # The first slot's figure by architecture (metrics["model"]["arch"] says which ran), and the slots only RCAN fills.
 FIRST_SLOT = {"RCAN": "attention_heatmap", "SAFMN": "safm_modulation"}
 RCAN_ONLY = ("boosted_channels", "texture_map", "feature_views", "feature_view_metrics")
-SAFM_HELP = (
-    "Where SAFMN's multi-scale modulation amplifies or suppresses features. Each panel is one block: its SAFM "
-    "layer computes, for every pixel and channel, a factor m (GELU of features pooled at 1, ½, ¼ and ⅛ size) that "
-    "multiplies the normalised features it adds back. Shown is |m| averaged over channels: bright where the block "
-    "amplifies, dark where it suppresses. Each map has its own colour scale; the texture effect is mean |m| on "
-    "textured minus flat 16-pixel tiles."
-)
+SAFM_HELP = HOW_TO_READ["safm_modulation"]
 
 # Section headings of the explain tab, placed before the figure they name.
 SECTION_HEADINGS = {

@@ -62,14 +62,14 @@ def texture_map_figure(analysis: Analysis) -> go.Figure:
     ta = analysis.texture_attention
     ny, nx = ta.texture_map.shape
     height, width = analysis.lr_region.shape[:2]
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.5, 0.5], horizontal_spacing=0.16, subplot_titles=(
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.5, 0.5], horizontal_spacing=0.22, subplot_titles=(
         f"attention to {ta.basis}, per {analysis.tile_size}-px tile",
         f"tiles: r = {ta.correlation:.2f} between attention and texture energy",
     ))
     fig.add_trace(image_trace(gray(analysis.lr_region)), row=1, col=1)
     fig.add_trace(go.Heatmap(
         z=ta.texture_map, x=cell_centres(nx, width), y=cell_centres(ny, height), colorscale="Viridis",
-        zmin=0.0, zmax=1.0, opacity=0.55, colorbar=dict(title="gate (0..1)", x=0.43),
+        zmin=0.0, zmax=1.0, opacity=0.55, colorbar=dict(title="gate (0..1)", x=0.4, thickness=14),
         hovertemplate="gate %{z:.3f}<extra></extra>",
     ), row=1, col=1)
     fig.add_trace(go.Scatter(

@@ -1,0 +1,81 @@
+"""Every figure's title and its "how to read this figure" caption, one copy for the app's tabs and the report."""
+from __future__ import annotations
+
+# Figure titles, by the figures' stable keys (explain.analysis.build_figures).
+CAPTIONS = {
+    "texture_evidence": "Ground truth and texture evidence: original | bicubic | the network, and their spectra",
+    "original_errors": "Error maps against the original (border shaved as in the protocol)",
+    "depth": "Experiment: depth, the network with only its first k groups or blocks",
+    "ablation": "Experiment: attention off (SAFMN: modulation off)",
+    "added_detail": "Experiment: added detail, what the network adds over bicubic",
+    "attention_heatmap": "Attention heatmap: the channel-attention gates of the whole photo's enlargement",
+    "safm_modulation": "SAFM modulation: where each SAFMN block amplifies or suppresses features",
+    "boosted_channels": "The most boosted channels of one block",
+    "texture_map": "Texture map: where the texture channels' gates would be higher",
+    "feature_views": "Feature views (FeatSharp-style)",
+    "feature_view_metrics": "Feature views, scored",
+    "workflow": "Workflow: input -> model -> output",
+}
+STUDY_CAPTION = "How much data do textures need? The dataset-distillation study"
+
+# How to read each figure, in words for a visitor, by the same keys.
+HOW_TO_READ: dict[str, str] = {
+    "texture_evidence": (
+        "The same spot enlarged by bicubic and by the network, and, with the original, the original itself; right, "
+        "their spectra (finer detail to the right). A network curve close to the original's is real detail; one "
+        "above it is invented detail; right of the dashed line is detail the small photo could not hold."
+    ),
+    "original_errors": (
+        "Only with “I have the original”: where each method is wrong against the real photo, in brightness levels "
+        "(Y channel, 0..255; brighter = larger error), with the protocol's border left out, and PSNR and SSIM as in "
+        "the RCAN paper."
+    ),
+    "depth": (
+        "Experiment: the same network run with only its first k residual groups (RCAN) or blocks (SAFMN); the "
+        "skipped ones are bypassed by the skip connection. Top, the spot above for each k; below, fine-detail "
+        "energy (and PSNR against the original, when known) against k."
+    ),
+    "ablation": (
+        "Experiment: the same network with its channel attention (RCAN) or modulation (SAFMN) switched off. Left, "
+        "the input; then how much each pixel's brightness changes. If the change sits on the textured parts, that "
+        "mechanism matters for textures."
+    ),
+    "added_detail": (
+        "Experiment: the network's output minus bicubic's, signed, in brightness levels: red brighter, blue darker, "
+        "white the same. This is the detail the network adds, and where."
+    ),
+    "attention_heatmap": (
+        "Each row is one residual block, each column one feature channel. The colour is the block's gate for that "
+        "channel, on the fixed 0..1 scale: near 1 the channel passes, near 0 it is muted. These are the gates of "
+        "your enlargement, computed on the whole photo."
+    ),
+    "boosted_channels": (
+        "The channels that one block lets through most, drawn over the photo: bright where the channel responds. "
+        "Look for channels that light up on edges, stripes and fine texture rather than on flat areas."
+    ),
+    "texture_map": (
+        "The same gates re-applied to small tiles: would the network favour its texture channels where there is "
+        "texture? The title gives the difference with its bootstrap interval: if the interval includes 0, there is "
+        "no trend to see."
+    ),
+    "feature_views": (
+        "RCAN's deep features (dozens of numbers per pixel, shown as colours by one shared PCA) enlarged ×3 in six "
+        "ways. JBU is guided by the input, never by the output."
+    ),
+    "feature_view_metrics": (
+        "Two scores per view, cosine similarity (higher is better): against the features of the original (needs "
+        "the original; the score that counts) and consistency with the input's features (a necessary condition "
+        "only: nearest enlargement passes it)."
+    ),
+    "safm_modulation": (
+        "Where SAFMN's multi-scale modulation amplifies or suppresses features. Each panel is one block: its SAFM "
+        "layer computes, for every pixel and channel, a factor m (GELU of features pooled at 1, ½, ¼ and ⅛ size) that "
+        "multiplies the normalised features it adds back. Shown is |m| averaged over channels: bright where the block "
+        "amplifies, dark where it suppresses. Each map has its own colour scale; the texture effect is mean |m| on "
+        "textured minus flat 16-pixel tiles."
+    ),
+    "workflow": (
+        "One box per step of the run, top to bottom, with the shape of what it produced on the working region "
+        "and, beside it, the time it took: the long bars are where the seconds go."
+    ),
+}
