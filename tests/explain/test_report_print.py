@@ -16,7 +16,7 @@ from bench.report_print import A4_WIDTH_PX, CHROMIUM, CHROMIUM_ARGS, open_offlin
 from explain.cli import main
 from tests.explain.test_explain_report import _safmn_checkpoint
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"  # tests/artifacts
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 A4_CONTENT_PX = 703  # 210 mm less the stylesheet's two 12 mm margins, in CSS px
 TIMEOUT_MS = 60_000
