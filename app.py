@@ -19,17 +19,13 @@ import logging
 import mimetypes
 import os
 import re
-import shutil
-import tempfile
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from math import ceil
 from pathlib import Path
-from typing import Generic, TypeVar
 
 import gradio as gr
 import numpy as np
@@ -43,18 +39,15 @@ from explain.analysis import (analyze_any, build_figures, channel_counts, explai
                               recording_for)
 from explain.analysis import metrics as explain_metrics
 from explain.distill_study import study_section
-from explain.glossary import with_tooltips
-from explain.stats import effect_verdict
-from explain.steps import Step, step_through_photo
 from explain.figures import quality_vs_time_figure
-from explain.quality import load_quality_vs_time, quality_caption
-from explain.captions import CAPTIONS, HOW_TO_READ, STUDY_CAPTION
-from sr_core.checkpoint import CheckpointError
-from sr_core.engine import DEFAULT_TILE, Upscaler
-from sr_core.precision import PRECISIONS
-from sr_core.estimate import Throughput, estimate_seconds, learn_from_run, measure_throughput
-from sr_core.evaluate import make_lr
-from sr_core.hub import HubUnavailable, hub_settings
+from explain.captions import CAPTIONS, STUDY_CAPTION
+from explain.glossary import with_tooltips
+from explain.pipeline import explained_input
+from explain.quality import load_quality_vs_time, quality_caption, tradeoff_line
+from explain.steps import Step, step_through_photo
+from explain.summary import EXPLAIN_FIGURES, RCAN_ONLY, SECTION_HEADINGS, first_slot, slot_figures, summary_markdown
+from sr_core.engine import DEFAULT_TILE
+from sr_core.errors import UserError, WeightsError
 from sr_core.image_io import (
     MAX_PIXELS_ENV,
     ImageError,
@@ -69,15 +62,12 @@ from sr_core.image_io import (
     save_png,
     to_uint8,
 )
-from sr_core.imresize import imresize
-from sr_core.models import UnsupportedCheckpoint
+from sr_core.protocol.imresize import imresize
+from sr_core.estimate import format_duration
+from sr_core.run_folders import RunFolders
+from sr_core.serving import RecentResults, ServedModel, ServedModels, device_label
 from sr_core.tiling import Cancelled, Progress
-from sr_core.weights import WEIGHTS_ENV, LoadedWeights, load_weights
-
-try:  # POSIX advisory locks mark the temp folders of live processes; without them (Windows) nothing is swept.
-    import fcntl
-except ImportError:  # pragma: no cover - not on Linux/macOS
-    fcntl = None
+from sr_core.weights import DEFAULT_MODEL, MODELS, LoadedWeights, weight_choices
 
 try:  # Hugging Face ZeroGPU: a GPU is attached only while a function decorated with spaces.GPU runs.
     import spaces
@@ -87,7 +77,7 @@ except ImportError:
 
 log = logging.getLogger("sr_app")
 
-SCALE = 3
+SCALE = 3  # what the page promises (its title, the labels); each run enlarges by its served model's own scale
 ROOT = Path(__file__).resolve().parent
 EXAMPLES_DIR = ROOT / "examples"
 
@@ -100,22 +90,15 @@ DEFAULT_MAX_UPLOAD = "20mb"
 QUEUE_SIZE = 16  # waiting requests beyond this get Gradio's "This application is currently busy" message
 MODEL_CONCURRENCY = 1  # model runs share the CPU/GPU; two at once would each take twice as long
 TILE_CHOICES = [128, 256, 512, 1024]
-OUTPUT_KEEP_S = 15 * 60  # our PNGs are copied into Gradio's cache on return; older run folders are removed
 LONG_RUN_S = 10.0  # announce the estimate before runs expected to take longer than this
-PROBE_SIDE = 96  # side of the square input timed once per model to estimate run times
 
-# The model choice, (label, value): RCAN runs the weights chosen under Options (SR_WEIGHTS, the Hub, else the
-# bundled RCAN); SAFMN runs the checkpoint named by SR_SAFMN_WEIGHTS, else the authors' weights from the Hub
-# (Meloo/SAFMN, SAFMN_DF2K_x3.pth; SR_SAFMN_HUB_REPO/FILE/REVISION override), else the bundled SAFMN.
-MODEL_CHOICES = [("RCAN — best textures", "rcan"), ("SAFMN — fast", "safmn")]
+# The model choice, (label, value) for each of sr_core.weights.MODELS: RCAN runs the weights chosen under Options,
+# SAFMN the server's (sr_core.weights.model_spec).
+MODEL_CHOICES = list(zip(("RCAN — best textures", "SAFMN — fast"), MODELS))
 # Auto: bf16 on CPUs with native bf16 (1.75-1.96x the fp32 reference on the AMD EPYC test machine, >= 57 dB from
 # fp32 on the example photos; README "Performance"), fp16 on a GPU, else fp32.
 PRECISION_CHOICES = [("Auto", "auto"), ("fp32 (exact)", "fp32"), ("bf16", "bf16")]
-DEFAULT_MODEL = "rcan"
-SAFMN_WEIGHTS_ENV = "SR_SAFMN_WEIGHTS"
 
-K = TypeVar("K")
-V = TypeVar("V")
 
 
 def max_pixels() -> int:
@@ -137,129 +120,12 @@ def max_upload_bytes() -> int:
 VISITOR_RAISE_HINT = "crop or shrink the photo"
 
 
-def format_duration(seconds: float) -> str:
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
 # ---------------------------------------------------------------------------------------------------------------
-# Models: loaded once per weights choice, each with its measured speed.
+# Models: loaded once per choice, each with its measured speed (sr_core.serving).
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def weight_choices() -> list[tuple[str, str]]:
-    """(label, value) pairs for the weights dropdown. New models (e.g. a SAFMN checkpoint) are added here.
-
-    "default" honours SR_WEIGHTS, then the Hub (SR_HUB_REPO), then the bundled model, as `load_weights` does.
-    """
-    configured = os.environ.get(WEIGHTS_ENV, "").strip()
-    if configured and configured not in ("auto", "hub", "bundled"):
-        default_label = f"Default: {Path(configured).name}"
-    elif hub_settings().repo_id:
-        default_label = "Default: Hugging Face Hub, else bundled"
-    else:
-        default_label = "Default: bundled RCAN"
-    choices = [(default_label, "default"), ("Bundled RCAN (in this repo)", "bundled")]
-    if hub_settings().repo_id:
-        choices.append((f"Hugging Face Hub: {hub_settings().describe()}", "hub"))
-    return choices
-
-
-def spec_for(choice: str) -> str | None:
-    """Dropdown value -> `load_weights` spec; only listed values are accepted, never a path from a client."""
-    allowed = {value for _, value in weight_choices()}
-    if choice not in allowed:
-        raise ValueError(f"unknown weights choice {choice!r}; choose one of {sorted(allowed)}")
-    return None if choice == "default" else choice
-
-
-def model_spec(model: str, weights: str) -> str | None:
-    """(model choice, weights choice) -> `load_weights` spec. The weights dropdown applies to RCAN; SAFMN's weights
-    are set by the server (SR_SAFMN_WEIGHTS, else the Hub), never by a client."""
-    if model == "safmn":
-        return os.environ.get(SAFMN_WEIGHTS_ENV, "").strip() or "hub-safmn"
-    if model != "rcan":
-        raise ValueError(f"unknown model choice {model!r}; choose one of {[value for _, value in MODEL_CHOICES]}")
-    return spec_for(weights)
-
-
-def measure_speed(upscaler: Upscaler) -> Throughput | None:
-    """Time a small run once per model, so long runs can be announced with an estimate."""
-    try:
-        return measure_throughput(upscaler, side=PROBE_SIDE)
-    except RuntimeError as exc:  # e.g. ZeroGPU, where CUDA exists only inside spaces.GPU functions
-        log.warning("speed probe failed, no time estimates: %s", exc)
-        return None
-
-
-def device_label(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"GPU ({torch.cuda.get_device_name(device)})"
-    return f"CPU ({torch.get_num_threads()} threads)"
-
-
-@dataclass
-class Engine:
-    weights: LoadedWeights
-    upscaler: Upscaler
-    throughput: Throughput | None
-
-    @classmethod
-    def load(cls, spec: str | None, precision: str = "auto") -> Engine:
-        weights = load_weights(spec)
-        if weights.note:  # the operator's details; visitors get `banner_text` / `weights_for_visitors`
-            log.warning("weights: %s", weights.describe())
-        upscaler = Upscaler(weights.model, precision=precision)
-        return cls(weights, upscaler, measure_speed(upscaler))
-
-    def estimate_s(self, width: int, height: int, tile: int, ensemble: bool) -> float | None:
-        if self.throughput is None:
-            return None
-        return estimate_seconds(self.throughput, self.upscaler, height, width, tile, ensemble)
-
-    def learn_speed(self, width: int, height: int, tile: int, ensemble: bool, seconds: float) -> None:
-        """Replace the probe's figure by a real run's, once a run is at least as large as the probe. Without a
-        probe (on ZeroGPU the GPU exists only inside a run) the first such run gives the first figure."""
-        if width * height >= PROBE_SIDE**2:
-            measured = self.throughput or Throughput(self.upscaler.device.type, torch.get_num_threads(), PROBE_SIDE, 0.0)
-            self.throughput = learn_from_run(measured, self.upscaler, height, width, tile, ensemble, seconds)
-
-    def summary(self) -> str:
-        w = self.weights
-        device = device_label(self.upscaler.device)
-        return (f"**{w.arch} ×{SCALE}** · {w.n_params / 1e6:.2f} M parameters · weights: {w.source} · {device} · "
-                f"precision: {self.upscaler.describe()}")
-
-
-class Engines:
-    """Each (model, weights, precision) choice is loaded at most once, when first used; loading is serialised so two
-    requests never load twice."""
-
-    def __init__(self) -> None:
-        self._loaded: dict[tuple[str, str, str], Engine] = {}
-        self._lock = threading.Lock()
-
-    def get(self, weights: str, model: str = DEFAULT_MODEL, precision: str = "auto") -> Engine:
-        spec = model_spec(model, weights)
-        if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-        with self._lock:
-            if (model, weights, precision) not in self._loaded:
-                self._loaded[model, weights, precision] = Engine.load(spec, precision)
-            return self._loaded[model, weights, precision]
-
-    def peek(self, weights: str, model: str = DEFAULT_MODEL, precision: str = "auto") -> Engine | None:
-        return self._loaded.get((model, weights, precision))
-
-
-ENGINES = Engines()
+ENGINES = ServedModels()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -299,74 +165,6 @@ def upscale_gpu_seconds(image: str | None, tile: int = DEFAULT_TILE, ensemble: b
 # ---------------------------------------------------------------------------------------------------------------
 # Per-run plumbing: output folders, Stop flags, progress, errors.
 # ---------------------------------------------------------------------------------------------------------------
-
-
-TEMP_PREFIX = "sr-app-"
-LOCK_NAME = ".alive.lock"
-LEGACY_TEMP_AGE_S = 3600  # a folder without a lock file (made by an older app.py) is swept once this old
-
-
-class RunFolders:
-    """This process's temp folder, `sr-app-*`, with a fresh sub-folder per run.
-
-    Gradio copies returned files into its own cache, so a run folder is only needed until its response is sent;
-    run folders older than OUTPUT_KEEP_S are removed when a new run starts. The process holds an flock on
-    `.alive.lock` inside its folder for as long as it lives; the kernel drops it when the process dies, however
-    it dies (kill -9, SIGTERM, a crash). So at start-up every `sr-app-*` folder whose lock can be taken belongs
-    to a dead process and is removed, with the Gradio cache it held (see `use_for_gradio_cache`).
-    """
-
-    def __init__(self, base: Path | None = None) -> None:
-        self.base = Path(base or os.environ.get("GRADIO_TEMP_DIR") or tempfile.gettempdir())
-        self.base.mkdir(parents=True, exist_ok=True)
-        self.swept = sweep_dead_folders(self.base)
-        self.root = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=self.base))
-        self._lock_file = open(self.root / LOCK_NAME, "w")  # noqa: SIM115 - held open for the process's life
-        if fcntl is not None:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self.runs = self.root / "runs"
-        self.runs.mkdir()
-
-    def new(self) -> Path:
-        cutoff = time.time() - OUTPUT_KEEP_S
-        for old in self.runs.iterdir():
-            if old.stat().st_mtime < cutoff:
-                shutil.rmtree(old, ignore_errors=True)
-        return Path(tempfile.mkdtemp(dir=self.runs))
-
-    def use_for_gradio_cache(self) -> None:
-        """Point Gradio's upload/result cache into this folder, so the next start-up sweeps what a killed process
-        left there too: Gradio's own delete_cache only deletes files of the live app, on schedule and on a clean
-        shutdown, never those of a process that was killed."""
-        cache = self.root / "gradio"
-        cache.mkdir(exist_ok=True)
-        os.environ["GRADIO_TEMP_DIR"] = str(cache)
-
-
-def sweep_dead_folders(base: Path) -> list[Path]:
-    """Remove the `sr-app-*` folders under `base` that no live process holds; returns what was removed."""
-    if fcntl is None:
-        return []
-    removed = []
-    for folder in base.glob(f"{TEMP_PREFIX}*"):
-        lock = folder / LOCK_NAME
-        if not folder.is_dir() or (not lock.exists() and time.time() - folder.stat().st_mtime < LEGACY_TEMP_AGE_S):
-            continue  # not ours, or another process is between mkdtemp and taking its lock
-        if lock.exists() and not _lock_is_free(lock):
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
-        removed.append(folder)
-    return removed
-
-
-def _lock_is_free(lock: Path) -> bool:
-    with open(lock) as probe:
-        try:
-            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return False
-        fcntl.flock(probe, fcntl.LOCK_UN)
-        return True
 
 
 RUN_FOLDERS = RunFolders()
@@ -455,10 +253,7 @@ def progress_reporter(progress: gr.Progress, label: str) -> Callable[[Progress],
 
 # Failures of the server's own set-up (weights files, the Hub): the details are for the operator, in the log; a
 # visitor gets a plain sentence without server paths or environment variables.
-OPERATOR_ERRORS = (CheckpointError, UnsupportedCheckpoint, HubUnavailable, FileNotFoundError)
 WEIGHTS_UNAVAILABLE = "These model weights cannot be loaded on this server right now; choose others under Options."
-# Failures of the visitor's input: their one-line message names the photo and the problem, never a folder.
-USER_ERRORS = (ImageError, ValueError)
 
 
 def shown_to_user(fn: Callable) -> Callable:
@@ -474,10 +269,10 @@ def shown_to_user(fn: Callable) -> Callable:
             why = "nobody is waiting for the result" if run_abandoned() else "Stop was pressed"
             log.info("%s stopped between two steps: %s", fn.__name__, why)
             raise gr.Error("Stopped. Nothing was saved.", title="Stopped", print_exception=False) from exc
-        except OPERATOR_ERRORS as exc:
+        except (WeightsError, FileNotFoundError) as exc:
             log.warning("%s: weights unavailable: %s", fn.__name__, exc)
             raise gr.Error(WEIGHTS_UNAVAILABLE, print_exception=False) from exc
-        except USER_ERRORS as exc:
+        except (UserError, ValueError) as exc:  # the visitor's input: the message names the photo and the problem
             raise gr.Error(str(exc), print_exception=False) from exc
         except (MemoryError, torch.OutOfMemoryError) as exc:
             raise gr.Error(
@@ -664,29 +459,9 @@ def read_photo(path: str | None) -> InputImage:
     return read_image(path, max_pixels(), VISITOR_RAISE_HINT)
 
 
-class RecentResults(Generic[K, V]):
-    """The last few results, least recently stored dropped first. RECENT holds enlargements (uint8) with what the
-    engine recorded while making them (RCAN's gates), keyed by (upload path, weights choice, model choice), so that
-    "How textures are kept" explains exactly the picture the user got without enlarging it again (Gradio names
-    uploads by content hash, so the path is a stable key). EXPLAINED holds finished explanations."""
-
-    def __init__(self, size: int = 3) -> None:
-        self._items: OrderedDict[K, V] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def put(self, key: K, result: V) -> None:
-        with self._lock:
-            self._items[key] = result
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            return self._items.get(key)
-
-
+# Enlargements (uint8) with what the engine recorded while making them (RCAN's gates), by (upload path, weights
+# choice, model choice), so that "How textures are kept" explains exactly the picture the user got without
+# enlarging it again (Gradio names uploads by content hash, so the path is a stable key).
 RECENT: RecentResults[tuple[str, str, str], tuple[np.ndarray, dict]] = RecentResults()
 # Explanations by (photo's content hash, ground-truth mode, weights, model): reopening the tab, or coming back to a
 # photo (an example clicked again), shows its figures at once.
@@ -698,17 +473,12 @@ EXPLAINED: RecentResults[tuple[str, bool, str, str, tuple[int, int] | None], tup
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def bicubic_rgb(rgb: np.ndarray) -> np.ndarray:
-    """The baseline in the slider: MATLAB-style bicubic, the same one the RCAN paper compares against."""
-    return imresize(rgb, SCALE)
-
-
-def run_info(engine: Engine, image: InputImage, seconds: float, ensemble: bool) -> str:
+def run_info(engine: ServedModel, image: InputImage, seconds: float, ensemble: bool) -> str:
     width, height = image.size
     parts = [
         engine.summary(),
         f"{format_duration(seconds)}{' with ×8 self-ensemble' if ensemble else ''}",
-        f"{width}×{height} → {width * SCALE}×{height * SCALE} px",
+        f"{width}×{height} → {width * engine.upscaler.scale}×{height * engine.upscaler.scale} px",
     ]
     lines = [" · ".join(parts), f"Weights: {weights_for_visitors(engine.weights)}"]
     lines += [f"Note: {note}" for note in image.notes]
@@ -750,9 +520,11 @@ def upscale(
     progress(0, desc=f"Starting: about {format_duration(estimate)}" if estimate is not None else "Starting")
     folder = RUN_FOLDERS.new()
     name = photo.name or "image"
-    bicubic_path = folder / f"{name}_bicubic_x{SCALE}.png"
-    result_path = folder / f"{name}_x{SCALE}.png"
-    save_png(enlarge(photo, bicubic_rgb, SCALE), bicubic_path)
+    scale = engine.upscaler.scale  # the served model's, which the bicubic baseline matches
+    bicubic_path = folder / f"{name}_bicubic_x{scale}.png"
+    result_path = folder / f"{name}_x{scale}.png"
+    # The baseline in the slider: MATLAB-style bicubic, the same one the RCAN paper compares against.
+    save_png(enlarge(photo, lambda rgb: imresize(rgb, scale), scale), bicubic_path)
 
     outputs: list[np.ndarray] = []
     recorded: dict = {}
@@ -767,7 +539,7 @@ def upscale(
                 outputs.append(engine.upscaler.upscale(rgb, int(tile), ensemble, progress=report, cancel=stop))
             return outputs[-1]
 
-        result = enlarge(photo, network, SCALE)
+        result = enlarge(photo, network, scale)
     seconds = time.perf_counter() - started
     engine.learn_speed(width, height, int(tile), ensemble, seconds)
     RECENT.put((image, weights, model), (to_uint8(outputs[0]), recorded))
@@ -806,7 +578,7 @@ def estimate_text(image: str | None, tile: int, ensemble: bool, weights: str, mo
 
 # ---------------------------------------------------------------------------------------------------------------
 # What visitors see of the server's set-up: plain words, no server paths, no environment variables (those go to
-# the log, see Engine.load and shown_to_user).
+# the log, see sr_core.serving and shown_to_user).
 # ---------------------------------------------------------------------------------------------------------------
 
 FALLBACK_REASONS = {
@@ -815,7 +587,7 @@ FALLBACK_REASONS = {
 }
 
 
-def banner_text(engine: Engine) -> str:
+def banner_text(engine: ServedModel) -> str:
     if not engine.weights.fallback_reason:
         return ""
     reason = FALLBACK_REASONS[engine.weights.fallback_reason]
@@ -852,75 +624,6 @@ def enable_weights_choice(model: str) -> dict:
 # ---------------------------------------------------------------------------------------------------------------
 # "How textures are kept" and "Workflow & sources" tabs
 # ---------------------------------------------------------------------------------------------------------------
-
-# Figure slots of the explain tab (and outputs of /explain), in order, each with how to read its figure. The slot
-# "attention_heatmap" holds the model's own first figure (RCAN's gates, SAFMN's modulation maps).
-EXPLAIN_FIGURES: dict[str, str] = {key: HOW_TO_READ[key] for key in (
-    "texture_evidence", "original_errors", "depth", "ablation", "added_detail", "attention_heatmap",
-    "boosted_channels", "texture_map", "feature_views", "feature_view_metrics")}
-
-# SAFMN has no channel attention: its modulation maps take the model's first slot, so /explain returns the same
-# outputs whichever model ran (metrics["model"]["arch"] says which), and the slots that look inside RCAN stay empty.
-FIRST_SLOT = {"RCAN": "attention_heatmap", "SAFMN": "safm_modulation"}
-RCAN_ONLY = ("boosted_channels", "texture_map", "feature_views", "feature_view_metrics")
-SAFM_HELP = HOW_TO_READ["safm_modulation"]
-
-# Section headings of the explain tab, placed before the figure they name.
-SECTION_HEADINGS = {
-    "texture_evidence": "1 · Real or invented? The result against bicubic and the original",
-    "depth": "2 · Experiments on your photo: change the network, see the effect",
-    "attention_heatmap": "3 · Inside RCAN: channel attention",
-    "safm_modulation": "3 · Inside SAFMN: where each block looks",
-    "feature_views": "4 · Feature views: how much fine structure the deep features carry",
-}
-
-
-def slot_figures(figures: dict) -> list:
-    """build_figures' figures in the order of EXPLAIN_FIGURES (None for a slot the model has nothing for)."""
-    first = figures.get("attention_heatmap", figures.get("safm_modulation"))
-    return [first if key == "attention_heatmap" else figures.get(key) for key in EXPLAIN_FIGURES]
-
-
-def _number(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def explain_summary(metrics: dict) -> str:
-    """The plain answer, then the headline numbers of this run, from `explain.analysis.metrics`."""
-    texture, arch, experiments = metrics["texture"], metrics["model"]["arch"], metrics["experiments"]
-    tag = arch.lower()  # the texture keys name the model's side: hf_energy_ratio_rcan_vs_bicubic, psnr_safmn, ...
-    unit = experiments["depth_unit"]
-    ablation = experiments["attention_off" if arch == "RCAN" else "modulation_off"]
-    depth = experiments["depth"]
-    lines = [
-        metrics["answer"]["short"],
-        f"**Analysed:** {metrics['input']['working_region']['how']}.",
-        f"**Fine detail, {arch} vs bicubic:** {_number(texture[f'hf_energy_ratio_{tag}_vs_bicubic'])}× the fine-detail "
-        "energy" + ("" if texture["hf_energy_ratio_original_vs_bicubic"] is None else
-                    f"; the original has {_number(texture['hf_energy_ratio_original_vs_bicubic'])}×") + ".",
-        f"**Depth:** the textures need {experiments['depth_for_90_percent_of_detail']} of {len(depth) - 1} {unit} "
-        "for 90% of the detail" + ("" if depth[0]["psnr"] is None else
-                                   f"; PSNR {_number(depth[0]['psnr'])} dB with none, {_number(depth[-1]['psnr'])} "
-                                   "dB with all") + ".",
-        f"**{'Attention' if arch == 'RCAN' else 'Modulation'} off:** the output changes by "
-        f"{_number(ablation['mean_abs_change'], 1)} brightness levels on average, "
-        f"{_number(100 * (ablation['texture_share_of_change'] or 0), 0)}% of it on the most textured quarter "
-        "(25% if it were even).",
-    ]
-    if arch == "RCAN":
-        effect = texture["attention_texture_effect"]
-        trend = effect_verdict(effect)
-        lines.append(f"**Gates, textured − flat tiles:** {_number(effect['difference'], 4)} on the 0..1 scale, 95% "
-                     f"interval [{_number(effect['low'], 4)}, {_number(effect['high'], 4)}]: {trend}.")
-    original = texture["original"]
-    if original:
-        lines.append(
-            "\n| against the original | PSNR (dB) | SSIM |\n|---|---|---|\n"
-            f"| bicubic | {_number(original['psnr_bicubic'])} | {_number(original['ssim_bicubic'], 4)} |\n"
-            f"| {arch} | {_number(original[f'psnr_{tag}'])} | {_number(original[f'ssim_{tag}'], 4)} |"
-        )
-    return with_tooltips("\n\n".join(lines))
-
 
 @on_gpu(duration=ZEROGPU_DEFAULT_S)  # the analysis is bounded: at most a 128×128 region of the photo
 @shown_to_user
@@ -959,7 +662,7 @@ def explain(
     engine = ENGINES.get(weights, model)
     progress(0.1, desc="Looking inside the network")
     if have_original:
-        low_res, original, low_res_focus = explained_input(photo, True, focus)
+        low_res, original, low_res_focus = explained_input(photo.rgb, True, focus, engine.upscaler.scale)
         analysis = analyze_any(engine.weights.model, low_res, original=original, image_mode=photo.original_mode,
                                upscaler=engine.upscaler, focus=low_res_focus)
     else:
@@ -972,7 +675,7 @@ def explain(
     numbers = explain_metrics(analysis)
     result = (
         *slot_figures(figures),
-        explain_summary(numbers),
+        summary_markdown(numbers),
         numbers,
         figures["workflow"],
         with_tooltips(explainer_markdown(analysis)),
@@ -988,20 +691,6 @@ def clicked_point(image: str, clicked: tuple | None) -> tuple[int, int] | None:
     return None if not clicked else (int(clicked[0]), int(clicked[1]))
 
 
-def explained_input(photo: InputImage, have_original: bool, focus: tuple[int, int] | None
-                    ) -> tuple[np.ndarray, np.ndarray | None, tuple[int, int] | None]:
-    """(the model's input, the original or None, the click on that input): with "I have the original" the upload
-    is shrunk ×3 with the paper's bicubic first, and the click with it."""
-    if not have_original:
-        return photo.rgb, None, focus
-    original = to_uint8(photo.rgb)
-    if min(original.shape[:2]) < 12 * SCALE:
-        raise gr.Error(f"The original must be at least {12 * SCALE} px a side to be shrunk ×{SCALE} and scored.",
-                       print_exception=False)
-    low_res_focus = None if focus is None else (focus[0] // SCALE, focus[1] // SCALE)
-    return from_uint8(make_lr(original, SCALE)), original, low_res_focus
-
-
 NOT_EXPLORED = "*Explain a photo (RCAN) to look at any channel of any block here.*"
 
 
@@ -1012,7 +701,8 @@ def explore_channel_of(image: str | None, have_original: bool, weights: str, mod
     if not image:
         return None, NOT_EXPLORED
     engine = ENGINES.get(weights, model)
-    rgb, _, focus = explained_input(read_photo(image), have_original, clicked_point(image, clicked))
+    rgb, _, focus = explained_input(read_photo(image).rgb, have_original, clicked_point(image, clicked),
+                                    engine.upscaler.scale)
     try:
         figure, text, _ = explore_channel(engine.weights.model, rgb, int(group), int(block), int(channel), focus)
     except ValueError as exc:  # not an RCAN, or a choice it does not have: said where the view would be
@@ -1129,8 +819,7 @@ def arrange_explain_tab(metrics: dict | None) -> tuple:
     maps' column. A new photo (no metrics) keeps the layout and hides the error maps."""
     if metrics is None:
         return (*(gr.update() for _ in range(3 + len(RCAN_ONLY))), gr.update(visible=False))
-    first = FIRST_SLOT.get(metrics["model"]["arch"], "attention_heatmap")
-    help_text = with_tooltips(SAFM_HELP if first == "safm_modulation" else EXPLAIN_FIGURES[first])
+    first, help_text = first_slot(metrics["model"]["arch"])
     return (
         gr.update(value=f"### {SECTION_HEADINGS[first]}"),
         gr.update(label=CAPTIONS[first]),
@@ -1149,17 +838,6 @@ def quality_section() -> tuple[object | None, str, dict | None]:
         log.warning("no quality-versus-time chart: %s", exc)
         return None, f"*No quality-versus-time record ({exc}); `python bench/quality_vs_time.py` writes it.*", None
     return quality_vs_time_figure(data), quality_caption(data), data
-
-
-def model_choice_info(quality: dict | None) -> str:
-    """The trade-off in one line under the model choice, from the measured points when there are any."""
-    measured = {p["arch"]: p for p in (quality or {}).get("points", []) if p["kind"] == "measured"}
-    if not {"RCAN", "SAFMN"} <= set(measured):
-        return "RCAN keeps the most texture; SAFMN is much lighter and faster."
-    rcan, safmn = measured["RCAN"], measured["SAFMN"]
-    gap = rcan["psnr_set5"] - safmn["psnr_set5"]
-    return (f"Measured here: SAFMN runs {rcan['ms_per_mp'] / safmn['ms_per_mp']:.1f}× faster and scores "
-            f"{abs(gap):.2f} dB {'lower' if gap >= 0 else 'higher'} on Set5 (chart under Workflow & sources).")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1300,7 +978,7 @@ def build_demo() -> gr.Blocks:
                             MODEL_CHOICES,
                             value=DEFAULT_MODEL,
                             label="Model",
-                            info=model_choice_info(quality),
+                            info=tradeoff_line(quality),
                             elem_id="model",
                         ), "model")
                         with gr.Row():
@@ -1507,6 +1185,6 @@ if __name__ == "__main__":
         log.info("removed %d temp folders left by dead processes", len(RUN_FOLDERS.swept))
     try:
         app = build_demo()
-    except (CheckpointError, UnsupportedCheckpoint, HubUnavailable, FileNotFoundError) as exc:
+    except (WeightsError, FileNotFoundError) as exc:
         raise SystemExit(f"app.py: cannot load the model weights: {exc}") from None
     app.queue(max_size=QUEUE_SIZE).launch(**launch_options())

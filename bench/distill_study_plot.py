@@ -2,7 +2,7 @@
 
     python bench/distill_study_plot.py [--json bench/results/distill_study.json] [--png bench/results/distill_study.png]
 
-Reads what `python -m sr_core study` wrote, prints the Markdown table (sr_core.study.format_rows) and the finding
+Reads what `python -m sr_core study` wrote, prints the Markdown table (sr_core.tools.study.format_rows) and the finding
 sentence (explain.distill_study.finding), and draws the learner's chart (explain.distill_study_figure, the same
 figure the app and the report show) into a PNG with Debian's chromium through the playwright package, the
 browser the tests use (there is no plotly image exporter here). Nothing is measured: the numbers are the JSON's.
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from explain.distill_study import STUDY_JSON, distill_study_figure, finding, load_study  # noqa: E402
-from sr_core.study import format_rows  # noqa: E402
+from sr_core.tools.study import format_rows  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 WIDTH, HEIGHT = 900, 440

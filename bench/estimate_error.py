@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from sr_core.bench import random_rcan  # noqa: E402
+from sr_core.tools.bench import random_rcan  # noqa: E402
 from sr_core.engine import Upscaler  # noqa: E402
 from sr_core.estimate import estimate_seconds, measure_throughput  # noqa: E402
 

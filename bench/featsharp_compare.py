@@ -25,8 +25,8 @@ from explain.rcan.capture import feature_extractor  # noqa: E402
 from explain.rcan.feature_views import VIEW_NAMES, feature_views  # noqa: E402
 from explain.region import Box  # noqa: E402
 from explain.rcan.featsharp_train import DATA_ROOT, read_rgb  # noqa: E402
-from sr_core.evaluate import list_images, make_lr, mod_crop  # noqa: E402
-from sr_core.imresize import imresize  # noqa: E402
+from sr_core.protocol.evaluate import list_images, make_lr, mod_crop  # noqa: E402
+from sr_core.protocol.imresize import imresize  # noqa: E402
 from sr_core.weights import load_weights  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from sr_core.bench import conv_flops  # noqa: E402
+from sr_core.tools.bench import conv_flops  # noqa: E402
 from sr_core.engine import Upscaler  # noqa: E402
 from sr_core.models.rcan import RCAN  # noqa: E402
 

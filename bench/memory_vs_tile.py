@@ -21,10 +21,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from sr_core.bench import random_rcan  # noqa: E402
-from sr_core.engine import Upscaler, is_winograd_candidate  # noqa: E402
+from sr_core.tools.bench import random_rcan  # noqa: E402
+from sr_core.engine import Upscaler  # noqa: E402
 from sr_core.estimate import work_pixels  # noqa: E402
-from sr_core.models.rcan import RCAN, RCANConfig  # noqa: E402
+from sr_core.models.rcan import RCAN, RCAN_ARCHITECTURE, RCANConfig  # noqa: E402
+from sr_core.winograd import is_winograd_candidate  # noqa: E402
 
 SHALLOW = RCANConfig(n_resgroups=1, n_resblocks=1)
 
@@ -79,7 +80,7 @@ def main() -> None:
                               capture_output=True, text=True, check=True)
         row = json.loads(done.stdout.strip().splitlines()[-1])
         rows.append(row)
-        extra = work_pixels(height, width, tile) / (height * width) - 1
+        extra = work_pixels(height, width, tile, RCAN_ARCHITECTURE.halo) / (height * width) - 1
         run_mb = row["peak_mb"] - row["baseline_mb"]
         print(f"{tile:>6} {100 * extra:>9.1f}% {row['baseline_mb']:>12.0f} {row['peak_mb']:>12.0f} {run_mb:>8.0f} "
               f"{row['seconds']:>7.1f} {row['peak_mb'] + full_extra:>25.0f}", flush=True)

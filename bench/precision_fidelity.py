@@ -20,9 +20,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from sr_core.bench import random_rcan  # noqa: E402
+from sr_core.tools.bench import random_rcan  # noqa: E402
 from sr_core.engine import Upscaler  # noqa: E402
 from sr_core.image_io import read_image  # noqa: E402
+from sr_core.models import architecture_of  # noqa: E402
 from sr_core.weights import load_weights  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -41,7 +42,7 @@ def agreement(a: np.ndarray, b: np.ndarray) -> str:
 
 @torch.no_grad()
 def all_bf16(model: torch.nn.Module, rgb: np.ndarray) -> np.ndarray:
-    value_range = float(getattr(model.config, "rgb_range", 1.0))
+    value_range = float(architecture_of(model).value_range)
     plain = copy.deepcopy(model).to(torch.bfloat16).to(memory_format=torch.channels_last)
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None] * value_range
     out = plain(x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)).float() / value_range

@@ -12,7 +12,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from sr_core.bench import bench_image, random_rcan  # noqa: E402
+from sr_core.tools.bench import bench_image, random_rcan  # noqa: E402
 from sr_core.engine import Upscaler  # noqa: E402
 
 

@@ -3,12 +3,12 @@
     python bench/quality_vs_time.py [--threads N] [--side 128] [--runs 5] [--full-rcan-side 48]
                                     [--rcan bundled] [--safmn bundled-safmn] [--set5 DIR] [--out PATH]
 
-For each bundled model (RCAN, SAFMN): PSNR on Set5 x3 with the RCAN paper's protocol (`sr_core.evaluate`,
+For each bundled model (RCAN, SAFMN): PSNR on Set5 x3 with the RCAN paper's protocol (`sr_core.protocol.evaluate`,
 through the engine as the app runs it) and milliseconds per output megapixel (the engine on the CPU, float32,
 one side x side input, median of --runs timed runs after a warm-up). Then the full-size published models as
 separate points: their published Set5 x3 PSNR, with the speed of the same architecture at full size measured
 here with random weights (speed does not depend on the weight values; RCAN's random weights keep activations
-image-like, `sr_core.bench.random_rcan`, so no denormal slowdown). The full SAFMN (36 channels x 8 blocks) is the
+image-like, `sr_core.tools.bench.random_rcan`, so no denormal slowdown). The full SAFMN (36 channels x 8 blocks) is the
 bundled configuration itself, so its published point shares the bundled model's measured speed.
 
 Writes explain/quality_vs_time.json (the app draws it; it ships in the repo) and prints a table. The machine
@@ -36,9 +36,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from explain.quality import QUALITY_VS_TIME, load_quality_vs_time  # noqa: E402
-from sr_core.bench import random_rcan  # noqa: E402
+from sr_core.tools.bench import random_rcan  # noqa: E402
 from sr_core.engine import Upscaler  # noqa: E402
-from sr_core.evaluate import evaluate_set  # noqa: E402
+from sr_core.protocol.evaluate import evaluate_set  # noqa: E402
 from sr_core.image_io import from_uint8, to_uint8  # noqa: E402
 from sr_core.models.rcan import RCANConfig  # noqa: E402
 from sr_core.models.safmn import SAFMN, SAFMNConfig  # noqa: E402

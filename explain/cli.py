@@ -10,7 +10,7 @@ paper's bicubic, so that every output pixel has its ground truth; stderr says wh
 
 `--focus X,Y` is the app's click on the photo: where the working region and the zoomed crops look, in the pixels of
 the photo the app would be given (IMAGE, or with `--original` the original, which the app shrinks itself). The
-same photo and options give the app's numbers (tests/test_explain_report.py checks it); the page says which.
+same photo and options give the app's numbers (tests/explain/test_explain_report.py checks it); the page says which.
 
 `python -m explain train-featsharp` trains the FeatSharp-style upsampler of the `featsharp` feature view
 (explain/rcan/featsharp_train.py) and writes its weights and card; `--check` compares them with the shipped file.
@@ -21,7 +21,8 @@ import argparse
 import time
 from pathlib import Path
 
-from sr_core.cli import USER_ERRORS, add_weight_options, stderr
+from sr_core.cli import add_weight_options, stderr
+from sr_core.errors import UserError, first_line
 from sr_core.image_io import DEFAULT_MAX_PIXELS
 
 
@@ -64,7 +65,7 @@ def run_report(args: argparse.Namespace) -> int:
     from explain.analysis import analyze_any
     from explain.report import Options, write_report
     from sr_core.engine import Upscaler, default_device
-    from sr_core.evaluate import make_lr, mod_crop
+    from sr_core.protocol.evaluate import make_lr, mod_crop
     from sr_core.image_io import from_uint8, read_image, to_uint8
     from sr_core.weights import load_weights
 
@@ -108,9 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run_train_featsharp(args) if args.command == "train-featsharp" else run_report(args)
-    except (*USER_ERRORS, OSError) as exc:
-        message = str(exc).strip().splitlines()
-        stderr(f"error: {message[0] if message else type(exc).__name__}")
+    except (UserError, ValueError, OSError) as exc:
+        stderr(f"error: {first_line(exc)}")
         return 2
     except KeyboardInterrupt:
         stderr("interrupted")

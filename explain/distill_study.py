@@ -1,6 +1,6 @@
 """How much data do textures need? The dataset-distillation study's chart and finding, for the learner.
 
-The numbers are bench/results/distill_study.json, written by `python -m sr_core study` (sr_core/study.py):
+The numbers are bench/results/distill_study.json, written by `python -m sr_core study` (sr_core/tools/study.py):
 one small SAFMN trained per arm with one protocol, on the full training set or on 8.88% of its patches
 (the share of Dietz et al., arXiv 2502.03656), scored on Set5 and Set14 with the paper's protocol.
 This module only reads that record: the chart is PSNR against the share of the training data.
@@ -14,8 +14,8 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from sr_core.distill import PAPER_KEEP
-from sr_core.study import ROW_KEYS
+from sr_core.tools.distill import PAPER_KEEP
+from sr_core.tools.study import ROW_KEYS
 
 STUDY_JSON = Path(__file__).resolve().parents[1] / "bench" / "results" / "distill_study.json"
 # Gaps smaller than this count as "about as well": the full arm trained again with seed 1 scored 0.13 dB (Set5)

@@ -21,7 +21,7 @@ import numpy as np
 from explain.measures import energy_beyond_nyquist, gaussian_blur, high_frequency_energy, luminance
 from explain.tiles import TEXTURE_QUANTILE
 from sr_core.image_io import to_uint8
-from sr_core.metrics import psnr_y
+from sr_core.protocol.metrics import psnr_y
 
 TEXTURE_SMOOTHING = 2.0  # input pixels: the texture mask follows regions of texture, not single pixels
 

@@ -20,6 +20,7 @@ from plotly.subplots import make_subplots
 
 from explain.measures import luminance
 from explain.results import BaseAnalysis
+from sr_core.image_io import to_uint8
 
 MAX_IMAGE_SIDE = 384
 MAX_MAP_SIDE = 64  # heatmaps overlaid on photos are block-averaged to at most this many cells a side
@@ -29,15 +30,9 @@ DIVERGING = "RdBu_r"  # blue < 0 < red, white at 0
 LEVELS = "brightness levels (0..255)"
 
 
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    if image.dtype == np.uint8:
-        return image
-    return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
 def png_source(image: np.ndarray, max_side: int = MAX_IMAGE_SIDE) -> tuple[str, float]:
     """(data URI of the image as PNG, the downscale factor applied so that its longer side is <= max_side)."""
-    pil = Image.fromarray(_to_uint8(image))
+    pil = Image.fromarray(image if image.dtype == np.uint8 else to_uint8(image))
     factor = max(pil.size) / max_side if max(pil.size) > max_side else 1.0
     if factor > 1:
         pil = pil.resize((round(pil.width / factor), round(pil.height / factor)), Image.Resampling.LANCZOS)

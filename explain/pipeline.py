@@ -24,12 +24,14 @@ from explain.region import Box, box_around, most_textured_box
 from explain.texture import TextureEvidence, compare_with_original, texture_evidence
 from explain.workflow import Stage, workflow_record
 from sr_core.engine import Upscaler, cpu_threads_worth_using
-from sr_core.evaluate import mod_crop
-from sr_core.image_io import to_uint8
-from sr_core.imresize import imresize
+from sr_core.models import architecture_of, count_parameters
+from sr_core.image_io import from_uint8, to_uint8
+from sr_core.protocol.evaluate import make_lr, mod_crop
+from sr_core.protocol.imresize import imresize
 
 MAX_SIDE = 128  # working region, input pixels
 MIN_SIDE = 8  # smaller inputs leave no room for tiles, windows and shifted views
+MIN_ORIGINAL_INPUT_SIDE = 12  # an original is shrunk to at least this much a side before it is explained
 
 
 @contextmanager
@@ -58,13 +60,12 @@ def check_rgb(name: str, image: np.ndarray) -> None:
 
 
 def model_info(model: nn.Module) -> dict:
-    return {"arch": type(model).__name__, "config": model.config.to_dict(),
-            "n_params": sum(p.numel() for p in model.parameters())}
+    return {"arch": architecture_of(model).name, "config": model.config.to_dict(), "n_params": count_parameters(model)}
 
 
 def value_range(model: nn.Module) -> float:
-    """The model's pixel range: 255 for RCAN (rgb_range), 1 for SAFMN, as the engine has it."""
-    return float(getattr(model.config, "rgb_range", 1.0))
+    """The model's pixel range (its descriptor's): 255 for RCAN, 1 for SAFMN, as the engine has it."""
+    return float(architecture_of(model).value_range)
 
 
 def aligned_original(original: np.ndarray, rgb: np.ndarray, scale: int) -> np.ndarray:
@@ -75,8 +76,23 @@ def aligned_original(original: np.ndarray, rgb: np.ndarray, scale: int) -> np.nd
     height, width = rgb.shape[:2]
     if hr.shape[:2] != (height * scale, width * scale):
         raise ValueError(f"the original is {hr.shape[1]}x{hr.shape[0]} after mod-crop, expected x{scale} of the "
-                         f"{width}x{height} input; shrink it with the paper's bicubic (sr_core.evaluate.make_lr)")
+                         f"{width}x{height} input; shrink it with the paper's bicubic (sr_core.protocol.evaluate.make_lr)")
     return hr
+
+
+def explained_input(photo: np.ndarray, have_original: bool, focus: tuple[int, int] | None, scale: int
+                    ) -> tuple[np.ndarray, np.ndarray | None, tuple[int, int] | None]:
+    """(the model's input, the original or None, the click on that input). With "I have the original" the photo is
+    the sharp original (uint8): the input is made from it with the paper's degradation (`make_lr`, float in
+    [0, 1]), and the click is shrunk with it, so that every output pixel has its ground truth."""
+    if not have_original:
+        return photo, None, focus
+    original = to_uint8(photo)
+    if min(original.shape[:2]) < MIN_ORIGINAL_INPUT_SIDE * scale:
+        side = MIN_ORIGINAL_INPUT_SIDE * scale
+        raise ValueError(f"The original must be at least {side} px a side to be shrunk ×{scale} and scored.")
+    low_res_focus = None if focus is None else (focus[0] // scale, focus[1] // scale)
+    return from_uint8(make_lr(original, scale)), original, low_res_focus
 
 
 def checked_input(rgb: np.ndarray, sr: np.ndarray | None, scale: int) -> np.ndarray:

@@ -48,3 +48,14 @@ def quality_caption(data: dict) -> str:
         "this app runs; open diamonds are the full-size models of the papers, with their published quality "
         f"({'; '.join(sources)})."
     )
+
+
+def tradeoff_line(quality: dict | None) -> str:
+    """The trade-off in one line under the model choice, from the measured points when there are any."""
+    measured = {p["arch"]: p for p in (quality or {}).get("points", []) if p["kind"] == "measured"}
+    if not {"RCAN", "SAFMN"} <= set(measured):
+        return "RCAN keeps the most texture; SAFMN is much lighter and faster."
+    rcan, safmn = measured["RCAN"], measured["SAFMN"]
+    gap = rcan["psnr_set5"] - safmn["psnr_set5"]
+    return (f"Measured here: SAFMN runs {rcan['ms_per_mp'] / safmn['ms_per_mp']:.1f}× faster and scores "
+            f"{abs(gap):.2f} dB {'lower' if gap >= 0 else 'higher'} on Set5 (chart under Workflow & sources).")

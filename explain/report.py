@@ -34,7 +34,7 @@ from explain.glossary import with_tooltips
 from explain.handout import COLUMN_PX, fit_to_column
 from sr_core.atomic import write_text_atomic
 from sr_core.image_io import to_uint8
-from sr_core.imresize import imresize
+from sr_core.protocol.imresize import imresize
 
 MAX_PHOTO_SIDE = 1000  # the whole input is embedded up to this size, else shrunk (the crops stay pixel-exact)
 

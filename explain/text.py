@@ -19,7 +19,6 @@ RCAN = "[RCAN](https://arxiv.org/abs/1807.02758)"
 SAFMN = "[SAFMN](https://arxiv.org/abs/2302.13800)"
 FEATSHARP = "[FeatSharp](https://arxiv.org/abs/2502.16025)"
 DISTILLATION = "[A Study in Dataset Distillation for Image Super-Resolution](https://arxiv.org/abs/2502.03656)"
-LINKS = {"RCAN": RCAN, "SAFMN": SAFMN}
 MAX_ANSWER_WORDS = 120
 CLOSE_TO_ORIGINAL = 0.15  # a fine-detail energy within 15% of the original's counts as "close to it"
 

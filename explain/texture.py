@@ -10,9 +10,9 @@ import numpy as np
 
 from explain.measures import energy_beyond_nyquist, high_frequency_energy, luminance, radial_power_spectrum
 from explain.region import Box, box_around, most_textured_box
-from sr_core.evaluate import bicubic_upscale
-from sr_core.imresize import imresize
-from sr_core.metrics import psnr_y, rgb_to_y, ssim_y
+from sr_core.protocol.evaluate import bicubic_upscale
+from sr_core.protocol.imresize import imresize
+from sr_core.protocol.metrics import psnr_y, rgb_to_y, ssim_y
 
 ZOOM_SIDE = 32  # input pixels of the zoomed crop (96 output pixels at x3)
 

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 
 from torch import nn
 
+from sr_core.models import count_parameters
+
 StageSpec = tuple[str, str, list[nn.Module]]  # (name, what it does, the modules that make it up)
 
 
@@ -23,7 +25,7 @@ class Stage:
 
 
 def _param_count(modules: list[nn.Module]) -> int:
-    return sum(p.numel() for module in modules for p in module.parameters())
+    return sum(count_parameters(module) for module in modules)
 
 
 def timed_modules(stages: list[StageSpec]) -> list[tuple[str, nn.Module]]:

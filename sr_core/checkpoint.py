@@ -6,11 +6,13 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from sr_core.errors import WeightsError, first_line
+
 # Wrappers seen in the wild: BasicSR ('params', 'params_ema'), Lightning and others ('state_dict').
 WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(WeightsError, ValueError):
     """The file cannot be read as a checkpoint; the message names the file and the problem."""
 
 
@@ -27,10 +29,10 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         else:
             raw = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch's unpickler raises many types (KeyError, UnpicklingError, ...) on garbage
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "Weights only load failed" in first_line:
-            first_line = "not a file of plain tensors (it would need unsafe unpickling, which is refused)"
-        raise CheckpointError(f"cannot read checkpoint {path.name}: {first_line}") from exc
+        reason = first_line(exc)
+        if "Weights only load failed" in reason:
+            reason = "not a file of plain tensors (it would need unsafe unpickling, which is refused)"
+        raise CheckpointError(f"cannot read checkpoint {path.name}: {reason}") from exc
     return normalize_state_dict(raw, path.name)
 
 

@@ -12,16 +12,12 @@ import sys
 import time
 from pathlib import Path
 
-from sr_core.checkpoint import CheckpointError
-from sr_core.hub import HubUnavailable
+from sr_core.errors import UserError
 from sr_core.image_io import DEFAULT_MAX_PIXELS, ImageError
-from sr_core.models import UnsupportedCheckpoint
 from sr_core.tiling import Progress
 
-USER_ERRORS = (ImageError, CheckpointError, UnsupportedCheckpoint, HubUnavailable, FileNotFoundError, ValueError)
 
-
-class UsageError(ValueError):
+class UsageError(UserError, ValueError):
     """A problem with the command line that argparse cannot see."""
 
 
@@ -61,7 +57,7 @@ def add_precision_option(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sr_core", description="RCAN x3 super-resolution")
+    parser = argparse.ArgumentParser(prog="python -m sr_core", description="x3 super-resolution (RCAN, SAFMN), the paper's protocol and offline tools")
     commands = parser.add_subparsers(dest="command", required=True)
 
     up = commands.add_parser("upscale", help="enlarge images x3 into lossless PNG")
@@ -82,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--ensemble", action="store_true")
     ev.add_argument("--json", action="store_true", help="last line: {set: {psnr, ssim}}")
 
-    tr = commands.add_parser("train", help="train an RCAN-layout model")
+    tr = commands.add_parser("train", help="train a model from a recipe (RCAN or SAFMN; sr_core.models)")
     tr.add_argument("--data", nargs="+", type=Path, required=True, metavar="DIR")
     tr.add_argument("--config", required=True)
     tr.add_argument("--out", required=True, type=Path, metavar="PATH", help="weights file (.safetensors)")
@@ -239,17 +235,17 @@ def run_upscale(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from sr_core.evaluate import bicubic_upscale, evaluate_set, format_table
+    from sr_core.protocol.evaluate import bicubic_upscale, evaluate_set, format_table
 
     if args.weights == "bicubic":
         upscale = lambda lr: bicubic_upscale(lr, args.scale)
         label = "bicubic"
     else:
-        from sr_core.engine import Upscaler
-        from sr_core.weights import load_weights
+        from sr_core.serving import ServedModel
 
-        loaded = load_weights(args.weights, args.hub_repo, args.hub_file, args.hub_revision)
-        upscaler = Upscaler(loaded.model, args.device, args.precision)
+        served = ServedModel.load(args.weights, args.precision, args.device, measure=False, hub_repo=args.hub_repo,
+                                  hub_file=args.hub_file, hub_revision=args.hub_revision)
+        loaded, upscaler = served.weights, served.upscaler
         if upscaler.scale != args.scale:
             raise UsageError(f"the weights are x{upscaler.scale} but --scale is {args.scale}")
         stderr(f"weights: {loaded.describe()}")
@@ -273,10 +269,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from sr_core.train import CONFIGS, train
+    from sr_core.models import training_recipes
+    from sr_core.tools.train import train
 
-    if args.config not in CONFIGS:
-        raise UsageError(f"unknown config {args.config!r}; choose from {', '.join(CONFIGS)}")
+    if args.config not in training_recipes():
+        raise UsageError(f"unknown config {args.config!r}; choose from {', '.join(training_recipes())}")
     train(args.data, args.config, args.out, iters=args.iters, minutes=args.minutes, device=args.device,
           resume=args.resume, val=args.val, seed=args.seed, log=lambda m: print(m, flush=True))
     return 0
@@ -285,7 +282,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_bench(args: argparse.Namespace) -> int:
     import torch
 
-    from sr_core.bench import random_rcan, run_bench as bench
+    from sr_core.tools.bench import random_rcan, run_bench as bench
 
     if args.weights is None:
         model, label = random_rcan(), "full-size RCAN x3, random weights scaled to give an image-like output"
@@ -317,7 +314,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from sr_core.export import export_checkpoint, push_folder
+    from sr_core.tools.export import export_checkpoint, push_folder
 
     folder = export_checkpoint(args.checkpoint, args.output)
     print(folder)
@@ -327,7 +324,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_distill(args: argparse.Namespace) -> int:
-    from sr_core.distill import MatchSettings, distill
+    from sr_core.tools.distill import MatchSettings, distill
 
     manifest = distill(args.data, args.keep, args.method, args.out, seed=args.seed, patch=args.patch,
                        stride=args.stride, settings=MatchSettings(steps=args.steps), device=args.device, log=stderr)
@@ -337,8 +334,8 @@ def run_distill(args: argparse.Namespace) -> int:
 
 
 def run_study(args: argparse.Namespace) -> int:
-    from sr_core.distill import MatchSettings
-    from sr_core.study import format_rows, run_study as study
+    from sr_core.tools.distill import MatchSettings
+    from sr_core.tools.study import format_rows, run_study as study
 
     missing = [str(p) for p in args.data + args.eval if not p.is_dir()]
     if missing:
@@ -366,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_device(getattr(args, "device", None))
         return COMMANDS[args.command](args)
-    except USER_ERRORS as exc:
+    except (UserError, ValueError, FileNotFoundError) as exc:  # ValueError: a bad value the tools refuse
         stderr(f"error: {exc}")
         return 2
     except KeyboardInterrupt:

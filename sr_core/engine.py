@@ -1,4 +1,5 @@
-"""The inference engine: device placement, fast CPU convolutions, exact tiling, self-ensemble, progress and cancel."""
+"""The inference engine, `Upscaler`: device placement, the fastest CPU path, exact tiling, self-ensemble,
+progress and cancel. What it knows of a model comes from the model's descriptor (`sr_core.models`)."""
 from __future__ import annotations
 
 import contextlib
@@ -10,11 +11,12 @@ from typing import Callable, Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from sr_core.precision import DTYPE_NAMES, describe_dtype, resolve_dtype
-from sr_core.tiling import Cancelled, CancelFlag, Progress, StepCounter, tiled_forward_for
+from sr_core.models import architecture_of
+from sr_core.precision import DTYPE_NAMES, describe_dtype, resolve_dtype, use_reduced_precision
+from sr_core.tiling import Cancelled, CancelFlag, Progress, StepCounter
+from sr_core.winograd import RowWinogradConv, use_row_winograd
 
 ENSEMBLE_SIZE = 8
 # Tile side used when the caller gives none (bench/README.md, 2-core EPYC, float32): for a 2000x1500
@@ -25,22 +27,6 @@ DEFAULT_TILE = 256
 # On CUDA (fp16, no Winograd temporaries) bigger tiles cost little memory and save launches; unmeasured.
 DEFAULT_TILE_CUDA = 1024
 
-# Winograd F(4,3), Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (CVPR 2016,
-# arXiv 1509.09308), interpolation points 0, +-1, +-2, infinity: 4 outputs of a 3-tap filter from 6 inputs.
-WINOGRAD_BT = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
-               (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1))
-WINOGRAD_G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
-              (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))
-WINOGRAD_AT = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
-WINOGRAD_MIN_CHANNELS = 32  # below this the grouped conv is too thin to pay for the transforms
-# Rows are transformed and convolved in strips of about this much input, so the transformed rows (1.5x)
-# stay in cache: at 160x160, 1 MiB strips ran the full model in 2.9 s, whole maps in 5.2 s (direct: 3.7 s).
-WINOGRAD_STRIP_BYTES = 1 << 20
-# A conv computes in bf16 when each output sums at least this many input channels and it has at least
-# this many outputs: the thin ones (the 3 -> C head, the C -> 3 output conv, SAFMN's depthwise convs,
-# the attention's bottleneck) are a sliver of the work, and the output conv in bf16 would round the
-# image itself to 8 significant bits (up to half a level).
-REDUCED_MIN_CHANNELS = 32
 # The path probe (`choose_fastest`): one untimed and PROBE_ROUNDS timed runs of each candidate over the
 # first PROBE_STEPS layer steps of the tiled forward on a PROBE_SIDE x PROBE_SIDE input, once per
 # (device, model, precision, threads) in this process. Stopping after a few steps bounds the probe
@@ -110,155 +96,6 @@ def dihedral_inverse(x: torch.Tensor, k: int) -> torch.Tensor:
     return x
 
 
-class RowWinogradConv(nn.Module):
-    """A 3x3 conv (stride 1, zero padding 1): Winograd F(4,3) vertically, 4 output rows at a time, and
-    3 direct taps horizontally; or the original conv while `active` is False.
-
-    Why: on this CPU oneDNN's direct 3x3 conv already runs near the FMA peak, and torch's fp32 GEMMs
-    (MKL) run at half its speed, so a 2-D Winograd built on batched matmuls loses. In one direction,
-    F(4,3) turns the conv into one grouped conv (6 groups, 1x3 kernels) that oneDNN runs about as fast
-    as the 3x3 one, with 6 * 3 / 4 = 4.5 instead of 9 multiply-adds per output and input channel; both
-    transforms are single large GEMMs over whole rows (6x6 and 4x6 matrices) plus one transpose each.
-    The transforms are memory-bound and scale worse with threads than the conv: on one thread the
-    full model ran 1.36x faster than the plain forward, on two only 1.15x, where channels_last direct
-    convs reach 1.27x; hence the switch (the engine times both, `choose_fastest`). The float32 error is a few times
-    that of the direct conv (tests/test_engine.py, bench/README.md).
-    """
-
-    def __init__(self, conv: nn.Conv2d) -> None:
-        super().__init__()
-        if not is_winograd_candidate(conv):
-            raise ValueError(f"not a dense 3x3 stride-1 padding-1 conv: {conv}")
-        k, c = conv.out_channels, conv.in_channels
-        g = torch.tensor(WINOGRAD_G, dtype=torch.float64)
-        # U[a] = G w down the kernel's rows: point a, output k, input c, kernel column j.
-        u = torch.einsum("ai,kcij->akcj", g, conv.weight.detach().cpu().double())
-        weight = u.reshape(6 * k, c, 1, 3).float().contiguous(memory_format=torch.channels_last)
-        bias = torch.zeros(6, k)
-        if conv.bias is not None:
-            bias[1] = conv.bias.detach().cpu()  # column 1 of A^T is all ones: the bias reaches every output once
-        device = conv.weight.device
-        self.register_buffer("weight", weight.to(device))
-        self.register_buffer("bias", bias.reshape(-1).to(device))
-        self.register_buffer("bt", torch.tensor(WINOGRAD_BT, dtype=torch.float32, device=device))
-        self.register_buffer("at", torch.tensor(WINOGRAD_AT, dtype=torch.float32, device=device))
-        self.out_channels = k
-        self.conv = conv
-        self.active = True
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.active:
-            return self.conv(x)
-        n, c, h, w = x.shape
-        tiles = -(-h // 4)
-        padded = x.new_empty(n, 4 * tiles + 2, w, c)  # NHWC, one zero row on top, the rest below
-        padded[:, :1].zero_()
-        padded[:, h + 1 :].zero_()
-        padded[:, 1 : h + 1].copy_(x.permute(0, 2, 3, 1))
-        y = x.new_empty(n, tiles, 4, w * self.out_channels)  # tile t's output rows 4t .. 4t+3
-        per_strip = max(1, WINOGRAD_STRIP_BYTES // (4 * w * c * x.element_size()))
-        for i in range(n):
-            for t0 in range(0, tiles, per_strip):
-                t1 = min(t0 + per_strip, tiles)
-                self._strip(padded[i, 4 * t0 :], t1 - t0, out=y[i, t0:t1])
-        return y.view(n, 4 * tiles, w, self.out_channels)[:, :h].permute(0, 3, 1, 2)  # channels_last
-
-    def _strip(self, padded: torch.Tensor, tiles: int, out: torch.Tensor) -> None:
-        """`tiles` Winograd tiles of 4 output rows each from `padded` (rows, w, c), independent of
-        the others: the transforms carry the vertical taps, the grouped conv only looks sideways."""
-        _, w, c = padded.shape
-        k = self.out_channels
-        rows = padded.as_strided((tiles, 6, w * c), (4 * w * c, w * c, 1))  # tile t reads rows 4t .. 4t+5
-        v = torch.matmul(self.bt, rows).view(tiles, 6, w, c).transpose(1, 2).contiguous()
-        m = F.conv2d(v.view(1, tiles, w, 6 * c).permute(0, 3, 1, 2), self.weight, self.bias,
-                     padding=(0, 1), groups=6)  # channels_last: (tiles, w, 6 * k) in memory
-        m = m.permute(0, 2, 3, 1).reshape(tiles, w, 6, k).transpose(1, 2).contiguous()
-        torch.matmul(self.at, m.view(tiles, 6, w * k), out=out)
-
-
-def is_winograd_candidate(module: nn.Module) -> bool:
-    return (
-        isinstance(module, nn.Conv2d)
-        and module.kernel_size == (3, 3) and module.stride == (1, 1) and module.padding == (1, 1)
-        and module.dilation == (1, 1) and module.groups == 1 and module.padding_mode == "zeros"
-        and min(module.in_channels, module.out_channels) >= WINOGRAD_MIN_CHANNELS
-        and module.in_channels == module.out_channels  # a wide conv (the upsampler's) would need huge temporaries
-    )
-
-
-def use_row_winograd(model: nn.Module) -> int:
-    """Swap every wide 3x3 conv of `model` (in place) for its `RowWinogradConv`; returns how many."""
-    swapped = 0
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if is_winograd_candidate(child):
-                setattr(parent, name, RowWinogradConv(child))
-                swapped += 1
-    return swapped
-
-
-
-class ReducedPrecisionConv(nn.Module):
-    """A conv that computes in a reduced dtype (bf16) while its input and output stay float32.
-
-    Why: the residual stream of RCAN (and SAFMN) is summed over hundreds of blocks; kept in bf16 it
-    collects a rounding per block. Against the fp32 engine on the example photos
-    (bench/precision_fidelity.py): full RCAN (random weights, 96x96 crops) all-bf16 50.3-56.5 dB, this
-    design 57.0-64.2 dB; bundled RCAN 59-62 -> 72-78 dB; for about 2.5% (full) and 10% (bundled) more
-    time (bench/README.md). The casts are elementwise passes over maps a conv has just written.
-    """
-
-    def __init__(self, conv: nn.Conv2d, dtype: torch.dtype) -> None:
-        super().__init__()
-        self.conv = conv.to(dtype)
-        self.dtype = dtype
-        # True when a ReLU and another reduced conv follow: the map between them stays reduced, which gives
-        # the same numbers (ReLU is exact, bf16 -> fp32 -> bf16 too) without two casts (`keep_reduced_between`).
-        self.reduced_output = False
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x.to(self.dtype))
-        return y if self.reduced_output else y.float()
-
-
-def is_reducible(module: nn.Module) -> bool:
-    """A conv wide enough to compute in bf16 (see REDUCED_MIN_CHANNELS)."""
-    return isinstance(module, nn.Conv2d) and min(module.in_channels // module.groups,
-                                                 module.out_channels) >= REDUCED_MIN_CHANNELS
-
-
-def precision_that_runs(model: nn.Module, precision: str, device: torch.device) -> str:
-    """What `Upscaler(model, device, precision)` computes in: a reduced CPU precision falls back to fp32 when no
-    conv of `model` is wide enough for it."""
-    dtype = resolve_dtype(precision, device)
-    if device.type == "cpu" and dtype != torch.float32 and not any(is_reducible(m) for m in model.modules()):
-        return "fp32"
-    return DTYPE_NAMES[dtype]
-
-
-def use_reduced_precision(model: nn.Module, dtype: torch.dtype) -> int:
-    """Swap every wide conv of `model` (`is_reducible`) for a `ReducedPrecisionConv`."""
-    swapped = 0
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if is_reducible(child):
-                setattr(parent, name, ReducedPrecisionConv(child, dtype))
-                swapped += 1
-    keep_reduced_between(model)
-    return swapped
-
-
-def keep_reduced_between(model: nn.Module) -> None:
-    """In every conv-ReLU-conv run of reduced convs (RCAN's blocks), let the first one output bf16."""
-    for seq in model.modules():
-        if isinstance(seq, nn.Sequential):
-            layers = list(seq)
-            for first, relu, second in zip(layers, layers[1:], layers[2:]):
-                if (isinstance(first, ReducedPrecisionConv) and isinstance(relu, nn.ReLU)
-                        and isinstance(second, ReducedPrecisionConv)):
-                    first.reduced_output = True
-
-
 # Execution paths the CPU engine chooses between by timing them (`choose_fastest`):
 # direct convs in channels_last, direct convs in NCHW, and channels_last with row-Winograd 3x3 convs
 # (float32 only: its transforms would round to bf16's 8 bits in bf16).
@@ -309,7 +146,9 @@ class Upscaler:
         self.device = torch.device(device or default_device())
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("CUDA was requested but torch sees no CUDA device")
-        self.dtype = resolve_dtype(precision, self.device)  # what the heavy convs compute in
+        self.arch = architecture_of(model)
+        # What the heavy convs compute in, among the precisions the architecture runs in on this device.
+        self.dtype = resolve_dtype(precision, self.device, self.arch.precisions.get(self.device.type))
         self.not_reduced = ""  # the reduced precision asked for when the model had no conv to run in it
         model = copy.deepcopy(model).eval()  # the caller's model stays as it was
         self.candidates = [CHANNELS_LAST]
@@ -337,10 +176,8 @@ class Upscaler:
         self.model = model
         self.path = ""
         self._use_path(CHANNELS_LAST)
-        self.tiled = tiled_forward_for(model)
         self.scale: int = model.scale
-        # The model's pixel range: 255 for RCAN (as the official code), 1 for models without rgb_range.
-        self.value_range = float(getattr(model.config, "rgb_range", 1.0))
+        self.value_range = float(self.arch.value_range)  # the model's pixels: 0..255 for RCAN, 0..1 for SAFMN
         self.default_tile = DEFAULT_TILE_CUDA if self.device.type == "cuda" else DEFAULT_TILE
         # CPU intra-op threads per run; None: `cpu_threads_worth_using()` when each run starts.
         self.threads: int | None = None
@@ -389,11 +226,11 @@ class Upscaler:
         x = x.to(self.device, self.io_dtype)
         if self.path != NCHW:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.tiled.forward(self.model, x, tile, counter)
+        return self.arch.tiled_forward(self.model, x, tile, counter)
 
     def steps(self, height: int, width: int, tile: int | None, ensemble: bool) -> int:
         tile = tile or self.default_tile
-        return self.tiled.steps(self.model, height, width, tile) * (ENSEMBLE_SIZE if ensemble else 1)
+        return self.arch.tiled_steps(self.model, height, width, tile) * (ENSEMBLE_SIZE if ensemble else 1)
 
     @torch.inference_mode()
     def upscale_tensor(
@@ -411,6 +248,9 @@ class Upscaler:
         _, _, height, width = x.shape
         if tile is not None and tile < 8:
             raise ValueError(f"tile size must be at least 8 pixels, got {tile}")
+        if min(height, width) < self.arch.min_side:
+            raise ValueError(f"{self.arch.name} needs at least {self.arch.min_side} pixels per side, "
+                             f"got {width}x{height}")
         tile = tile or self.default_tile
         views = range(ENSEMBLE_SIZE) if ensemble else range(1)
         total: torch.Tensor | None = None
@@ -456,7 +296,7 @@ class Upscaler:
         return out[0].permute(1, 2, 0).cpu().numpy()
 
     def upscale_uint8(self, lr: np.ndarray, ensemble: bool = False) -> np.ndarray:
-        """uint8 RGB -> uint8 RGB rounded half up: what the paper's protocol scores (sr_core.evaluate)."""
+        """uint8 RGB -> uint8 RGB rounded half up: what the paper's protocol scores (sr_core.protocol.evaluate)."""
         out = self.upscale(lr.astype(np.float32) / 255.0, ensemble=ensemble)
         return np.floor(out * 255.0 + 0.5).astype(np.uint8)
 

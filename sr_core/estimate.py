@@ -4,7 +4,8 @@ The engine runs every image as tiles of one size (`Upscaler.default_tile` unless
 one), and its cost per pixel depends on that size: how much of a layer's maps stay in cache, and how
 the fixed per-step costs (Python, op launches) compare with the arithmetic. So the throughput is
 measured on the device itself with a probe of exactly one tile, and the estimate scales it by the
-pixels a run computes: the image's, plus the halos tiling adds, times 8 for self-ensemble.
+pixels a run computes: the image's, plus the halos tiling adds (the architecture's `halo`), times 8 for
+self-ensemble.
 bench/estimate_error.py shows the error against real runs.
 """
 from __future__ import annotations
@@ -19,8 +20,6 @@ import torch
 from sr_core.engine import ENSEMBLE_SIZE, Upscaler
 from sr_core.tiling import tile_spans
 
-HALO = 2  # the conv pairs, which do nearly all of the work, read 2 pixels around each tile
-
 
 @dataclass(frozen=True)
 class Throughput:
@@ -30,7 +29,7 @@ class Throughput:
     seconds_per_pixel: float  # per pixel computed in one pass, halos included
 
 
-def work_pixels(height: int, width: int, tile: int, halo: int = HALO) -> int:
+def work_pixels(height: int, width: int, tile: int, halo: int) -> int:
     """Pixels a tiled pass computes: every tile with its halo, clipped at the image border."""
     def covered(length: int) -> int:
         return sum(min(end + halo, length) - max(start - halo, 0) for start, end in tile_spans(length, tile))
@@ -71,7 +70,7 @@ def estimate_seconds(
 ) -> float:
     """Predicted seconds for `upscaler.upscale` of an HxW image with this tile size and ensemble choice."""
     passes = ENSEMBLE_SIZE if ensemble else 1
-    return passes * work_pixels(height, width, tile or upscaler.default_tile) * throughput.seconds_per_pixel
+    return passes * work_pixels(height, width, tile or upscaler.default_tile, upscaler.arch.halo) * throughput.seconds_per_pixel
 
 
 def learn_from_run(
@@ -85,5 +84,18 @@ def learn_from_run(
 ) -> Throughput:
     """The throughput a finished run showed, for the next estimates (load on a shared machine drifts)."""
     passes = ENSEMBLE_SIZE if ensemble else 1
-    per_pixel = seconds / (passes * work_pixels(height, width, tile or upscaler.default_tile))
+    per_pixel = seconds / (passes * work_pixels(height, width, tile or upscaler.default_tile, upscaler.arch.halo))
     return replace(throughput, seconds_per_pixel=per_pixel)
+
+
+def format_duration(seconds: float) -> str:
+    """An estimate or a run time as a person says it: "4.2 s", "35 s", "3 min 05 s", "1 h 02 min"."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

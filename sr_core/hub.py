@@ -27,6 +27,8 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import validate_repo_id
 
+from sr_core.errors import WeightsError, first_line
+
 HUB_REPO_ENV = "SR_HUB_REPO"
 HUB_FILE_ENV = "SR_HUB_FILE"
 HUB_REVISION_ENV = "SR_HUB_REVISION"
@@ -37,7 +39,7 @@ DEFAULT_HUB_FILE = "model.safetensors"
 TRANSIENT_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
 
 
-class HubUnavailable(RuntimeError):
+class HubUnavailable(WeightsError, RuntimeError):
     """The weights cannot come from the Hub (nor its cache); the one-line message says why."""
 
 
@@ -98,7 +100,7 @@ def download_weights(settings: HubSettings, timeout_s: float = 5.0) -> Path:
     try:
         validate_repo_id(settings.repo_id)
     except HFValidationError as exc:
-        raise HubUnavailable(f"invalid Hub repo id {settings.repo_id!r}: {_first_line(exc)}") from exc
+        raise HubUnavailable(f"invalid Hub repo id {settings.repo_id!r}: {first_line(exc)}") from exc
     no_answer = _probe(settings, timeout_s)
     try:
         path = hf_hub_download(
@@ -121,7 +123,7 @@ def download_weights(settings: HubSettings, timeout_s: float = 5.0) -> Path:
     except RemoteEntryNotFoundError as exc:
         raise HubUnavailable(f"file {settings.filename} not found in Hub repo {settings.describe()}") from exc
     except Exception as exc:  # noqa: BLE001 - other HTTP errors, a transfer cut short, an unwritable cache, ...
-        raise HubUnavailable(f"download of {settings.describe()} failed: {_first_line(exc)}") from exc
+        raise HubUnavailable(f"download of {settings.describe()} failed: {first_line(exc)}") from exc
     return Path(path)
 
 
@@ -154,9 +156,4 @@ def _not_cached_message(settings: HubSettings, reason: Exception) -> str:
         return f"HF_HUB_OFFLINE is set and {missing}"
     if isinstance(reason, HfHubHTTPError):
         return f"{constants.ENDPOINT} answered HTTP {reason.response.status_code} and {missing}"
-    return f"cannot reach {constants.ENDPOINT} ({_first_line(reason)}) and {missing}"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return f"cannot reach {constants.ENDPOINT} ({first_line(reason)}) and {missing}"

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from sr_core.atomic import atomic_path
+from sr_core.errors import UserError, first_line
 
 BUILTIN_MAX_PIXELS = 16_000_000
 MAX_PIXELS_ENV = "SR_MAX_PIXELS"
@@ -48,7 +49,7 @@ PNG_COMPRESS_LEVEL = 1
 _STRIP_ROWS = 256
 
 
-class ImageError(ValueError):
+class ImageError(UserError, ValueError):
     """The image cannot be used; the message names the file (when known) and the problem, for showing to users."""
 
 
@@ -183,7 +184,7 @@ def save_png(pil: Image.Image, path: str | Path, icc_profile: bytes | None = Non
         with atomic_path(path) as staging:
             pil.save(staging, format="PNG", **_png_options(pil, icc_profile))
     except OSError as exc:
-        raise ImageError(f"cannot write {path.name}: {_reason(exc)}") from exc
+        raise ImageError(f"cannot write {path.name}: {first_line(exc)}") from exc
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
@@ -256,7 +257,7 @@ def _open(source: str | Path | bytes, label: str, max_pixels: int, raise_hint: s
     except UnidentifiedImageError as exc:
         raise ImageError(f"{label} is not an image Pillow can read (unknown format or not an image file)") from exc
     except DECODE_ERRORS as exc:
-        raise ImageError(f"cannot open {label}: {_reason(exc)}") from exc
+        raise ImageError(f"cannot open {label}: {first_line(exc)}") from exc
 
 
 def _to_input_image(im: Image.Image, label: str, max_pixels: int, raise_hint: str) -> InputImage:
@@ -269,7 +270,7 @@ def _to_input_image(im: Image.Image, label: str, max_pixels: int, raise_hint: st
         frames = getattr(im, "n_frames", 1)
         im.load()
     except DECODE_ERRORS as exc:
-        raise ImageError(f"{label}: the image data is damaged or incomplete ({_reason(exc)})") from exc
+        raise ImageError(f"{label}: the image data is damaged or incomplete ({first_line(exc)})") from exc
     if frames > 1:
         note = f"{label} has {frames} frames; only frame {im.tell() + 1} is enlarged"
         warnings.warn(note, stacklevel=3)
@@ -293,7 +294,7 @@ def _apply_orientation(im: Image.Image, notes: list[str]) -> Image.Image:
     try:
         return ImageOps.exif_transpose(im)
     except DECODE_ERRORS as exc:
-        notes.append(f"EXIF orientation could not be read ({_reason(exc)}); image kept as stored")
+        notes.append(f"EXIF orientation could not be read ({first_line(exc)}); image kept as stored")
         return im
 
 
@@ -309,7 +310,7 @@ def _to_arrays(im: Image.Image, label: str, notes: list[str]) -> tuple[np.ndarra
         else:
             im = im.convert("RGBA" if im.has_transparency_data else "RGB")
     except ValueError as exc:
-        raise ImageError(f"{label}: unsupported image mode {mode!r} ({_reason(exc)})") from exc
+        raise ImageError(f"{label}: unsupported image mode {mode!r} ({first_line(exc)})") from exc
     if mode == "CMYK":
         notes.append("CMYK converted to RGB with Pillow's simple formula (no colour management)")
     pixels = np.asarray(im)
@@ -389,9 +390,3 @@ def _bomb_message(label: str, exc: Exception, max_pixels: int, raise_hint: str) 
     if max_pixels <= pillow_limit:
         return _too_large(label, size_text, max_pixels, raise_hint)
     return _too_large(label, size_text, pillow_limit, "Pillow's decompression-bomb limit, PIL.Image.MAX_IMAGE_PIXELS")
-
-
-def _reason(exc: BaseException) -> str:
-    """The first line of an exception's message, never a traceback."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

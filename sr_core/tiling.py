@@ -1,13 +1,10 @@
-"""Tiled inference that gives the same answer as whole-image inference.
+"""Model-agnostic machinery of exact tiled inference: progress, cancel, tile spans and `map_tiles`.
 
-RCAN's channel attention pools each residual over the *whole* image, so cutting the image into
-overlapping tiles and running the network on each (Real-ESRGAN, RCAN's own `forward_chop`)
-changes every attention vector and hence the output. Here only the local operators are tiled:
-each conv stack runs tile by tile with a halo equal to its receptive-field radius, the result is
-written into a full-size buffer, and the attention gate is computed from the mean of that whole
-buffer. Transient memory is bounded by the tile size; the residual stream itself is kept whole.
-Each tile's result equals the whole-image one up to float rounding (convs may group their sums
-differently at other offsets, e.g. the engine's row-Winograd convs).
+Each architecture's tiled forward (next to its network, `sr_core.models`) runs only its *local* operators tile
+by tile, with a halo equal to their receptive-field radius, writes the results into whole-image buffers, and
+computes its global operators (RCAN's attention pools, SAFMN's pooled levels) on those whole buffers. Transient
+memory is bounded by the tile size; each tile's result equals the whole-image one up to float rounding (convs
+may group their sums differently at other offsets, e.g. the engine's row-Winograd convs).
 """
 from __future__ import annotations
 
@@ -16,10 +13,6 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import torch
-from torch import nn
-
-from sr_core.models.rcan import RCAN
-from sr_core.models.safmn import SAFMN, safmn_forward_tiled, safmn_steps
 
 
 @dataclass(frozen=True)
@@ -108,76 +101,3 @@ def empty_like_layout(like: torch.Tensor, shape: tuple[int, ...]) -> torch.Tenso
     layout = torch.channels_last if like.dim() == 4 and like.stride(1) == 1 and like.shape[1] > 1 else None
     return torch.empty(shape, dtype=like.dtype, device=like.device,
                        memory_format=layout or torch.contiguous_format)
-
-
-def upsampler_tile(model: nn.Module, tile: int) -> int:
-    """The upsampler widens the features scale^2-fold before the pixel shuffle: tile it smaller,
-    so its temporaries stay as small as those of the body's tiles."""
-    return max(8, tile // model.scale)
-
-
-def rcan_steps(model: nn.Module, height: int, width: int, tile: int) -> int:
-    """How many tile steps `rcan_forward_tiled` takes, for progress totals."""
-    cfg = model.config
-
-    def per_map(side: int) -> int:
-        return len(tile_spans(height, side)) * len(tile_spans(width, side))
-
-    body_maps = 1 + cfg.n_resgroups * (cfg.n_resblocks + 1) + 1 + 1  # head, blocks and closing convs, end, head again
-    return per_map(tile) * body_maps + per_map(upsampler_tile(model, tile))
-
-
-def rcan_forward_tiled(model: nn.Module, x: torch.Tensor, tile: int, counter: StepCounter) -> torch.Tensor:
-    """RCAN's forward pass with its local parts tiled and its global pools exact.
-
-    Whole-image buffers: at most three feature maps live at once (the stream, the group input for the
-    short skip, and a scratch map for each block's residual), plus the output. The shallow features
-    for the long skip are not kept: the head (a 3 -> C conv, 0.01% of the work) runs again at the end.
-    """
-    halo_conv, halo_pair = 1, 2  # one 3x3 conv; conv-ReLU-conv (and the upsampler's conv, shuffle, conv)
-    tiled = len(tile_spans(x.shape[2], tile)) * len(tile_spans(x.shape[3], tile)) > 1
-
-    def shallow_features(t: torch.Tensor) -> torch.Tensor:
-        return model.head(model.sub_mean(t))
-
-    stream = map_tiles(shallow_features, x, tile, halo_conv, counter)
-    scratch: torch.Tensor | None = None  # a spare whole map, reused when tiled (one tile's result needs no copy)
-    for group in list(model.body)[:-1]:
-        group_input = stream.clone()
-        *blocks, closing_conv = list(group.body)
-        for block in blocks:
-            convs, attention = block.body[:3], block.body[3]
-            residual = map_tiles(convs, stream, tile, halo_pair, counter, out=scratch)
-            pooled = residual.mean(dim=(2, 3), keepdim=True, dtype=torch.float32).to(residual.dtype)
-            stream.addcmul_(residual, attention.gate(pooled))
-            scratch = residual if tiled else None
-            del residual  # untiled, the next block's fresh result must not meet this one in memory
-        closed = map_tiles(closing_conv, stream, tile, halo_conv, counter, out=scratch).add_(group_input)
-        del group_input
-        stream, scratch = closed, (stream if tiled else None)
-    features = map_tiles(model.body[-1], stream, tile, halo_conv, counter, out=scratch)
-    del scratch
-    features.add_(map_tiles(shallow_features, x, tile, halo_conv, counter, out=stream if tiled else None))
-    del stream
-    return map_tiles(model.upsample, features, upsampler_tile(model, tile), halo_pair, counter, scale=model.scale)
-
-
-@dataclass(frozen=True)
-class TiledForward:
-    """How one architecture runs tile by tile: the forward pass and its step count."""
-
-    forward: Callable[[nn.Module, torch.Tensor, int, StepCounter], torch.Tensor]
-    steps: Callable[[nn.Module, int, int, int], int]
-
-
-TILED_FORWARDS: dict[type, TiledForward] = {
-    RCAN: TiledForward(rcan_forward_tiled, rcan_steps),
-    SAFMN: TiledForward(safmn_forward_tiled, safmn_steps),
-}
-
-
-def tiled_forward_for(model: nn.Module) -> TiledForward:
-    try:
-        return TILED_FORWARDS[type(model)]
-    except KeyError:
-        raise TypeError(f"no tiled forward registered for {type(model).__name__}") from None

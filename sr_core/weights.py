@@ -1,4 +1,4 @@
-"""One way to resolve weights for the CLI, the app and the tests.
+"""One way to resolve weights for the CLI, the app and the tests, and the app's model and weights choices.
 
 Order: an explicit file path -> the Hugging Face Hub (an owner's RCAN repo, or the SAFMN authors' Meloo/SAFMN)
 -> the model bundled in this repo. The result records where the weights came from (for a Hub file: repo, file
@@ -10,7 +10,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from sr_core.checkpoint import CheckpointError, read_state_dict
@@ -23,14 +22,14 @@ from sr_core.hub import (
     hub_settings,
     snapshot_commit,
 )
-from sr_core.models import model_from_state_dict
-from sr_core.models.rcan import RCAN, RCANConfig
+from sr_core.models import architecture_named, count_parameters, model_from_state_dict
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
-BUNDLED_RCAN = BUNDLED_DIR / "rcan_x3.safetensors"
-# Models trained by this project and shipped in the repo, by spec name ("bundled" is the default RCAN).
-BUNDLED = {"bundled": BUNDLED_RCAN, "bundled-safmn": BUNDLED_DIR / "safmn_x3.safetensors"}
+# Models trained by this project and shipped in the repo, by spec name ("bundled" is the default RCAN): the
+# architecture of each, and its file (the descriptor's `bundled`).
 BUNDLED_ARCH = {"bundled": "RCAN", "bundled-safmn": "SAFMN"}
+BUNDLED = {spec: BUNDLED_DIR / architecture_named(name).bundled for spec, name in BUNDLED_ARCH.items()}
+BUNDLED_RCAN = BUNDLED["bundled"]
 # Hub specs: where each looks on the Hub, and which bundled model serves when the Hub cannot. "hub-safmn" is
 # `--weights hub --hub-repo Meloo/SAFMN --hub-file SAFMN_DF2K_x3.pth`, but falls back to the bundled SAFMN.
 HUB_SPECS = {"hub": (RCAN_HUB, "bundled"), "hub-safmn": (SAFMN_HUB, "bundled-safmn")}
@@ -110,19 +109,52 @@ def hub_location(settings: HubSettings, path: Path) -> str:
 
 def load_file(path: Path, source: str, location: str | None = None) -> LoadedWeights:
     if source == "bundled" and not path.is_file():
-        raise CheckpointError(f"the bundled weights are missing: {path} (see README, 'Training the bundled model')")
+        raise CheckpointError(f"the bundled weights are missing: {path} (see README, 'The bundled model (model card)')")
     model, arch = model_from_state_dict(read_state_dict(path))
-    config = model.config.to_dict() if hasattr(model, "config") else {}
-    n_params = sum(t.numel() for t in model.state_dict().values())
-    return LoadedWeights(model, arch, source, location or str(path), n_params, config=config)
+    return LoadedWeights(model, arch, source, location or str(path), count_parameters(model),
+                         config=model.config.to_dict())
 
 
-def tiny_random_rcan(seed: int = 0) -> RCAN:
-    """A 2x2x8 RCAN with non-trivial random weights, for fast tests."""
-    generator = torch.Generator().manual_seed(seed)
-    model = RCAN(RCANConfig(n_resgroups=2, n_resblocks=2, n_feats=8, reduction=4, scale=3))
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if param.requires_grad:
-                param.copy_(torch.randn(param.shape, generator=generator) * (0.05 if "weight" in name else 0.01))
-    return model.eval()
+# ---------------------------------------------------------------------------------------------------------------
+# The app's choices: which model (RCAN or SAFMN) and which weights under it. Only listed values are accepted, never a
+# path from a client; SAFMN's weights are set by the server (SR_SAFMN_WEIGHTS, else the Hub), never by a client.
+# ---------------------------------------------------------------------------------------------------------------
+
+SAFMN_WEIGHTS_ENV = "SR_SAFMN_WEIGHTS"  # a SAFMN checkpoint the app's "safmn" choice serves instead of the Hub's
+MODELS = ("rcan", "safmn")
+DEFAULT_MODEL = "rcan"
+
+
+def weight_choices() -> list[tuple[str, str]]:
+    """(label, value) pairs for the app's weights choice, which applies to RCAN.
+
+    "default" honours SR_WEIGHTS, then the Hub (SR_HUB_REPO), then the bundled model, as `load_weights` does.
+    """
+    configured = os.environ.get(WEIGHTS_ENV, "").strip()
+    if configured and configured not in ("auto", "hub", "bundled"):
+        default_label = f"Default: {Path(configured).name}"
+    elif hub_settings().repo_id:
+        default_label = "Default: Hugging Face Hub, else bundled"
+    else:
+        default_label = "Default: bundled RCAN"
+    choices = [(default_label, "default"), ("Bundled RCAN (in this repo)", "bundled")]
+    if hub_settings().repo_id:
+        choices.append((f"Hugging Face Hub: {hub_settings().describe()}", "hub"))
+    return choices
+
+
+def spec_for(choice: str) -> str | None:
+    """Weights choice -> `load_weights` spec."""
+    allowed = {value for _, value in weight_choices()}
+    if choice not in allowed:
+        raise ValueError(f"unknown weights choice {choice!r}; choose one of {sorted(allowed)}")
+    return None if choice == "default" else choice
+
+
+def model_spec(model: str, weights: str) -> str | None:
+    """(model choice, weights choice) -> `load_weights` spec; the weights choice applies to RCAN."""
+    if model == "safmn":
+        return os.environ.get(SAFMN_WEIGHTS_ENV, "").strip() or "hub-safmn"
+    if model != "rcan":
+        raise ValueError(f"unknown model choice {model!r}; choose one of {list(MODELS)}")
+    return spec_for(weights)

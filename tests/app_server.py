@@ -19,21 +19,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 90
-TINY_SAFMN_BLOCKS = 2
-
-
-def save_tiny_safmn(path: Path) -> Path:
-    """A 2-block, 8-channel SAFMN x3 with its default random init, as safetensors: the app's "SAFMN — fast" choice
-    in tests (through SR_SAFMN_WEIGHTS)."""
-    import torch
-    from safetensors.torch import save_file
-
-    from sr_core.models.safmn import SAFMN, SAFMNConfig
-
-    torch.manual_seed(0)
-    model = SAFMN(SAFMNConfig(dim=8, n_blocks=TINY_SAFMN_BLOCKS, scale=3))
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    return path
 
 
 def free_port() -> int:

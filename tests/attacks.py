@@ -1,6 +1,6 @@
 """What an attacker (or a careless client) sends to the launched app, and how the server's cost is read.
 
-Shared by tests/test_serving.py (small, bounded versions) and bench/serving_attacks.py (the issue's figures).
+Shared by tests/app/test_serving.py (small, bounded versions) and bench/serving_attacks.py (the issue's figures).
 Everything talks to 127.0.0.1 only.
 """
 from __future__ import annotations

@@ -32,9 +32,9 @@ import torch
 from explain.rcan.featsharp import SCALE, FeatSharpX3, Extractor, save_upsampler
 from explain.rcan.feature_views import tiled_features
 from sr_core.atomic import write_text_atomic
-from sr_core.evaluate import list_images, make_lr
+from sr_core.protocol.evaluate import list_images, make_lr
 from sr_core.image_io import read_image, to_uint8
-from sr_core.imresize import imresize
+from sr_core.protocol.imresize import imresize
 
 DATA_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sr"
 TRAIN_SETS = ("T91", "BSD200", "General100")

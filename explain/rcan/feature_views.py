@@ -32,7 +32,6 @@ figures do. Two scores per view, both mean per-pixel cosine similarities (-1..1,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -41,7 +40,7 @@ import torch.nn.functional as F
 
 from explain.rcan.featsharp import LearnedKernels, learned_kernels, shipped_upsampler, upsample_with
 from explain.region import Box
-from sr_core.imresize import contributions, imresize, output_size
+from sr_core.protocol.imresize import downscale, imresize
 
 VIEW_NAMES = ("nearest", "bilinear", "jbu", "tiled", "fused", "learned", "featsharp")
 
@@ -200,21 +199,6 @@ def align_to_features(learned: torch.Tensor, features: torch.Tensor, scale: int)
             mapped = (design @ solution).T.reshape(c_out, *features.shape[1:])
             aligned[:, i::scale, j::scale] = mapped.float()
     return aligned
-
-
-@lru_cache(maxsize=16)
-def _downscale_matrix(length: int, scale: int) -> torch.Tensor:
-    """(length/scale, length) matrix of MATLAB's antialiased bicubic downscale along one axis (sr_core's weights)."""
-    out_len = output_size(length, 1.0 / scale)
-    weights, indices = contributions(length, out_len, 1.0 / scale)
-    matrix = np.zeros((out_len, length))
-    np.add.at(matrix, (np.repeat(np.arange(out_len), weights.shape[1]), indices.ravel()), weights.ravel())
-    return torch.from_numpy(matrix).float()
-
-
-def downscale(x: torch.Tensor, scale: int) -> torch.Tensor:
-    """(..., H, W) -> (..., H/scale, W/scale), as `imresize(x, 1/scale)` on floats, for any number of channels."""
-    return _downscale_matrix(x.shape[-2], scale) @ x @ _downscale_matrix(x.shape[-1], scale).T
 
 
 def cosine_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,8 @@ and torchsr's `rcan_x3.pt` load with `strict=True`.
     add_mean                      MeanShift back
 
 Inputs and outputs are RGB in 0..rgb_range (255), as in the official code.
+
+Below the network: its exact tiled forward (`rcan_forward_tiled`) and its descriptor (`RCAN_ARCHITECTURE`).
 """
 from __future__ import annotations
 
@@ -22,6 +24,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+
+from sr_core.models.architecture import Architecture, ModelCard, Recipe
+from sr_core.tiling import StepCounter, map_tiles, tile_spans
 
 # DIV2K RGB mean used by the official code (option.py / common.MeanShift).
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
@@ -176,3 +181,113 @@ def detect_rcan_config(state_dict: dict[str, torch.Tensor]) -> RCANConfig:
             raise ValueError(f"upsampler widens {n_feats} features by {ratio}, which matches no scale")
     # The add_mean bias is rgb_range * mean; RCAN checkpoints use rgb_range 255.
     return RCANConfig(n_resgroups, n_resblocks, n_feats, reduction, scale)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tiled inference that gives the same answer as the whole image.
+#
+# The channel attention pools each residual over the *whole* image, so cutting the image into overlapping tiles
+# and running the network on each (Real-ESRGAN, RCAN's own `forward_chop`) changes every attention vector and
+# hence the output. Here only the local operators are tiled (`sr_core.tiling.map_tiles`), and each gate is
+# computed from the mean of the whole residual.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def upsampler_tile(model: nn.Module, tile: int) -> int:
+    """The upsampler widens the features scale^2-fold before the pixel shuffle: tile it smaller,
+    so its temporaries stay as small as those of the body's tiles."""
+    return max(8, tile // model.scale)
+
+
+def rcan_steps(model: nn.Module, height: int, width: int, tile: int) -> int:
+    """How many tile steps `rcan_forward_tiled` takes, for progress totals."""
+    cfg = model.config
+
+    def per_map(side: int) -> int:
+        return len(tile_spans(height, side)) * len(tile_spans(width, side))
+
+    body_maps = 1 + cfg.n_resgroups * (cfg.n_resblocks + 1) + 1 + 1  # head, blocks and closing convs, end, head again
+    return per_map(tile) * body_maps + per_map(upsampler_tile(model, tile))
+
+
+def rcan_forward_tiled(model: nn.Module, x: torch.Tensor, tile: int, counter: StepCounter) -> torch.Tensor:
+    """RCAN's forward pass with its local parts tiled and its global pools exact.
+
+    Whole-image buffers: at most three feature maps live at once (the stream, the group input for the
+    short skip, and a scratch map for each block's residual), plus the output. The shallow features
+    for the long skip are not kept: the head (a 3 -> C conv, 0.01% of the work) runs again at the end.
+    """
+    halo_conv, halo_pair = 1, 2  # one 3x3 conv; conv-ReLU-conv (and the upsampler's conv, shuffle, conv)
+    tiled = len(tile_spans(x.shape[2], tile)) * len(tile_spans(x.shape[3], tile)) > 1
+
+    def shallow_features(t: torch.Tensor) -> torch.Tensor:
+        return model.head(model.sub_mean(t))
+
+    stream = map_tiles(shallow_features, x, tile, halo_conv, counter)
+    scratch: torch.Tensor | None = None  # a spare whole map, reused when tiled (one tile's result needs no copy)
+    for group in list(model.body)[:-1]:
+        group_input = stream.clone()
+        *blocks, closing_conv = list(group.body)
+        for block in blocks:
+            convs, attention = block.body[:3], block.body[3]
+            residual = map_tiles(convs, stream, tile, halo_pair, counter, out=scratch)
+            pooled = residual.mean(dim=(2, 3), keepdim=True, dtype=torch.float32).to(residual.dtype)
+            stream.addcmul_(residual, attention.gate(pooled))
+            scratch = residual if tiled else None
+            del residual  # untiled, the next block's fresh result must not meet this one in memory
+        closed = map_tiles(closing_conv, stream, tile, halo_conv, counter, out=scratch).add_(group_input)
+        del group_input
+        stream, scratch = closed, (stream if tiled else None)
+    features = map_tiles(model.body[-1], stream, tile, halo_conv, counter, out=scratch)
+    del scratch
+    features.add_(map_tiles(shallow_features, x, tile, halo_conv, counter, out=stream if tiled else None))
+    del stream
+    return map_tiles(model.upsample, features, upsampler_tile(model, tile), halo_pair, counter, scale=model.scale)
+
+
+RCAN_BIBTEX = """\
+@inproceedings{zhang2018rcan,
+  title     = {Image Super-Resolution Using Very Deep Residual Channel Attention Networks},
+  author    = {Zhang, Yulun and Li, Kunpeng and Li, Kai and Wang, Lichen and Zhong, Bineng and Fu, Yun},
+  booktitle = {European Conference on Computer Vision (ECCV)},
+  year      = {2018}
+}"""
+
+RCAN_ARCHITECTURE = Architecture(
+    name="RCAN",
+    model=RCAN,
+    config=RCANConfig,
+    signature_keys=("sub_mean.weight", "head.0.weight", "body.0.body.0.body.3.conv_du.0.weight", "tail.0.0.weight",
+                    "tail.1.weight"),
+    detect=detect_rcan_config,
+    # The paper's x3 model: 10 groups x 20 blocks, 64 features, reduction 16.
+    bounds={"n_resgroups": (1, 64), "n_resblocks": (1, 100), "n_feats": (1, 512), "reduction": (1, 512),
+            "scale": (2, 4)},
+    value_range=RCANConfig.rgb_range,
+    tiled_forward=rcan_forward_tiled,
+    tiled_steps=rcan_steps,
+    halo=2,  # the conv pairs, which do nearly all of the work, read 2 pixels around each tile
+    min_side=1,
+    precisions={"cpu": ("bf16", "fp32"), "cuda": ("fp16", "bf16", "fp32")},
+    bundled="rcan_x3.safetensors",
+    card=ModelCard(
+        summary="RCAN (Residual Channel Attention Network, Zhang et al., ECCV 2018) enlarges a photo {scale} times. "
+                "Very deep\nresidual groups with channel attention reweight feature channels, so fine textures "
+                "survive the enlargement\ninstead of being smoothed away.",
+        key_examples="`head.0`, `body.{g}.body.{b}.body.3.conv_du.0`, `tail.0.0`",
+        tag="rcan",
+        app_env="SR_HUB_REPO={repo}",
+        arxiv="1807.02758",
+        code="github.com/yulunzhang/RCAN",
+        bibtex=RCAN_BIBTEX,
+    ),
+    training={
+        # The bundled default: 1.77M parameters, fp16 safetensors of about 3.5 MB.
+        "bundled": Recipe(RCANConfig(n_resgroups=4, n_resblocks=6, n_feats=56, reduction=16, scale=3), batch=64),
+        # A CPU-friendly model for quick experiments.
+        "small": Recipe(RCANConfig(n_resgroups=3, n_resblocks=3, n_feats=32, reduction=8, scale=3), batch=16),
+        # For tests: seconds on a CPU.
+        "tiny": Recipe(RCANConfig(n_resgroups=1, n_resblocks=1, n_feats=8, reduction=4, scale=3), batch=4,
+                       lr_patch=12, warmup=2, save_every=2, eval_every=2),
+    },
+)

@@ -22,16 +22,15 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from functools import partial
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-if TYPE_CHECKING:
-    from sr_core.tiling import StepCounter
+from sr_core.models.architecture import Architecture, ModelCard, Recipe
+from sr_core.tiling import StepCounter, map_tiles, tile_spans
 
 N_LEVELS = 4  # SAFM splits the channels into this many chunks; chunk i > 0 is pooled by 2**i
+MIN_SIDE = 2 ** (N_LEVELS - 1)  # the coarsest level pools by this much, so a side must hold it at least once
 
 
 @dataclass(frozen=True)
@@ -93,9 +92,8 @@ class SAFM(nn.Module):
     def pooled_levels(self, coarse: torch.Tensor) -> list[torch.Tensor]:
         """Chunks 1..3 of the whole (normalised) input, max-pooled and convolved, still small."""
         height, width = coarse.shape[-2:]
-        smallest = 2 ** (N_LEVELS - 1)
-        if min(height, width) < smallest:
-            raise ValueError(f"SAFMN needs at least {smallest} pixels per side, got {height}x{width}")
+        if min(height, width) < MIN_SIDE:
+            raise ValueError(f"SAFMN needs at least {MIN_SIDE} pixels per side, got {height}x{width}")
         return [
             self.mfr[i](F.adaptive_max_pool2d(chunk, (height // 2**i, width // 2**i)))
             for i, chunk in enumerate(coarse.chunk(N_LEVELS - 1, dim=1), start=1)
@@ -180,8 +178,6 @@ def detect_safmn_config(state_dict: dict[str, torch.Tensor]) -> SAFMNConfig:
 
 def safmn_steps(model: nn.Module, height: int, width: int, tile: int) -> int:
     """How many tile steps `safmn_forward_tiled` takes: to_feat, three maps per block, to_img."""
-    from sr_core.tiling import tile_spans  # tiling registers this module's forward: import late
-
     per_map = len(tile_spans(height, tile)) * len(tile_spans(width, tile))
     return per_map * (2 + 3 * model.config.n_blocks)
 
@@ -201,8 +197,6 @@ def safmn_forward_tiled(model: nn.Module, x: torch.Tensor, tile: int, counter: S
     bounds only the temporaries. Measured for a 1280x720 input in fp16 on an H200 (one feature
     map = 63 MiB): tile 256 peaked at 271 MiB, the plain whole-image forward at 581 MiB.
     """
-    from sr_core.tiling import map_tiles
-
     cfg: SAFMNConfig = model.config
     dim, chunk = cfg.dim, cfg.dim // N_LEVELS
     batch, _, height, width = x.shape
@@ -234,3 +228,51 @@ def _safm_residual(block: AttBlock, t: torch.Tensor) -> torch.Tensor:
     dim = block.norm1.weight.shape[0]
     x = t[:, :dim]
     return x + block.safm.modulate(block.norm1(x), [t[:, dim:]])
+
+
+SAFMN_BIBTEX = """\
+@inproceedings{sun2023safmn,
+  title     = {Spatially-Adaptive Feature Modulation for Efficient Image Super-Resolution},
+  author    = {Sun, Long and Dong, Jiangxin and Tang, Jinhui and Pan, Jinshan},
+  booktitle = {IEEE/CVF International Conference on Computer Vision (ICCV)},
+  year      = {2023}
+}"""
+
+SAFMN_ARCHITECTURE = Architecture(
+    name="SAFMN",
+    model=SAFMN,
+    config=SAFMNConfig,
+    signature_keys=("to_feat.weight", "feats.0.norm1.weight", "feats.0.safm.mfr.0.weight", "feats.0.safm.aggr.weight",
+                    "feats.0.ccm.ccm.0.weight", "to_img.0.weight"),
+    detect=detect_safmn_config,
+    # The paper's x3 model: dim 36, 8 blocks, ffn_scale 2 (SAFMN-L: dim 128, 16 blocks).
+    bounds={"dim": (4, 512), "n_blocks": (1, 64), "ffn_scale": (0.0625, 8), "scale": (1, 8)},
+    value_range=1.0,
+    tiled_forward=safmn_forward_tiled,
+    tiled_steps=safmn_steps,
+    halo=1,  # every tiled map of `safmn_forward_tiled` reads at most 1 pixel around its tile
+    min_side=MIN_SIDE,
+    precisions={"cpu": ("bf16", "fp32"), "cuda": ("fp16", "bf16", "fp32")},  # the norms keep fp32 statistics
+    bundled="safmn_x3.safetensors",
+    card=ModelCard(
+        summary="SAFMN (Spatially-Adaptive Feature Modulation Network, Sun et al., ICCV 2023) enlarges a photo "
+                "{scale} times.\nEach block pools its features at several scales and uses them to modulate the "
+                "full-resolution ones,\nso a small, fast network still brings back fine detail.",
+        key_examples="`to_feat`, `feats.{i}.safm.mfr.{j}`, `feats.{i}.ccm.ccm.0`, `to_img.0`",
+        tag="safmn",
+        app_env="SR_SAFMN_HUB_REPO={repo} SR_SAFMN_HUB_FILE=model.safetensors",
+        arxiv="2302.13800",
+        code="github.com/sunny2109/SAFMN",
+        bibtex=SAFMN_BIBTEX,
+    ),
+    training={
+        # SAFMN x3 as published (sunny2109/SAFMN options/train/SAFMN/train_DF2K_X3.yml: Adam lr 1e-3, cosine,
+        # batch 64 of 64px LR crops); batch and crop here suit CPU training. 232,695 parameters.
+        "safmn": Recipe(SAFMNConfig(dim=36, n_blocks=8, ffn_scale=2.0, scale=3), batch=16, lr_patch=48, lr=1e-3),
+        # The dataset-distillation study (sr_core.tools.study): a quarter-width SAFMN whose five arms fit one session
+        # on a shared 2-core CPU (one thread: about 80 ms per step, "safmn" about 1.3 s). 56,643 parameters.
+        # The 32px LR crop leaves room for random crops inside the 48px LR patches of a distilled set.
+        "safmn-study": Recipe(SAFMNConfig(dim=24, n_blocks=4, ffn_scale=2.0, scale=3), batch=16, lr_patch=32,
+                              lr=1e-3, save_every=250, eval_every=250),
+    },
+)

@@ -1,0 +1,1 @@
+"""The RCAN paper's evaluation protocol: MATLAB-style bicubic (imresize), Y-channel PSNR/SSIM, and the scoring."""

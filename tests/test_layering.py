@@ -1,0 +1,39 @@
+"""Data flows one way, image -> sr_core -> explain -> app.py: importing a lower layer never loads a higher one.
+
+Each import runs in a fresh interpreter, so nothing another test imported can hide a stray import."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.hub_standin import REPO_ROOT
+
+PROBE = """
+import importlib, json, pkgutil, sys
+package = importlib.import_module(sys.argv[1])
+for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+    if not module.name.endswith(".__main__"):  # that one runs the command line
+        importlib.import_module(module.name)
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+"""
+
+
+def top_level_modules_loaded_by(package: str) -> set[str]:
+    """Every top-level module loaded by importing `package` and each of its modules."""
+    done = subprocess.run([sys.executable, "-c", PROBE, package], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("package, never", [
+    ("sr_core", {"gradio", "explain", "app", "plotly"}),
+    ("explain", {"gradio", "app"}),
+])
+def test_a_layer_never_loads_the_layers_above_it(package: str, never: set[str]) -> None:
+    loaded = top_level_modules_loaded_by(package)
+    assert package in loaded  # the probe imported what it was asked to
+    assert not loaded & never, f"importing {package} loaded {sorted(loaded & never)}"
