@@ -704,7 +704,7 @@ def explore_channel_of(image: str | None, have_original: bool, weights: str, mod
     rgb, _, focus = explained_input(read_photo(image).rgb, have_original, clicked_point(image, clicked),
                                     engine.upscaler.scale)
     try:
-        figure, text, _ = explore_channel(engine.weights.model, rgb, int(group), int(block), int(channel), focus)
+        figure, text, _ = explore_channel(engine.weights.model, rgb, group, block, channel, focus)
     except ValueError as exc:  # not an RCAN, or a choice it does not have: said where the view would be
         return None, f"⚠️ {exc}"
     return figure, with_tooltips(text)

@@ -74,7 +74,7 @@ def metrics(analysis: BaseAnalysis) -> dict:
     return json_ready({**analysis.metrics(), "answer": {"short": short_answer(analysis)}})
 
 
-def explore_channel(model: nn.Module, rgb: np.ndarray, group: int, block: int, channel: int,
+def explore_channel(model: nn.Module, rgb: np.ndarray, group: object, block: object, channel: object,
                     focus: tuple[int, int] | None = None) -> tuple[go.Figure, str, dict]:
     """The linked channel view (RCAN only: the channels its attention gates): its figure, its readout (markdown,
     without tooltips) and its numbers, on the explanation's working region. ValueError names a bad choice."""

@@ -12,6 +12,7 @@ costs more than an earlier one, never more than one pass.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,14 +62,21 @@ class _BlockReached(Exception):
     """Raised by the hook once the chosen block has run: nothing after it is needed."""
 
 
-def checked_choice(model: RCAN, group: int, block: int, channel: int) -> None:
-    """One-line errors for a (group, block, channel) the model does not have (API callers choose freely)."""
+def checked_choice(model: RCAN, group: object, block: object, channel: object) -> tuple[int, int, int]:
+    """(group, block, channel) as ints, or a one-line error for a choice the model does not have: API callers
+    choose freely (a slider sends 2.0; NaN, infinity, text and booleans are refused, their echo kept short)."""
     layers = attention_layers(model)
     limits = (("group", group, 1, len(layers)), ("block", block, 1, len(layers[0])),
               ("channel", channel, 0, model.config.n_feats - 1))
+    chosen = []
     for name, value, low, high in limits:
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise ValueError(f"{name} must be a whole number from {low} to {high} for this RCAN, got {value!r}")
+        whole = (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                 and float(value).is_integer())
+        if not whole or not low <= value <= high:
+            raise ValueError(f"{name} must be a whole number from {low} to {high} for this RCAN, "
+                             f"got {repr(value)[:40]}")
+        chosen.append(int(value))
+    return chosen[0], chosen[1], chosen[2]
 
 
 def block_residual(model: RCAN, x: torch.Tensor, group: int, block: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,13 +100,13 @@ def block_residual(model: RCAN, x: torch.Tensor, group: int, block: int) -> tupl
     return seen["residual"], seen["gates"]
 
 
-def channel_view(model: RCAN, rgb: np.ndarray, group: int, block: int, channel: int,
+def channel_view(model: RCAN, rgb: np.ndarray, group: object, block: object, channel: object,
                  focus: tuple[int, int] | None = None, max_side: int = MAX_SIDE) -> ChannelView:
     """The view of (group, block, channel) on `rgb` (HxWx3 float [0, 1]), over the same working region as the
     explanation (around `focus`, a click, else the most textured one)."""
     if not isinstance(model, RCAN):
         raise ValueError(f"the channel view needs an RCAN (channel attention), not {type(model).__name__}")
-    checked_choice(model, group, block, channel)
+    group, block, channel = checked_choice(model, group, block, channel)
     region, note, _ = working_region(rgb, max_side, focus)
     lr_region = region.crop(rgb)
     param = next(model.parameters())

@@ -66,11 +66,19 @@ def test_the_view_follows_the_click(model) -> None:
     ((1, 0, 0), "block must be a whole number from 1 to 2"),
     ((1, 1, 8), "channel must be a whole number from 0 to 7"),
     ((1, 1, True), "channel must be a whole number"),
+    ((1.5, 1, 0), "group must be a whole number"),
+    ((1, float("inf"), 0), "block must be a whole number from 1 to 2 for this RCAN, got inf"),
+    ((1, 1, float("nan")), "channel must be a whole number"),
+    ((1, 1, "7" * 1000), "got '7777"),
 ])
 def test_a_choice_the_model_lacks_gets_one_line(model, photo, choice, message) -> None:
     with pytest.raises(ValueError, match=message) as error:
         channel_view(model, photo, *choice)
-    assert "\n" not in str(error.value)
+    assert "\n" not in str(error.value) and len(str(error.value)) < 120
+
+
+def test_a_slider_value_counts_as_its_whole_number(model, photo) -> None:
+    assert channel_view(model, photo, 2.0, 1.0, 3.0).to_dict()["channel"] == 3
 
 
 def test_only_rcan_has_a_channel_view(photo) -> None:
