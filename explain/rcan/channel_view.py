@@ -7,8 +7,11 @@ channel a student picks: what does x_c respond to (its map), how strongly is it 
 among the block's channels), and how much of the block's added residual it makes up (its energy share of
 s * x: an even share would be 1/C).
 
-One real forward pass over the explanation's working region, stopped right after the chosen block: a later block
-costs more than an earlier one, never more than one pass.
+And the experiment that makes it cause and effect: the same network with only this one gate set to 0 (the
+channel muted in this block, nothing else changed), against the normal network on the same region: how much the
+output changes, and how much of that change falls on the most textured quarter (a quarter if it were even).
+Two real forward passes over the explanation's working region: the normal one, which also records the block, and
+the muted one.
 """
 from __future__ import annotations
 
@@ -19,11 +22,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from explain.hooks import owner_thread, removed_after
+from explain.experiments import Ablation, Measure
+from explain.hooks import outputs_replaced, owner_thread, removed_after
 from explain.pipeline import MAX_SIDE, threads_worth_using, value_range, working_region
 from explain.rcan.capture import attention_layers
 from explain.region import Box
 from sr_core.models.rcan import RCAN
+from sr_core.protocol.imresize import imresize
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class ChannelView:
     region: Box  # where in the photo, input pixels
     region_note: str
     lr_region: np.ndarray  # (H, W, 3) the photo there, float [0, 1]
+    muted: Ablation  # the network with this gate set to 0, against the normal one
 
     @property
     def gate(self) -> float:
@@ -55,11 +61,8 @@ class ChannelView:
     def to_dict(self) -> dict:
         return {"group": self.group, "block": self.block, "channel": self.channel, "gate": self.gate,
                 "gate_rank": self.gate_rank, "n_channels": int(self.gates.size), "share": self.share,
-                "even_share": 1.0 / self.gates.size, "region": self.region.to_dict()}
-
-
-class _BlockReached(Exception):
-    """Raised by the hook once the chosen block has run: nothing after it is needed."""
+                "even_share": 1.0 / self.gates.size, "region": self.region.to_dict(),
+                "muted": self.muted.to_dict()}
 
 
 def checked_choice(model: RCAN, group: object, block: object, channel: object) -> tuple[int, int, int]:
@@ -79,25 +82,33 @@ def checked_choice(model: RCAN, group: object, block: object, channel: object) -
     return chosen[0], chosen[1], chosen[2]
 
 
-def block_residual(model: RCAN, x: torch.Tensor, group: int, block: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(residual (C, H, W), gates (C,)) of block (group, block), 1-based, for input x (1x3xHxW, model range)."""
+def normal_pass(model: RCAN, x: torch.Tensor, group: int, block: int
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(output, residual (C, H, W), gates (C,)) of the normal forward pass of x (1x3xHxW, model range), with
+    block (group, block), 1-based, recorded on the way."""
     layer: nn.Module = attention_layers(model)[group - 1][block - 1]
     seen: dict[str, torch.Tensor] = {}
     mine = owner_thread()
 
     def on_block(module: nn.Module, inputs: tuple, _output: torch.Tensor) -> None:
         if mine():
-            residual = inputs[0].detach().float()
-            seen["residual"] = residual[0].cpu()
+            seen["residual"] = inputs[0].detach().float()[0].cpu().clone()
             seen["gates"] = module.gate(module.avg_pool(inputs[0])).detach().float().flatten().cpu()
-            raise _BlockReached
 
     with removed_after([layer.register_forward_hook(on_block)]), torch.inference_mode():
-        try:
-            model.features(x)
-        except _BlockReached:
-            pass
-    return seen["residual"], seen["gates"]
+        output = model(x)
+    return output, seen["residual"], seen["gates"]
+
+
+def muted_pass(model: RCAN, x: torch.Tensor, group: int, block: int, channel: int) -> torch.Tensor:
+    """The forward pass with one gate, (group, block, channel), set to 0: that channel of that block adds nothing."""
+    def mute(_index: int, gates: torch.Tensor) -> torch.Tensor:
+        gates = gates.clone()
+        gates[:, channel] = 0
+        return gates
+
+    with outputs_replaced([attention_layers(model)[group - 1][block - 1].conv_du[3]], mute), torch.inference_mode():
+        return model(x)
 
 
 def channel_view(model: RCAN, rgb: np.ndarray, group: object, block: object, channel: object,
@@ -110,10 +121,20 @@ def channel_view(model: RCAN, rgb: np.ndarray, group: object, block: object, cha
     region, note, _ = working_region(rgb, max_side, focus)
     lr_region = region.crop(rgb)
     param = next(model.parameters())
-    x = torch.from_numpy(np.ascontiguousarray(lr_region.transpose(2, 0, 1)))[None] * value_range(model)
+    scale = value_range(model)
+    x = (torch.from_numpy(np.ascontiguousarray(lr_region.transpose(2, 0, 1)))[None] * scale).to(param.device,
+                                                                                                 param.dtype)
+
+    def image(output: torch.Tensor) -> np.ndarray:
+        return np.clip(output[0].float().cpu().numpy().transpose(1, 2, 0) / scale, 0, 1)
+
     with threads_worth_using():
-        residual, gates = block_residual(model, x.to(param.device, param.dtype), group, block)
+        output, residual, gates = normal_pass(model, x, group, block)
+        muted = muted_pass(model, x, group, block, channel)
     energy = ((residual * gates[:, None, None]) ** 2).sum(dim=(1, 2)).double()
     shares = (energy / energy.sum()).numpy() if float(energy.sum()) > 0 else np.full(gates.numel(), 1 / gates.numel())
+    measure = Measure(lr_region, np.clip(imresize(lr_region, model.scale), 0, 1), None, model.scale)
+    ablation = measure.ablation("muted", f"the gate of group {group}, block {block}, channel {channel} set to 0",
+                                image(muted), image(output))
     return ChannelView(group, block, channel, residual[channel].numpy(), gates.numpy(), shares, region, note,
-                       lr_region)
+                       lr_region, ablation)

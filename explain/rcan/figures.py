@@ -184,24 +184,33 @@ def rcan_figures(analysis: Analysis) -> dict[str, go.Figure]:
 
 
 def channel_view_figure(view: ChannelView) -> go.Figure:
-    """The chosen channel over the photo (its residual before the gate, signed: red adds, blue takes away) and the
-    block's gates, the chosen one marked: a linked view, the sliders choose (group, block, channel)."""
+    """The chosen channel over the photo (its residual before the gate, signed: red adds, blue takes away), the
+    block's gates with the chosen one marked, and the experiment: where the output changes when that one gate is
+    set to 0. A linked view: the sliders choose (group, block, channel)."""
     height, width = view.lr_region.shape[:2]
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.14, subplot_titles=(
+    muted = view.muted
+    fig = make_subplots(rows=1, cols=3, column_widths=[0.3, 0.4, 0.3], horizontal_spacing=0.14, subplot_titles=(
         f"channel {view.channel} before its gate",
         f"all {view.gates.size} gates of this block",
+        f"its gate set to 0: output change, {muted.mean_abs_change:.2f} levels",
     ))
     fig.add_trace(image_trace(gray(view.lr_region)), row=1, col=1)
     fig.add_trace(map_trace(view.residual, height, width, opacity=0.65, **diverging(view.residual),
-                            colorbar=dict(title="feature", x=0.38, len=0.9),
+                            colorbar=dict(title="feature", x=0.225, len=0.9, thickness=12),
                             hovertemplate="feature %{z:.3g}<extra></extra>"), row=1, col=1)
     colours = ["#e8590c" if c == view.channel else "#adb5bd" for c in range(view.gates.size)]
     fig.add_trace(go.Bar(x=list(range(view.gates.size)), y=view.gates, marker_color=colours, showlegend=False,
                          hovertemplate="channel %{x}<br>gate %{y:.3f}<extra></extra>"), row=1, col=2)
-    fig.update_xaxes(showticklabels=False, showgrid=False, row=1, col=1)
-    fig.update_yaxes(showticklabels=False, showgrid=False, autorange="reversed", row=1, col=1)
+    out_height, out_width = muted.change.shape
+    fig.add_trace(map_trace(muted.change, out_height, out_width, colorscale="Inferno", zmin=0,
+                            colorbar=dict(title="levels", x=1.0, len=0.9, thickness=12),
+                            hovertemplate="change %{z:.2f} levels<extra></extra>"), row=1, col=3)
+    for col in (1, 3):
+        fig.update_xaxes(showticklabels=False, showgrid=False, row=1, col=col)
+        fig.update_yaxes(showticklabels=False, showgrid=False, autorange="reversed", scaleanchor=f"x{col}",
+                         row=1, col=col)
     fig.update_xaxes(title_text="channel", row=1, col=2)
-    fig.update_yaxes(title_text="gate (0 mutes, 1 passes)", range=[0, 1], row=1, col=2)
+    fig.update_yaxes(title_text="gate (0..1)", range=[0, 1], row=1, col=2)
     fig.update_layout(
         title=(f"Group {view.group}, block {view.block}, channel {view.channel}: gate {view.gate:.2f} "
                f"(rank {view.gate_rank} of {view.gates.size}), {100 * view.share:.1f}% of what the block adds"),

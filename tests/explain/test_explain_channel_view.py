@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from explain.analysis import explore_channel
+from explain.hooks import outputs_replaced
 from explain.rcan.capture import attention_layers, capture_forward
+from explain.rcan.experiments import forward_with_gates
 from explain.rcan.channel_view import channel_view
 from sr_core.models.safmn import SAFMN, SAFMNConfig
 from tests.conftest import tiny_random_rcan
@@ -43,16 +45,22 @@ def test_shares_are_the_energy_of_what_the_block_adds(model, photo) -> None:
     assert ranks == list(range(1, model.config.n_feats + 1))
 
 
-def test_the_pass_stops_after_the_chosen_block(model, photo) -> None:
-    reached = []
-    handle = model.tail.register_forward_hook(lambda *_: reached.append("tail"))
-    later = attention_layers(model)[1][1].register_forward_hook(lambda *_: reached.append("G2.B2"))
-    try:
-        channel_view(model, photo, 1, 2, 0)
-    finally:
-        handle.remove()
-        later.remove()
-    assert reached == []
+def test_muting_the_gate_is_a_real_pass_that_changes_only_through_that_channel(model, photo) -> None:
+    view = channel_view(model, photo, 1, 2, 5)
+    x = torch.from_numpy(photo.transpose(2, 0, 1).copy())[None] * model.config.rgb_range
+    with torch.inference_mode():
+        normal = model(x)[0].numpy().transpose(1, 2, 0) / model.config.rgb_range
+        muted = forward_with_gates(model, x, lambda g: g)  # the hook path itself changes nothing
+    np.testing.assert_array_equal(muted[0].numpy().transpose(1, 2, 0) / model.config.rgb_range, normal)
+    assert view.muted.mean_abs_change > 0 and view.muted.change.shape == (120, 168)
+    assert 0 <= view.muted.texture_share_of_change <= 1
+    assert not np.array_equal(view.muted.output, np.clip(normal, 0, 1))
+    # A channel whose residual is scaled by 0 already adds nothing: muting it again changes nothing.
+    layer = attention_layers(model)[0][1].conv_du[3]
+    with outputs_replaced([layer], lambda _i, g: torch.where(torch.arange(g.shape[1])[None, :, None, None] == 5,
+                                                              torch.zeros_like(g), g)):
+        again = channel_view(model, photo, 1, 2, 5)
+    assert again.gate == 0 and again.muted.mean_abs_change == 0
 
 
 def test_the_view_follows_the_click(model) -> None:
