@@ -8,6 +8,8 @@ missing. Screenshots go to tests/artifacts/ (gitignored) for people to look at.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -105,27 +107,33 @@ def report(request, tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFact
     return request.param, out / "report" / "index.html"
 
 
-@pytest.mark.browser
-def test_the_report_opens_offline_and_draws_every_figure(browser, report) -> None:
-    name, index = report
+@contextmanager
+def loaded(browser, index: Path) -> Iterator[tuple]:  # noqa: ANN001 - a playwright browser
+    """(page, refused requests) once the report's script has run; the page is closed afterwards."""
     page, refused = open_offline(browser, index)
     try:
         page.wait_for_function("() => window.reportReady !== undefined", timeout=TIMEOUT_MS)
-        assert page.evaluate("window.reportReady") is True  # plotly.js unpacked in the page, every figure drawn
-        assert refused == []  # nothing fetched from anywhere: no fonts, scripts, images or styles outside the file
-        drawn = page.evaluate("[...document.querySelectorAll('.plot')].filter(p => p.querySelector('svg')).length")
-        assert drawn == page.evaluate("document.querySelectorAll('.plot').length") == FIGURES[name]
-        assert page.evaluate("[...document.images].every(img => img.complete && img.naturalWidth > 0)")
+        yield page, refused
     finally:
         page.close()
 
 
 @pytest.mark.browser
+def test_the_report_opens_offline_and_draws_every_figure(browser, report) -> None:
+    name, index = report
+    with loaded(browser, index) as (page, refused):
+        assert page.evaluate("window.reportReady") is True  # plotly.js unpacked in the page, every figure drawn
+        assert refused == []  # nothing fetched from anywhere: no fonts, scripts, images or styles outside the file
+        drawn = page.evaluate("[...document.querySelectorAll('.plot')].filter(p => p.querySelector('svg')).length")
+        assert drawn == page.evaluate("document.querySelectorAll('.plot').length") == FIGURES[name]
+        assert page.evaluate("[...document.images].every(img => img.complete && img.naturalWidth > 0)")
+
+
+@pytest.mark.browser
 def test_printed_on_a4_nothing_overlaps_or_is_clipped(browser, report) -> None:
     name, index = report
-    page, _ = open_offline(browser, index)
-    try:
-        page.wait_for_function("() => window.reportReady === true", timeout=TIMEOUT_MS)
+    with loaded(browser, index) as (page, _):
+        assert page.evaluate("window.reportReady") is True
         page.emulate_media(media="print")
         found = page.evaluate(LAYOUT_PROBLEMS, A4_WIDTH_PX)
         ARTIFACTS.mkdir(exist_ok=True)
@@ -138,8 +146,6 @@ def test_printed_on_a4_nothing_overlaps_or_is_clipped(browser, report) -> None:
         assert 600 < found["right"] <= A4_CONTENT_PX  # fits between the A4 margins, not only on the A4 sheet
         pdf = page.pdf(format="A4", print_background=True)
         assert pdf.startswith(b"%PDF") and 4 <= pdf_pages(pdf) <= 30, pdf_pages(pdf)
-    finally:
-        page.close()
 
 
 def test_the_page_counter_counts_pages_not_the_page_tree() -> None:
