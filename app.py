@@ -694,20 +694,32 @@ def clicked_point(image: str, clicked: tuple | None) -> tuple[int, int] | None:
 NOT_EXPLORED = "*Explain a photo (RCAN) to look at any channel of any block here.*"
 
 
+# Channel views by (photo's content hash, ground-truth mode, weights, model, click, group, block, channel): an
+# explanation tab opened again shows its view without running the network twice more.
+EXPLORED: RecentResults[tuple, tuple] = RecentResults(size=12)
+
+
+@on_gpu(duration=ZEROGPU_DEFAULT_S)  # two passes over at most a 128×128 region
+@shown_to_user
 def explore_channel_of(image: str | None, have_original: bool, weights: str, model: str,
                        clicked: tuple | None, group: float, block: float, channel: float) -> tuple:
-    """The linked channel view: the sliders' (group, block, channel) over the explanation's region, its gate and
-    its share of what the block adds. One forward pass, stopped after the chosen block."""
+    """The linked channel view: the sliders' (group, block, channel) over the explanation's region, its gate, its
+    share of what the block adds, and the output with that one gate set to 0. Two forward passes, cached."""
     if not image:
         return None, NOT_EXPLORED
+    focus = clicked_point(image, clicked)
+    key = (file_digest(image), bool(have_original), weights, model, focus, group, block, channel)
+    cached = EXPLORED.get(key)
+    if cached is not None:
+        return cached
     engine = ENGINES.get(weights, model)
-    rgb, _, focus = explained_input(read_photo(image).rgb, have_original, clicked_point(image, clicked),
-                                    engine.upscaler.scale)
+    rgb, _, focus = explained_input(read_photo(image).rgb, have_original, focus, engine.upscaler.scale)
     try:
         figure, text, _ = explore_channel(engine.weights.model, rgb, group, block, channel, focus)
     except ValueError as exc:  # not an RCAN, or a choice it does not have: said where the view would be
         return None, f"⚠️ {exc}"
-    return figure, with_tooltips(text)
+    EXPLORED.put(key, (figure, with_tooltips(text)))
+    return EXPLORED.get(key)
 
 
 def channel_sliders_for(metrics: dict | None) -> tuple:
@@ -761,6 +773,8 @@ STEPPED: RecentResults[tuple[str, str, str], list[Step]] = RecentResults()
 NOT_STEPPED = "*Choose a photo in the **Upscale** tab: its run through the network appears here, step by step.*"
 
 
+@on_gpu(duration=ZEROGPU_DEFAULT_S)  # one pass over the photo, bounded by the pixel limit
+@shown_to_user
 def step_through_on_open(image: str | None, weights: str, model: str) -> tuple:
     """Opening the workflow tab runs the network once on the whole photo, stage by stage (or shows the cached
     run): the steps, the first step shown, and the overview strip."""

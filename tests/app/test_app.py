@@ -257,6 +257,20 @@ def test_the_channel_sliders_follow_the_explanation_and_choose_the_view(app_modu
     assert "needs an RCAN" in safmn
     assert app_module.channel_sliders_for(None) == (app_module.gr.update(),) * 3
     assert app_module.explore_channel_of(None, False, "default", "rcan", None, 1, 1, 0)[0] is None
+    again = app_module.explore_channel_of(str(photo), False, "default", "rcan", None, 2, 1, 5)
+    assert again[0] is figure  # the tab opened again: served from the cache, no new passes
+
+
+def test_model_runs_that_open_with_a_tab_explain_a_bad_file_in_one_line(app_module, tmp_path: Path) -> None:
+    import gradio as gr
+
+    text = tmp_path / "notes.png"
+    text.write_bytes(b"this is not a photo")
+    for run in (lambda: app_module.step_through_on_open(str(text), "default", "rcan"),
+                lambda: app_module.explore_channel_of(str(text), False, "default", "rcan", None, 1, 1, 0)):
+        with pytest.raises(gr.Error, match="notes.png is not an image") as error:
+            run()
+        assert "\n" not in str(error.value)
 
 
 def test_an_example_click_names_the_model_in_the_slider(app_module) -> None:
