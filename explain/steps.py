@@ -8,6 +8,7 @@ the feature views' colours), so pixels with similar features get similar colours
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -20,7 +21,11 @@ from explain.explainers import explainer_for_model
 from explain.hooks import owner_thread, removed_after
 from explain.pipeline import threads_worth_using, value_range
 from explain.workflow import StageSpec
+from sr_core.protocol.imresize import imresize
 
+# The pass is untiled (every stage's whole output is kept for its thumbnail): about 6 KB of memory per input
+# pixel for the bundled RCAN, so a 4-megapixel photo would need ~24 GB. 400x300 keeps it under 1 GB.
+STEP_MAX_PIXELS = 400 * 300
 THUMB_SIDE = 240  # thumbnails are shrunk to at most this many pixels a side before PCA
 PCA_SAMPLES = 4096  # pixels the PCA is fitted on
 
@@ -76,13 +81,25 @@ def thumbnail_of(output: torch.Tensor) -> tuple[np.ndarray, str]:
     return pca_thumbnail(features), f"PCA of the {features.shape[0]} channels as colours"
 
 
-def step_through_photo(model: nn.Module, rgb: np.ndarray) -> list[Step]:
-    """The step-through with the stages the model's explainer names."""
-    return step_through(model, rgb, explainer_for_model(model).stages(model))
+def within_budget(rgb: np.ndarray, max_pixels: int) -> tuple[np.ndarray, str]:
+    """The photo, shrunk with the paper's bicubic to at most max_pixels if larger, and the input step's words."""
+    height, width = rgb.shape[:2]
+    if height * width <= max_pixels:
+        return rgb, "your photo, in the model's value range"
+    small = np.clip(imresize(rgb, math.sqrt(max_pixels / (height * width))), 0, 1).astype(np.float32)
+    return small, (f"your photo shrunk from {width}×{height} to {small.shape[1]}×{small.shape[0]} px: the "
+                   f"step-through runs the network untiled, so it keeps to {max_pixels:,} pixels")
+
+
+def step_through_photo(model: nn.Module, rgb: np.ndarray, max_pixels: int = STEP_MAX_PIXELS) -> list[Step]:
+    """The step-through with the stages the model's explainer names, on the photo (shrunk if over max_pixels)."""
+    rgb, input_detail = within_budget(rgb, max_pixels)
+    return step_through(model, rgb, explainer_for_model(model).stages(model), input_detail)
 
 
 @torch.no_grad()
-def step_through(model: nn.Module, rgb: np.ndarray, stages: list[StageSpec]) -> list[Step]:
+def step_through(model: nn.Module, rgb: np.ndarray, stages: list[StageSpec],
+                 input_detail: str = "your photo, in the model's value range") -> list[Step]:
     """Run `model` on the whole HxWx3 [0, 1] photo once, stage by stage (hooks on each stage's last module),
     and record every stage's output shape, time and thumbnail. The thumbnails are made after each stage's clock
     stops, so they do not count in its time."""
@@ -90,7 +107,7 @@ def step_through(model: nn.Module, rgb: np.ndarray, stages: list[StageSpec]) -> 
     scale = value_range(model)
     started = time.perf_counter()
     x = (torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None] * scale).to(param.device, param.dtype)
-    steps = [Step("input", "your photo, in the model's value range", tuple(x.shape[1:]),
+    steps = [Step("input", input_detail, tuple(x.shape[1:]),
                   time.perf_counter() - started, image_thumbnail(shrunk(x[0].float()), scale), "the photo")]
     mine = owner_thread()
     begun: dict[int, float] = {}

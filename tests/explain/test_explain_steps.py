@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from explain.rcan.stages import rcan_stages
-from explain.steps import pca_thumbnail, step_through, step_through_photo
+from explain.steps import STEP_MAX_PIXELS, pca_thumbnail, step_through, step_through_photo
 from tests.conftest import save_tiny_safmn
 from tests.conftest import tiny_random_rcan
 
@@ -52,3 +52,12 @@ def test_pca_colours_follow_the_features() -> None:
     image = pca_thumbnail(features)
     assert image.shape == (4, 6, 3)
     assert not np.array_equal(image[0, 0], image[0, 5]) and np.array_equal(image[0, 0], image[3, 2])
+
+
+def test_a_large_photo_is_shrunk_to_the_budget_and_says_so() -> None:
+    model = tiny_random_rcan().eval()
+    steps = step_through_photo(model, photo(40, 60), max_pixels=20 * 30)  # 4x the budget: halved a side
+    assert steps[0].shape == (3, 20, 30) and "shrunk from 60×40 to 30×20 px" in steps[0].detail
+    assert steps[-1].shape == (3, 60, 90)
+    assert step_through_photo(model, photo(20, 30), max_pixels=20 * 30)[0].shape == (3, 20, 30)  # within: as is
+    assert STEP_MAX_PIXELS >= 400 * 266  # the 400x266 photo runs at its own size
