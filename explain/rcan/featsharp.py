@@ -239,31 +239,35 @@ def save_upsampler(model: FeatSharpX3, path: Path, metadata: dict[str, str]) -> 
         save_file(tensors, str(staging), metadata={"format": FILE_FORMAT, **metadata})
 
 
+MAX_CHANNELS = 1024  # far above any RCAN's feature width: a larger feature_mean is a crafted file
+
+
 def load_upsampler(path: Path) -> FeatSharpX3:
-    """The upsampler in `path`, strictly: the file's format tag, every key and shape, finite values; anything else
-    is a one-line CheckpointError."""
+    """The upsampler in `path`, strictly: the format tag, then every key and shape from the file's header, checked
+    against a model of the width its feature_mean names, before a single tensor is read; then finite values.
+    Anything else is a one-line CheckpointError, and a crafted header allocates nothing."""
     try:
         with safe_open(str(path), framework="pt") as handle:
             tag = (handle.metadata() or {}).get("format")
-        tensors = load_file(str(path))
+            shapes = {key: list(handle.get_slice(key).get_shape()) for key in handle.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"cannot read the FeatSharp upsampler {path.name}: {first}") from exc
     if tag != FILE_FORMAT:
         raise CheckpointError(f"{path.name} is not a FeatSharp x3 upsampler (format {tag!r}, expected {FILE_FORMAT!r})")
-    mean = tensors.get("feature_mean")
-    if mean is None or mean.ndim != 1:
-        raise CheckpointError(f"{path.name}: no feature_mean vector, cannot tell the channel count")
-    model = FeatSharpX3(int(mean.shape[0]), probe_side=int(tensors.get("probe_image", torch.zeros(3, 1, 1)).shape[-1]))
-    expected = model.state_dict()
-    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+    mean = shapes.get("feature_mean")
+    if mean is None or len(mean) != 1 or not 0 < mean[0] <= MAX_CHANNELS:
+        raise CheckpointError(f"{path.name}: no feature_mean vector of 1..{MAX_CHANNELS} channels")
+    model = FeatSharpX3(mean[0])
+    expected = {key: list(value.shape) for key, value in model.state_dict().items()}
+    missing, unexpected = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
     if missing or unexpected:
         raise CheckpointError(f"{path.name}: keys do not match a FeatSharp x3 upsampler "
                               f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
-    wrong = [k for k in expected if tensors[k].shape != expected[k].shape]
+    wrong = [k for k in expected if shapes[k] != expected[k]]
     if wrong:
-        raise CheckpointError(f"{path.name}: {wrong[0]} has shape {list(tensors[wrong[0]].shape)}, "
-                              f"expected {list(expected[wrong[0]].shape)}")
+        raise CheckpointError(f"{path.name}: {wrong[0]} has shape {shapes[wrong[0]]}, expected {expected[wrong[0]]}")
+    tensors = load_file(str(path))
     bad = [k for k, v in tensors.items() if not torch.isfinite(v).all()]
     if bad:
         raise CheckpointError(f"{path.name}: {bad[0]} holds NaN or infinite values")

@@ -100,6 +100,9 @@ def _crafted(tmp_path, edit) -> str:
     (lambda t, m: t.update({"jbu.sigma_spatial": torch.ones(2)}), "jbu.sigma_spatial has shape [2]"),
     (lambda t, m: t["tile_bias"].fill_(float("nan")), "tile_bias holds NaN"),
     (lambda t, m: m.update(format="rcan"), "is not a FeatSharp x3 upsampler"),
+    (lambda t, m: t.update(probe_image=torch.zeros(())), "probe_image has shape []"),
+    (lambda t, m: t.update(probe_image=torch.zeros(3, 1, 5000)), "probe_image has shape [3, 1, 5000]"),
+    (lambda t, m: t.update(feature_mean=torch.zeros(5000)), "no feature_mean vector of 1..1024 channels"),
 ])
 def test_a_crafted_file_gives_a_one_line_error(tmp_path, edit, message):
     with pytest.raises(CheckpointError) as caught:
