@@ -59,9 +59,10 @@ HOW_TO_READ: dict[str, str] = {
         "no trend to see."
     ),
     "feature_views": (
-        "RCAN's deep features (dozens of numbers per pixel, shown as colours by one shared PCA) enlarged ×3 in seven "
-        "ways. JBU is guided by the input, never by the output. featsharp is the one upsampler trained by this "
-        "project (bundled RCAN only); the last row shows its learned kernel at an edge and at a flat pixel."
+        "RCAN's deep features (dozens of numbers per pixel, shown as colours by one shared PCA) enlarged ×3 in up "
+        "to seven ways. JBU is guided by the input, never by the output. featsharp is the one upsampler trained by this "
+        "project, shown only for the bundled RCAN it was trained on, with its learned kernel at an edge and at a flat "
+        "pixel in the last row."
     ),
     "feature_view_metrics": (
         "Two scores per view, cosine similarity (higher is better): against the features of the original (needs "

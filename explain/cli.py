@@ -76,6 +76,10 @@ def run_report(args: argparse.Namespace) -> int:
     stderr(f"weights: {loaded.describe()}")
     model = loaded.model.to(args.device or default_device())
     rgb, hr, focus = image.rgb, None, args.focus
+    clicked_on = original or image  # --focus is in the pixels of the photo the app would show
+    if focus is not None and not (focus[0] < clicked_on.rgb.shape[1] and focus[1] < clicked_on.rgb.shape[0]):
+        raise ValueError(f"--focus {focus[0]},{focus[1]} is outside the {clicked_on.rgb.shape[1]}x"
+                         f"{clicked_on.rgb.shape[0]} photo")
     if original is not None:
         hr = to_uint8(original.rgb)
         scale = model.scale

@@ -204,7 +204,7 @@ def photo_section(analysis: BaseAnalysis, photo: np.ndarray | None) -> str:
         if max(height, width) > MAX_PHOTO_SIDE:
             factor = max(height, width) / MAX_PHOTO_SIDE
             shown = np.asarray(Image.fromarray(to_uint8(photo)).resize(
-                (round(width / factor), round(height / factor)), Image.Resampling.LANCZOS))
+                (max(1, round(width / factor)), max(1, round(height / factor))), Image.Resampling.LANCZOS))
         box = (f"left:{100 * region.left / width:.3f}%;top:{100 * region.top / height:.3f}%;"
                f"width:{100 * region.width / width:.3f}%;height:{100 * region.height / height:.3f}%")
         size = "" if shown is photo else f", shown at {shown.shape[1]}x{shown.shape[0]}"

@@ -68,7 +68,8 @@ def summary_markdown(metrics: dict) -> str:
                                    "dB with all") + ".",
         f"**{'Attention' if arch == 'RCAN' else 'Modulation'} off:** the output changes by "
         f"{_number(ablation['mean_abs_change'], 1)} brightness levels on average, "
-        f"{_number(100 * (ablation['texture_share_of_change'] or 0), 0)}% of it on the most textured quarter "
+        f"{_number(None if (share := ablation['texture_share_of_change']) is None else 100 * share, 0)}% of it "
+        "on the most textured quarter "
         "(25% if it were even).",
     ]
     if arch == "RCAN":

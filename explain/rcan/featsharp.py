@@ -96,7 +96,7 @@ class LearnedRangeJBU(nn.Module):
         weights = range_kernel * self.spatial_kernel()[None, :, None, None]
         return weights / weights.sum(1, keepdim=True).clamp_min(1e-12)
 
-    def apply(self, features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def weighted_sum(self, features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """(N, C, h, w) features, (N, 49, H, W) weights -> (N, C, H, W)."""
         height, width = weights.shape[-2:]
         up = F.interpolate(features, size=(height, width), mode="bicubic", align_corners=False)
@@ -107,7 +107,7 @@ class LearnedRangeJBU(nn.Module):
         return out
 
     def forward(self, features: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
-        return self.apply(features, self.kernels(self.embed(guide)))
+        return self.weighted_sum(features, self.kernels(self.embed(guide)))
 
 
 def tile_position_index(length: int, tile: int, border: int = BORDER) -> torch.Tensor:
@@ -218,7 +218,7 @@ class FeatSharpX3(nn.Module):
                    tiled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The output and, per pixel, the fusion's share of the tiled features ((N, 3h, 3w), 0..1)."""
         keys = self.jbu.embed(guide)
-        z_jbu = self.standardize(self.jbu.apply(features, self.jbu.kernels(keys)))
+        z_jbu = self.standardize(self.jbu.weighted_sum(features, self.jbu.kernels(keys)))
         z_tiled = self.debiased_tiles(tiled)
         share = self.fusion.attention(z_jbu, z_tiled, keys)[:, 1]
         return self.unstandardize(self.fusion(z_jbu, z_tiled, keys)), share

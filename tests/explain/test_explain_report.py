@@ -238,3 +238,12 @@ def test_a_bad_focus_exits_2(tiny_checkpoint, tmp_path):
     with pytest.raises(SystemExit) as refused:
         main(["report", str(image), "-o", str(tmp_path / "out"), "--weights", str(tiny_checkpoint), "--focus", "3;4"])
     assert refused.value.code == 2 and not (tmp_path / "out").exists()
+
+
+def test_a_focus_outside_the_photo_exits_2_in_one_line(tiny_checkpoint, tmp_path, capsys):
+    image = save_png(tmp_path / "photo.png", 20, 20)
+    code = main(["report", str(image), "-o", str(tmp_path / "out"), "--weights", str(tiny_checkpoint),
+                 "--focus", "99999,5"])
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and "--focus 99999,5 is outside the 20x20 photo" in message
+    assert not (tmp_path / "out").exists()
