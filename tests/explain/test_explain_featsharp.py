@@ -132,6 +132,9 @@ def test_featsharp_is_scored_in_metrics_for_the_bundled_rcan():
     assert set(metrics["featsharp_kernels"]) == {"temperature", "sigma_spatial", "tiled_share", "edge", "flat"}
     assert 0 < metrics["featsharp_kernels"]["tiled_share"] < 1
     assert analysis.views.views["featsharp"].image.shape == (36, 36, 3)
+    other = analyze(load_weights("bundled").model, from_uint8(make_lr(hr, 3)), original=255 - hr, tile=6,
+                    view_side=12)  # the same input, another original: only a score against the original moves
+    assert abs(other.metrics()["feature_views"]["featsharp"]["hr_similarity"] - view["hr_similarity"]) > 1e-3
 
 
 def test_featsharp_is_left_out_with_a_reason_for_another_extractor():

@@ -46,6 +46,12 @@ def test_with_the_original_every_view_is_scored_against_the_originals_features()
     for view in analysis.views.views.values():
         assert isinstance(view.hr_similarity, float) and -1 <= view.hr_similarity <= 1
     assert analysis.views.hr_image.shape == (24, 24, 3)
+    # The same input, the same enlarged features, another "original": only a score computed against the
+    # original's own features can change (one against the input, or the output, would not).
+    other = analyze(tiny_random_rcan(), from_uint8(make_lr(hr, 3)), original=255 - hr, tile=4, view_side=8)
+    for name, view in analysis.views.views.items():
+        np.testing.assert_array_equal(other.views.views[name].image, view.image)
+        assert abs(other.views.views[name].hr_similarity - view.hr_similarity) > 1e-3, name
 
 
 def test_jbu_guidance_is_the_inputs_bicubic_enlargement_never_the_output():
