@@ -76,11 +76,12 @@ class ServedModel:
 
 
 class ServedModels:
-    """Each (model, weights, precision) choice is loaded at most once, when first used; loading is serialised so two
-    requests never load twice."""
+    """Each weights file (its `load_weights` spec) is loaded at most once per precision, when first used, whatever
+    choice names it (SAFMN ignores the RCAN weights choice); loading is serialised so two requests never load
+    twice."""
 
     def __init__(self) -> None:
-        self._loaded: dict[tuple[str, str, str], ServedModel] = {}
+        self._loaded: dict[tuple[str | None, str], ServedModel] = {}
         self._lock = threading.Lock()
 
     def get(self, weights: str, model: str = DEFAULT_MODEL, precision: str = "auto") -> ServedModel:
@@ -88,15 +89,15 @@ class ServedModels:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
         with self._lock:
-            if (model, weights, precision) not in self._loaded:
+            if (spec, precision) not in self._loaded:
                 served = ServedModel.load(spec, precision)
                 if served.weights.note:  # the operator's details, for the log; visitors get plainer words
                     log.warning("weights: %s", served.weights.describe())
-                self._loaded[model, weights, precision] = served
-            return self._loaded[model, weights, precision]
+                self._loaded[spec, precision] = served
+            return self._loaded[spec, precision]
 
     def peek(self, weights: str, model: str = DEFAULT_MODEL, precision: str = "auto") -> ServedModel | None:
-        return self._loaded.get((model, weights, precision))
+        return self._loaded.get((model_spec(model, weights), precision))
 
 
 class RecentResults(Generic[K, V]):

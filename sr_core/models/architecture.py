@@ -165,11 +165,12 @@ def _load(arch: Architecture, state_dict: StateDict) -> nn.Module:
     if n_bytes > MAX_MODEL_BYTES:
         raise UnsupportedCheckpoint(f"the {arch.name} model would need {n_bytes / 2**20:,.0f} MiB of weights; "
                                     f"the limit is {MAX_MODEL_BYTES / 2**20:,.0f} MiB")
-    non_finite = [k for k, v in state_dict.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    as_float = {k: v.float() for k, v in state_dict.items()}  # checked as loaded: 1e300 in float64 becomes inf
+    non_finite = [k for k, v in as_float.items() if not torch.isfinite(v).all()]
     if non_finite:
         raise UnsupportedCheckpoint(f"the checkpoint holds NaN or infinite values in {_preview(non_finite)}")
     model = arch.build(config)
-    model.load_state_dict({k: v.float() for k, v in state_dict.items()}, strict=True)
+    model.load_state_dict(as_float, strict=True)
     return model.eval()
 
 

@@ -175,6 +175,7 @@ def test_each_model_is_loaded_once_and_only_when_chosen(app_module, monkeypatch)
     assert engines.peek("default", "safmn") is None
     first = engines.get("default", "safmn")
     assert engines.get("default", "safmn") is first and first.weights.arch == "SAFMN"
+    assert engines.get("bundled", "safmn") is first  # SAFMN ignores the RCAN weights choice: the same file
     assert engines.get("default").weights.arch == "RCAN"
     assert len(loads) == 2
     exact = engines.get("default", "rcan", "fp32")  # each precision is an engine of its own

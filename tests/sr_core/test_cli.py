@@ -250,6 +250,8 @@ CRAFTED = {
                     "reduction = 0"),
     "0-d head": (lambda s: s.__setitem__("head.0.weight", torch.tensor(1.0)), "describe no valid model"),
     "NaN": (lambda s: s["tail.1.weight"].fill_(float("nan")), "NaN or infinite"),
+    "finite in float64 only": (lambda s: s.__setitem__("tail.1.weight", s["tail.1.weight"].double().fill_(1e300)),
+                               "NaN or infinite"),
 }
 
 
