@@ -28,6 +28,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from sr_core.atomic import write_text_atomic
 from sr_core.tools.distill import METHODS, PAPER_KEEP, MatchSettings, distill
 from sr_core.engine import Upscaler
 from sr_core.models import training_recipes
@@ -65,9 +66,7 @@ def read_rows(results: Path) -> list[dict]:
 def write_json(path: Path, value: object) -> None:
     """Whole or not at all: an interruption leaves the previous file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(value, indent=1) + "\n")
-    partial.replace(path)
+    write_text_atomic(path, json.dumps(value, indent=1) + "\n")
 
 
 def check_protocol(work: Path, protocol: dict) -> None:

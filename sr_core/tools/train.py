@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from sr_core.atomic import atomic_path
 from sr_core.engine import dihedral
 from sr_core.models import ARCHITECTURES, Recipe, architecture_of, count_parameters, training_recipes
 from sr_core.protocol.evaluate import list_images, make_lr, mod_crop, read_uint8
@@ -121,7 +122,8 @@ def save_weights(model: nn.Module, out: Path, recipe_name: str, steps: int) -> N
     metadata = {"arch": architecture_of(model).name, "recipe": recipe_name, "steps": str(steps)}
     metadata.update({k: str(v) for k, v in model.config.to_dict().items()})
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(out), metadata=metadata)
+    with atomic_path(out) as staging:  # a full disk never leaves half a checkpoint under the final name
+        save_file(tensors, str(staging), metadata=metadata)
 
 
 def train(
@@ -171,13 +173,10 @@ def train(
         nonlocal saved_seconds
         saved_seconds = seconds_before + time.perf_counter() - started
         out.parent.mkdir(parents=True, exist_ok=True)
-        partial = state_path(out).with_name(state_path(out).name + ".partial")
-        torch.save(
-            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
-             "step": step, "total": total, "config": config, "seconds": saved_seconds},
-            partial,
-        )
-        partial.replace(state_path(out))  # an interruption while saving leaves the previous state whole
+        with atomic_path(state_path(out)) as staging:  # an interruption while saving leaves the previous state
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "generator": generator.get_state(), "step": step, "total": total, "config": config,
+                        "seconds": saved_seconds}, staging)
 
     started = time.perf_counter()
     deadline = started + minutes * 60 if minutes is not None else None
