@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from sr_core.errors import UserError
+from sr_core.errors import UserError, first_line
 from sr_core.image_io import DEFAULT_MAX_PIXELS, ImageError
 from sr_core.tiling import Progress
 
@@ -230,7 +230,7 @@ def run_upscale(args: argparse.Namespace) -> int:
             print(dst)
         except ImageError as exc:
             failures += 1
-            stderr(f"error: {exc}")
+            stderr(f"error: {first_line(exc)}")
     return 2 if failures else 0
 
 
@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         check_device(getattr(args, "device", None))
         return COMMANDS[args.command](args)
     except (UserError, ValueError, FileNotFoundError) as exc:  # ValueError: a bad value the tools refuse
-        stderr(f"error: {exc}")
+        stderr(f"error: {first_line(exc)}")
         return 2
     except KeyboardInterrupt:
         stderr("interrupted")

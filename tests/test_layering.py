@@ -3,6 +3,7 @@
 Each import runs in a fresh interpreter, so nothing another test imported can hide a stray import."""
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -37,3 +38,18 @@ def test_a_layer_never_loads_the_layers_above_it(package: str, never: set[str]) 
     loaded = top_level_modules_loaded_by(package)
     assert package in loaded  # the probe imported what it was asked to
     assert not loaded & never, f"importing {package} loaded {sorted(loaded & never)}"
+
+
+@pytest.mark.parametrize("package, never", [
+    ("sr_core", {"gradio", "explain", "app", "plotly"}),
+    ("explain", {"gradio", "app"}),
+])
+def test_no_import_inside_a_function_reaches_up_either(package: str, never: set[str]) -> None:
+    """The fresh-interpreter probe sees imports made at load time; the CLIs import lazily inside functions."""
+    found = []
+    for path in sorted((REPO_ROOT / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            found += [f"{path.relative_to(REPO_ROOT)}:{node.lineno} {n}" for n in names if n.split(".")[0] in never]
+    assert not found, found
