@@ -82,7 +82,7 @@ TOY = Architecture(
     signature_keys=("head.weight", "tail.0.weight"),
     detect=detect_toy,
     bounds={"width": (1, 64), "scale": (2, 4)},
-    value_range=1.0,
+    value_range=255.0,  # not the old 1.0 fallback: the engine must ask the descriptor for it
     tiled_forward=toy_forward_tiled,
     tiled_steps=toy_steps,
     halo=1,
@@ -121,9 +121,10 @@ def test_the_toy_is_detected_from_its_keys_and_loads_through_the_weights(toy: To
 def test_the_engine_runs_the_toy_tiled_and_whole_with_the_same_answer(toy: Toy) -> None:
     rgb = photo(21, 13)
     with torch.no_grad():
-        expected = toy(torch.from_numpy(rgb).permute(2, 0, 1)[None]).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+        out = toy(torch.from_numpy(rgb).permute(2, 0, 1)[None] * 255) / 255
+        expected = out.clamp(0, 1)[0].permute(1, 2, 0).numpy()
     engine = Upscaler(toy, "cpu", "fp32")
-    assert engine.value_range == 1.0 and engine.precision == "fp32"
+    assert engine.value_range == 255.0 and engine.precision == "fp32"
     seen = []
     tiled = engine.upscale(rgb, tile=8, progress=seen.append)
     whole = engine.upscale(rgb, tile=64)
@@ -148,6 +149,6 @@ def test_the_descriptor_alone_sets_precision_minimum_side_halo_and_model_card(to
         1e-6 * work_pixels(20, 20, 8, halo=1))
     out = export_checkpoint(save_model(toy, tmp_path / "toy.safetensors"), tmp_path / "export", repo_id="me/toy")
     card = (out / "README.md").read_text()
-    assert "# Toy x2 super-resolution" in card and "RGB in 0..1," in card and "- toy" in card
+    assert "# Toy x2 super-resolution" in card and "RGB in 0..255," in card and "- toy" in card
     assert "RCAN" not in card
     assert json.loads((out / "config.json").read_text())["architecture"] == "Toy"
