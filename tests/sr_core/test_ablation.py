@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from sr_core.cli import main
 from sr_core.engine import Upscaler
 from sr_core.models.rcan import RCAN, shallower, without_channel_attention, without_residual_skips
 from sr_core.tools.ablation import (
@@ -151,7 +152,8 @@ def study(folders: dict, base: Path, root: Path, only=(), steps: int = 4) -> lis
                         log=lambda _: None)
 
 
-def test_the_study_scores_every_arm_and_continues_where_it_stopped(folders: dict, base: Path, tmp_path: Path) -> None:
+def test_the_study_scores_every_arm_and_continues_where_it_stopped(folders: dict, base: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture) -> None:
     first = study(folders, base, tmp_path, only=["control"])
     assert [r["arm"] for r in first] == ["control"]
     control_file = Path(first[0]["checkpoint"])
@@ -169,6 +171,13 @@ def test_the_study_scores_every_arm_and_continues_where_it_stopped(folders: dict
         assert config.get("channel_attention", True) == (row["arm"] != "no_channel_attention")
         assert config.get("residual_skips", True) == (row["arm"] != "no_skip")
     assert set(study_effects(rows)) == {m.name for m in MECHANISMS}
+    # `python -m sr_core evaluate ... --precision fp32 --split` reproduces a row
+    row = rows[1]
+    main(["evaluate", *map(str, folders["eval"]), "--weights", row["checkpoint"], "--precision", "fp32", "--split",
+          "--json"])
+    out = capsys.readouterr().out
+    assert json.loads(out.strip().splitlines()[-1])["Set14"]["psnr"] == row["set14_psnr"]
+    assert f"Set14: PSNR on the most textured quarter of tiles {row['texture_psnr']:.4f} dB" in out
     with pytest.raises(ValueError, match="another protocol"):
         study(folders, base, tmp_path, steps=6)
 
