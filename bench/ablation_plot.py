@@ -37,6 +37,7 @@ def effect_trace(effects: dict, name: str, colour: str, show: bool = True) -> go
     items = list(effects.items())
     return go.Scatter(
         x=[e.effect_db for _, e in items], y=[m for m, _ in items], mode="markers", name=name, showlegend=show,
+        orientation="h", offsetgroup=name,
         marker=dict(color=colour, size=10),
         error_x=dict(type="data", symmetric=False, array=[e.high - e.effect_db for _, e in items],
                      arrayminus=[e.effect_db - e.low for _, e in items], thickness=2, width=5))
@@ -51,7 +52,7 @@ def figure(rows: list[dict]) -> go.Figure:
     half = effect_trace(study_effects(halfway(rows)), "halfway, textured tiles", "#e8590c")
     half.marker.symbol = "circle-open"
     fig.add_trace(half, row=1, col=2)
-    fig.add_trace(effect_trace(study_effects(rows), "end, textured tiles", "#e8590c", show=False), row=1, col=2)
+    fig.add_trace(effect_trace(study_effects(rows), "textured tiles", "#e8590c", show=False), row=1, col=2)
     for col in (1, 2):
         fig.add_vline(x=0, line_color="#495057", line_width=1, row=1, col=col)
         fig.update_xaxes(title_text="dB lost without the part (95% interval)", zeroline=False, row=1, col=col)

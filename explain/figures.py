@@ -274,7 +274,7 @@ def retrained_effects_figure(analysis: BaseAnalysis) -> go.Figure:
         present = [(n, e) for n, e in zip(names, effects) if e is not None]
         fig.add_trace(go.Scatter(
             x=[e.effect_db for _, e in present], y=[n for n, _ in present], mode="markers", name=label,
-            marker=dict(color=colour, size=11),
+            orientation="h", offsetgroup=label, marker=dict(color=colour, size=11),
             error_x=dict(type="data", symmetric=False, array=[e.high - e.effect_db for _, e in present],
                          arrayminus=[e.effect_db - e.low for _, e in present], thickness=2, width=6),
             hovertemplate="%{y}: %{x:+.3f} dB<extra>" + label + "</extra>"))
