@@ -9,7 +9,8 @@ training patches. Each arm has a seed-1 twin for the control and the textured da
 Here every arm enlarges the working region (real forward passes, fp32 as in the study), and each mechanism gets
 an effect in dB with a 95% interval:
 - with the original: on this region's most textured quarter of 48-pixel tiles (the study's tiles), per-tile PSNR
-  paired between the arm with the part and the arm without, widened by the seed twin's shift on the same tiles;
+  paired between the arm with the part and the arm without, widened by the seed twin's shift on the same tiles
+  (a region with fewer than MIN_TILES textured tiles falls back to the study);
 - always: the study's effect on Set14's textured tiles (sr_core.tools.ablation.study_effects).
 A claim is `supported` exactly when its interval excludes 0; the answer names only supported positive effects as
 causes and says "no measurable difference" of the others.
@@ -37,6 +38,7 @@ from sr_core.weights import load_weights
 REPO = Path(__file__).resolve().parents[1]
 STUDY_JSON = REPO / "bench" / "results" / f"{RESULTS_NAME}.json"
 PRECISION = "fp32"  # as the study scored its arms
+MIN_TILES = 3  # textured 48-pixel tiles needed for a photo's own interval (a region of about 60x60 input px)
 
 # How each arm is shown, in the order of the figure; the seed twins measure chance and are shown last.
 LABELS = {
@@ -137,6 +139,8 @@ def photo_effect(mech: Mechanism, runs: dict[str, ArmRun]) -> Effect | None:
     if any(a is None or a.tile_psnr is None for a in arms):
         return None
     with_part, without_part, twin = arms
+    if len(with_part.tile_psnr) < MIN_TILES:  # too few tiles for a spread: the study's evidence decides
+        return None
     seed_db = statistics.fmean(twin.tile_psnr) - statistics.fmean(with_part.tile_psnr)
     return paired_effect(with_part.tile_psnr.tolist(), without_part.tile_psnr.tolist(), seed_db)
 

@@ -46,7 +46,8 @@ def test_report_is_offline_and_metrics_hold_every_contract_key(tiny_checkpoint, 
     assert_offline(page)
     library = gzip.decompress(base64.b64decode(re.search(r'id="plotly-gzip"[^>]*>([^<]+)<', page)[1]))
     assert library.decode().count("* plotly.js v") == 1 and page.count('id="plotly-gzip"') == 1  # inlined once
-    assert page.count('class="plot-data"') == 12  # every figure, the error maps and the distillation study included
+    # every figure: the error maps, the retrained arms and their effects, and the distillation study included
+    assert page.count('class="plot-data"') == 14
     assert page.count("<abbr title=") > 20  # glossary tooltips in the page
     study = page[page.index('<figure class="block" id="distill_study">'):]
     assert html.escape(finding(load_study()), quote=False) in study  # the chart with the study's finding
@@ -73,6 +74,19 @@ def test_report_is_offline_and_metrics_hold_every_contract_key(tiny_checkpoint, 
     assert metrics["input"] == {**metrics["input"], "size": [24, 20], "mode": "RGBA"}
     assert {"forward", "feature_views", "figures", "report_html"} <= set(metrics["timings"])
     assert [stage["name"] for stage in metrics["workflow"]][:3] == ["input", "preprocessing", "head"]
+    # the retrained ablation arms on the region, the claims they support, where the added detail sits
+    retrained = metrics["experiments"]["retrained"]
+    assert {r["arm"] for r in retrained} >= {"control", "no_channel_attention", "no_skip", "shallow",
+                                             "data_texture", "data_flat"}
+    assert all(set(r) >= {"arm", "psnr", "detail_ratio", "texture_share"} and isinstance(r["psnr"], float)
+               for r in retrained)
+    claims = metrics["answer"]["claims"]
+    assert {c["mechanism"] for c in claims} == {"channel attention", "skip connections", "full depth",
+                                                "textured training data"}
+    for claim in claims:
+        low, high = claim["interval"]
+        assert claim["supported"] == (low > 0 or high < 0) and low <= claim["effect_db"] <= high
+    assert isinstance(metrics["texture"]["real_detail_share"], float)
 
 
 def test_an_original_that_is_not_x3_of_the_image_becomes_the_input_shrunk_x3(tiny_checkpoint, tmp_path, capsys):
@@ -175,7 +189,7 @@ def test_the_handout_shows_the_photo_and_each_figure_after_its_text_with_how_to_
     sizes = [Image.open(io.BytesIO(base64.b64decode(data))).size for _, data in crops]
     assert sizes == [(48, 40), (48, 40), *[(144, 120)] * 3]  # lossless, at the pixels' own size
     figures = re.findall(r'<figure class="block" id="(\w+)">', page)
-    assert len(figures) == len(set(figures)) == 12  # each figure once, the study included
+    assert len(figures) == len(set(figures)) == 14  # each figure once, the retrained arms and the study included
     for key in figures:
         if key in HOW_TO_READ:  # a figure of this photo: after the part of the text that speaks of it
             at = page.index(f'<figure class="block" id="{key}">')

@@ -50,7 +50,7 @@ def rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     return out
 
 
-def region(seed: int = 0, side: int = 120) -> tuple[np.ndarray, np.ndarray, Measure]:
+def region(seed: int = 0, side: int = 240) -> tuple[np.ndarray, np.ndarray, Measure]:
     hr = (np.random.default_rng(seed).random((side, side, 3)) * 255).astype(np.uint8)
     lr = from_uint8(make_lr(hr, 3))
     bicubic = np.clip(imresize(lr, 3), 0, 1)
@@ -78,6 +78,8 @@ def test_claims_on_the_photo_with_the_original_and_on_the_study_without(rows: li
     no_original = Measure(lr, measure.bicubic, None, 3)
     study_only = retrained_experiments(lr, no_original, rows)
     assert {c.evidence for c in study_only.claims} == {"Set14"}
+    too_small = retrained_experiments(*region(side=120)[1:], rows)  # 1 textured tile: no spread on the photo
+    assert {c.evidence for c in too_small.claims} == {"Set14"}
     by_name = {c.mechanism: c for c in study_only.claims}
     assert by_name["channel attention"].is_cause  # 0.5 dB on every image, seed noise 0.01
     assert not by_name["skip connections"].supported  # +0.3, -0.3, ...: no measurable difference

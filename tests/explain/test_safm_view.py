@@ -81,7 +81,8 @@ def test_figures_and_text_for_safmn():
     hr = (RNG.random((60, 66, 3)) * 255).astype(np.uint8)
     analysis = analyze_safmn(tiny_safmn(3), half_textured(20, 22), original=hr)
     figures = build_figures(analysis)
-    assert set(figures) == {"workflow", "safm_modulation", "texture_evidence", "original_errors", "depth", "ablation",
+    assert set(figures) == {"workflow", "safm_modulation", "texture_evidence", "original_errors", "retrained",
+                            "retrained_effects", "depth", "ablation",
                             "added_detail"}
     traces = figures["safm_modulation"].data
     assert sum(t.type == "heatmap" for t in traces) == 3 and sum(t.type == "image" for t in traces) == 4
