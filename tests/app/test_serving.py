@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import subprocess
 import sys
 import time
 import types
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -568,3 +571,36 @@ def test_the_click_note_echoes_a_huge_number_short(app_module) -> None:
     assert "x=9999999999" in note and len(note) < 200
     assert app_module.focus_on_click("photo.png", gr.SelectData(None, {"index": ["a", "b"], "value": None})) == (
         app_module.gr.update(), app_module.gr.update())
+
+
+@pytest.mark.server
+def test_a_direct_run_call_is_refused_by_the_launched_app(server) -> None:
+    """`python app.py` as a user starts it: the REST routes that skipped the queue answer 404, the queue works."""
+    photo = data_url_payload(bomb_png(20), "small.png")
+    for index in (fn_index(server.url, "upscale"), fn_index(server.url, "explain")):
+        status, response = post_run_predict(server.url, index, [photo, 256, False, "default", "rcan", "auto"])
+        assert status == 404 and "join the queue" in response["detail"], response
+    body = json.dumps({"data": [photo, 256, False, "default", "rcan", "auto"], "session_hash": "x"}).encode()
+    request = urllib.request.Request(server.url + "gradio_api/run/upscale", body, {"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 404
+
+
+@pytest.mark.server
+def test_a_cancelled_explanation_stops(server, tmp_path: Path) -> None:
+    """The issue: job.cancel() 3 s into an explanation left it running while the queue started the next one."""
+    from gradio_client import Client, handle_file
+
+    path = tmp_path / "big.png"
+    blocks = np.random.default_rng(1).integers(0, 256, (150, 150, 3), dtype=np.uint8)
+    Image.fromarray(blocks.repeat(8, axis=0).repeat(8, axis=1)).save(path)  # 1200x1200 under the 2 MB limit
+    client = Client(server.url, verbose=False)
+    job = client.submit(handle_file(str(path)), False, api_name="/explain")
+    deadline = time.monotonic() + 120
+    while not job.status().progress_data and time.monotonic() < deadline:  # "Looking inside the network"
+        time.sleep(0.2)
+    assert job.status().progress_data, job.status()
+    job.cancel()
+    assert wait_for_log(server.log_path, "explain stopped between two steps: nobody is waiting", 20)
+    assert cpu_busy(server.pid, 2.0) < 0.3
