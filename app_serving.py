@@ -10,8 +10,10 @@ that would skip the queue).
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -199,8 +201,8 @@ class RequestBodyLimit:
         limit = min(self.max_bytes, MCP_BODY_LIMIT) if mcp else self.max_bytes
         declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
         if declared.isdigit() and int(declared) > limit:
-            await self._drain(receive)  # read and drop it chunk by chunk, so the client hears the answer
-            await self._refuse(send, int(declared), limit, mcp)
+            head = await self._drain(receive)  # read and drop it chunk by chunk, so the client hears the answer
+            await self._refuse(send, int(declared), limit, mcp, head)
             return
         received = 0
 
@@ -215,24 +217,32 @@ class RequestBodyLimit:
         await self.app(scope, counted, send)
 
     @staticmethod
-    async def _drain(receive) -> None:  # noqa: ANN001
+    async def _drain(receive) -> bytes:  # noqa: ANN001
+        """Read the body to its end, keeping its first and last KB (where a JSON-RPC request's id is)."""
+        head = tail = b""
         while True:
             message = await receive()
+            chunk = message.get("body", b"")
+            head = head or chunk[:1024]
+            tail = (tail + chunk)[-1024:]
             if message["type"] != "http.request" or not message.get("more_body"):
-                return
+                return head + b"\n" + tail
 
-    async def _refuse(self, send, size: int, limit: int, mcp: bool) -> None:  # noqa: ANN001
-        import json
-
+    async def _refuse(self, send, size: int, limit: int, mcp: bool, head: bytes) -> None:  # noqa: ANN001
+        status = 413
         if mcp:
             text = (f"MCP request too large: {size:,} bytes; an MCP request carries at most {limit:,} bytes, a "
-                    f"photo of about {limit * 3 // 4 // 1_000_000} MB as a data: URL. Send a larger photo as an "
+                    f"photo of about {limit * 3 / 4 / 1e6:.1f} MB as a data: URL. Send a larger photo as an "
                     "http(s) URL, or through the HTTP API (gradio_client), which takes uploads up to the app's limit.")
-            body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": text}}).encode()
+            found = re.findall(rb'"id"\s*:\s*(-?\d{1,18}|"[^"\\]{0,200}")', head)  # pydantic puts it last
+            request_id = json.loads(found[-1]) if found else None
+            if request_id is not None:  # an answer to the call itself: MCP clients show its message to the caller
+                status = 200
+            body = json.dumps({"jsonrpc": "2.0", "id": request_id, "error": {"code": -32600, "message": text}}).encode()
         else:
             body = json.dumps({"error": f"request too large: {size:,} bytes; the limit is {limit:,} bytes "
                                         "(send large images through /gradio_api/upload)"}).encode()
-        await send({"type": "http.response.start", "status": 413,
+        await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 

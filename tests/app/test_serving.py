@@ -484,7 +484,14 @@ def test_an_mcp_request_over_the_transport_limit_gets_a_clear_message() -> None:
     response = client.post("/gradio_api/mcp/", content=body)
     assert response.status_code == 413
     message = json.loads(response.content)["error"]["message"]
-    assert "at most 4,194,304 bytes" in message and "about 3 MB" in message and "gradio_client" in message
+    assert "at most 4,194,304 bytes" in message and "about 3.1 MB" in message and "gradio_client" in message
+    call = json.dumps({"method": "tools/call",  # in the order the MCP client sends it: the id last
+                       "params": {"name": "upscale", "arguments": {"image": "data:image/png;base64," + "A" * 5_000_000}},
+                       "jsonrpc": "2.0", "id": 7})
+    response = client.post("/gradio_api/mcp/", content=call.encode())
+    assert response.status_code == 200  # the call's own answer: MCP clients raise its message to the caller
+    answer = json.loads(response.content)
+    assert answer["id"] == 7 and answer["error"]["message"].startswith("MCP request too large: 5,000,")
     assert client.post("/gradio_api/run/predict", content=body).text == f"read {len(body)}"  # the app's own limit
 
 
