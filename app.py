@@ -1,10 +1,11 @@
 """The Gradio demo (and Hugging Face Space): enlarge a photo x3 with RCAN (best textures) or SAFMN (fast), compare
 it with bicubic, see why textures survive, and see what each model costs in time.
 
-UI only: reading images, running models and explaining them live in `sr_core` and `explain`. What is here is
-wiring, wording, and the serving rules that keep a shared CPU Space usable: one model run at a time, a bounded
-queue, bounded uploads and pixel counts, a progress bar with an ETA, a Stop button, and every failure shown to
-the user as a one-line message instead of a dead server.
+UI only: reading images, running models and explaining them live in `sr_core` and `explain`; the serving
+machinery (runs that stop when nobody waits, one-line errors, the queue's options, request and upload-folder
+bounds) in `app_serving`. What is here is wiring, wording, and the serving rules that keep a shared CPU Space
+usable: one model run at a time, a bounded queue, bounded uploads and pixel counts, a progress bar with an ETA,
+a Stop button, and every failure shown to the user as a one-line message instead of a dead server.
 
 Run: `python app.py` (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are honoured by Gradio itself).
 """
