@@ -1,5 +1,6 @@
 """Issue 11, "safe on the open internet": memory bombs, hidden endpoints, strict API types, runs nobody waits for,
-temp files of dead processes.
+temp files of dead processes. Issue 22, round two: every model run (not only the enlargement) stops when nobody
+waits, no REST route skips the queue, the MCP limit is said, names and the upload folder are bounded.
 
 The in-process tests build the demo and call Gradio's own preprocessing; the others launch `python app.py` on
 127.0.0.1 (tests/app_server.py) and attack it as the issue did, reading the server's memory and CPU in /proc.
