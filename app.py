@@ -1,10 +1,11 @@
 """The Gradio demo (and Hugging Face Space): enlarge a photo x3 with RCAN (best textures) or SAFMN (fast), compare
 it with bicubic, see why textures survive, and see what each model costs in time.
 
-UI only: reading images, running models and explaining them live in `sr_core` and `explain`. What is here is
-wiring, wording, and the serving rules that keep a shared CPU Space usable: one model run at a time, a bounded
-queue, bounded uploads and pixel counts, a progress bar with an ETA, a Stop button, and every failure shown to
-the user as a one-line message instead of a dead server.
+UI only: reading images, running models and explaining them live in `sr_core` and `explain`; the serving
+machinery (runs that stop when nobody waits, one-line errors, the queue's options, request and upload-folder
+bounds) in `app_serving`. What is here is wiring, wording, and the serving rules that keep a shared CPU Space
+usable: one model run at a time, a bounded queue, bounded uploads and pixel counts, a progress bar with an ETA,
+a Stop button, and every failure shown to the user as a one-line message instead of a dead server.
 
 Run: `python app.py` (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are honoured by Gradio itself).
 """
@@ -19,21 +20,22 @@ import logging
 import mimetypes
 import os
 import re
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import nullcontext
 from math import ceil
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import torch
-from gradio.context import LocalContext
 from gradio.processing_utils import save_bytes_to_cache
+from gradio.utils import get_upload_folder
 from PIL import Image
 from starlette.middleware import Middleware
+
+from app_serving import (STOP_FLAGS, RequestBodyLimit, UploadCacheBound, model_queue, model_run, queue_options,
+                         session_of, trim_folder)
 
 from explain.analysis import (analyze_any, build_figures, channel_counts, explainer_markdown, explore_channel,
                               recording_for)
@@ -66,7 +68,7 @@ from sr_core.protocol.imresize import imresize
 from sr_core.estimate import format_duration
 from sr_core.run_folders import RunFolders
 from sr_core.serving import RecentResults, ServedModel, ServedModels, device_label
-from sr_core.tiling import Cancelled, Progress
+from sr_core.tiling import Progress
 from sr_core.weights import DEFAULT_MODEL, MODELS, LoadedWeights, weight_choices
 
 try:  # Hugging Face ZeroGPU: a GPU is attached only while a function decorated with spaces.GPU runs.
@@ -87,6 +89,8 @@ EXAMPLES_DIR = ROOT / "examples"
 APP_MAX_PIXELS = 4_000_000
 MAX_UPLOAD_ENV = "SR_MAX_UPLOAD"  # Gradio size syntax: "20mb", "500kb"
 DEFAULT_MAX_UPLOAD = "20mb"
+UPLOAD_CACHE_ENV = "SR_UPLOAD_CACHE"  # the most Gradio's upload folder may hold; the oldest files go first
+DEFAULT_UPLOAD_CACHE = "1gb"
 QUEUE_SIZE = 16  # waiting requests beyond this get Gradio's "This application is currently busy" message
 MODEL_CONCURRENCY = 1  # model runs share the CPU/GPU; two at once would each take twice as long
 TILE_CHOICES = [128, 256, 512, 1024]
@@ -109,11 +113,26 @@ def max_pixels() -> int:
 def max_upload_bytes() -> int:
     """SR_MAX_UPLOAD in Gradio's size syntax ("20mb", "500kb", "1048576"): the upload limit Gradio enforces on
     /upload, and the one the app enforces itself on images sent inline as data: URLs, which bypass /upload."""
-    raw = (os.environ.get(MAX_UPLOAD_ENV) or DEFAULT_MAX_UPLOAD).replace(" ", "").upper()
+    return size_from_env(MAX_UPLOAD_ENV, DEFAULT_MAX_UPLOAD)
+
+
+def upload_cache_bytes() -> int:
+    """SR_UPLOAD_CACHE ("1gb" by default): uploads and inline images past this total are removed, oldest first,
+    so a flood of uploads cannot fill the disk before Gradio's hourly clean-up; never less than 4 uploads."""
+    return max(size_from_env(UPLOAD_CACHE_ENV, DEFAULT_UPLOAD_CACHE), 4 * max_upload_bytes())
+
+
+def size_from_env(name: str, default: str) -> int:
+    """A size in Gradio's syntax ("20mb", "500kb", "1048576") from the environment variable `name`."""
+    raw = (os.environ.get(name) or default).replace(" ", "").upper()
     match = re.fullmatch(r"(\d+)(B|KB|MB|GB|TB)?", raw)
     if not match:
-        raise ValueError(f"{MAX_UPLOAD_ENV}={raw!r} is not a size such as 20mb")
+        raise ValueError(f"{name}={raw!r} is not a size such as {default}")
     return int(match[1]) * getattr(gr.FileSize, match[2] or "B")
+
+
+def upload_folder() -> Path:
+    return Path(get_upload_folder())
 
 
 # Shown to a visitor whose photo is over the pixel limit: visitors cannot raise a server's limit.
@@ -163,78 +182,11 @@ def upscale_gpu_seconds(image: str | None, tile: int = DEFAULT_TILE, ensemble: b
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Per-run plumbing: output folders, Stop flags, progress, errors.
+# Per-run plumbing: output folders and progress (Stop flags, cancels and errors: app_serving).
 # ---------------------------------------------------------------------------------------------------------------
 
 
 RUN_FOLDERS = RunFolders()
-
-
-def run_abandoned() -> bool:
-    """True once nobody waits for the current event's result any more.
-
-    Gradio 6 abandons a queued run in two ways but never stops the worker thread that runs it, which would keep
-    the CPU busy and, since the queue frees the run's concurrency slot, run beside the next visitor's job:
-    - the client cancels (gradio_client `job.cancel()`, POST /gradio_api/cancel): the queue cancels the event's
-      task, whose cleanup drops it from `Queue.event_ids_to_events` (gradio/queueing.py, process_events);
-    - the browser tab closes: the SSE stream of /gradio_api/queue/data ends and `Queue.clean_events` marks the
-      session's running events `alive = False` (gradio/routes.py, queue_data_helper).
-    Both are read here, from the event Gradio is running in this thread's context. Outside a queued event (a
-    direct Python call, an unqueued endpoint) there is nothing to watch and the run is always wanted.
-    """
-    blocks = LocalContext.blocks.get(None)
-    event_id = LocalContext.event_id.get(None)
-    queue = getattr(blocks, "_queue", None)
-    if queue is None or event_id is None:
-        return False
-    event = queue.event_ids_to_events.get(event_id)
-    return event is None or not event.alive
-
-
-@dataclass
-class RunCancel:
-    """The engine's cancel flag for one run: set when Stop is pressed, or when the run is abandoned."""
-
-    stop: threading.Event
-    abandoned: Callable[[], bool] = run_abandoned
-
-    def is_set(self) -> bool:
-        return self.stop.is_set() or self.abandoned()
-
-
-class StopFlags:
-    """One threading.Event per browser session: the Stop button sets it and the engine stops between two steps.
-
-    (Gradio's own `cancels=` only abandons the event; the worker thread would keep the CPU busy.) The flag a run
-    gets is a `RunCancel`, so a cancelled job or a closed tab stops the engine the same way.
-    """
-
-    def __init__(self) -> None:
-        self._flags: dict[str, threading.Event] = {}
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def running(self, session: str | None) -> Iterator[RunCancel]:
-        flag = threading.Event()
-        if session:
-            with self._lock:
-                self._flags[session] = flag
-        try:
-            yield RunCancel(flag)
-        finally:
-            with self._lock:
-                if session and self._flags.get(session) is flag:
-                    del self._flags[session]
-
-    def stop(self, session: str | None) -> bool:
-        with self._lock:
-            flag = self._flags.get(session or "")
-        if flag is not None:
-            flag.set()
-        return flag is not None
-
-
-STOP_FLAGS = StopFlags()
 
 
 def progress_reporter(progress: gr.Progress, label: str) -> Callable[[Progress], None]:
@@ -249,40 +201,6 @@ def progress_reporter(progress: gr.Progress, label: str) -> Callable[[Progress],
         progress((p.done, p.total), desc=f"{label}: about {format_duration(p.eta_s)} left", unit="steps")
 
     return report
-
-
-# Failures of the server's own set-up (weights files, the Hub): the details are for the operator, in the log; a
-# visitor gets a plain sentence without server paths or environment variables.
-WEIGHTS_UNAVAILABLE = "These model weights cannot be loaded on this server right now; choose others under Options."
-
-
-def shown_to_user(fn: Callable) -> Callable:
-    """Every failure becomes a gr.Error with a useful one-line message; the server keeps serving."""
-
-    @functools.wraps(fn)  # keeps the signature, so Gradio still injects gr.Request and gr.Progress
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except Cancelled as exc:
-            why = "nobody is waiting for the result" if run_abandoned() else "Stop was pressed"
-            log.info("%s stopped between two steps: %s", fn.__name__, why)
-            raise gr.Error("Stopped. Nothing was saved.", title="Stopped", print_exception=False) from exc
-        except (WeightsError, FileNotFoundError) as exc:
-            log.warning("%s: weights unavailable: %s", fn.__name__, exc)
-            raise gr.Error(WEIGHTS_UNAVAILABLE, print_exception=False) from exc
-        except (UserError, ValueError) as exc:  # the visitor's input: the message names the photo and the problem
-            raise gr.Error(str(exc), print_exception=False) from exc
-        except (MemoryError, torch.OutOfMemoryError) as exc:
-            raise gr.Error(
-                "Out of memory for this photo. Choose a smaller tile size under Options, or crop or shrink the photo."
-            ) from exc
-        except Exception as exc:  # noqa: BLE001 - the last line of defence; the traceback goes to the log
-            log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(f"Unexpected error ({type(exc).__name__}). It has been logged.") from exc
-
-    return wrapper
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -334,10 +252,26 @@ def _store_data_url(image: gr.Image, url: str, orig_name: str | None) -> str:
     except (binascii.Error, ValueError) as exc:
         raise gr.Error(f"{label}: the data: URL is not valid base64", print_exception=False) from exc
     _refuse_if_too_large(data, label)
-    name = Path(orig_name).name if orig_name else f"image{mimetypes.guess_extension(mime) or ''}"
+    name = stored_name(orig_name, mimetypes.guess_extension(mime) or "")
     path = save_bytes_to_cache(data, name, image.GRADIO_CACHE)
     image.temp_files.add(path)  # deleted by delete_cache like any upload
+    trim_folder(Path(image.GRADIO_CACHE), upload_cache_bytes(), keep=Path(path))  # inline images count against the bound too
     return path
+
+
+MAX_NAME_CHARS = 100  # a stored photo's name; the result adds "_x3.png". File systems allow 255 bytes.
+
+
+def stored_name(orig_name: str | None, default_suffix: str) -> str:
+    """A client's file name made safe to store: its last component, without control characters, cut to
+    MAX_NAME_CHARS characters (and 200 bytes of UTF-8) with its extension kept; "image<suffix>" when nothing is
+    left. A 236-character name failed with "[Errno 36] File name too long" and showed the server's temp path."""
+    name = "".join(c for c in Path(orig_name or "").name if c.isprintable() and c not in "\\/:")
+    stem, suffix = (name.rsplit(".", 1)[0], "." + name.rsplit(".", 1)[1][:10]) if "." in name[1:] else (name, "")
+    stem = stem[:MAX_NAME_CHARS - len(suffix)]
+    while len((stem + suffix).encode()) > 200:
+        stem = stem[:-1]
+    return stem + suffix if stem.strip(" .") else f"image{default_suffix}"
 
 
 def _refuse_if_too_large(source: str | bytes, label: str) -> None:
@@ -363,6 +297,20 @@ def strict_bool(checkbox: gr.Checkbox, name: str) -> gr.Checkbox:
     return checkbox
 
 
+def strict_number(slider: gr.Slider, name: str) -> gr.Slider:
+    """Accept only a JSON number from the API: stock gr.Slider compares a string or null with its bounds and
+    fails with a TypeError, which reaches the client as `error: null`. The range is the handler's to check."""
+    stock = slider.preprocess
+
+    def preprocess(payload):  # noqa: ANN001, ANN202
+        if isinstance(payload, bool) or not isinstance(payload, (int, float)):
+            raise gr.Error(f"{name} must be a number, not {_shown(payload)}", print_exception=False)
+        return stock(payload)
+
+    slider.preprocess = preprocess
+    return slider
+
+
 def strict_choice(component: gr.Dropdown | gr.Radio, name: str) -> gr.Dropdown | gr.Radio:
     """Accept only one of the listed values, of the listed type: stock gr.Dropdown passes None on, and 256.0 or
     True compare equal to listed numbers."""
@@ -385,72 +333,20 @@ def _shown(value: object, limit: int = 40) -> str:
     return text if len(text) <= limit else f"{text[:limit]}…"
 
 
-class RequestBodyLimit:
-    """ASGI middleware: a request other than a file upload carries at most `max_bytes`.
-
-    Gradio reads a JSON request (an event's inputs, with any data: URL inside) into memory in full before any
-    check of ours can run: a 23 MB data URL held ~115 MB of the server's RSS. Uploads keep Gradio's own
-    max_file_size; everything else gets room for one upload-sized data URL (base64 is 4/3 of the bytes) plus
-    1 MiB of other inputs, and a larger body is answered 413 unread: dropped chunk by chunk, never held.
-    """
-
-    def __init__(self, app, max_bytes: int) -> None:  # noqa: ANN001 - the wrapped ASGI app
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
-        if scope["type"] != "http" or scope["path"].rstrip("/").endswith("/upload"):
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._drain(receive)  # read and drop it chunk by chunk, so the client hears the answer
-            await self._refuse(send, int(declared))
-            return
-        received = 0
-
-        async def counted():  # noqa: ANN202 - a body without Content-Length (chunked) is counted as it comes
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise ValueError(f"request body over {self.max_bytes:,} bytes")
-            return message
-
-        await self.app(scope, counted, send)
-
-    @staticmethod
-    async def _drain(receive) -> None:  # noqa: ANN001
-        while True:
-            message = await receive()
-            if message["type"] != "http.request" or not message.get("more_body"):
-                return
-
-    async def _refuse(self, send, size: int) -> None:  # noqa: ANN001
-        body = (f'{{"error": "request too large: {size:,} bytes; the limit is {self.max_bytes:,} bytes '
-                f'(send large images through /gradio_api/upload)"}}').encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-
 def request_body_limit() -> int:
     return max_upload_bytes() * 4 // 3 + (1 << 20)
 
 
-def share_model_limit(demo: gr.Blocks, examples: gr.Examples, queue_options: dict) -> gr.Examples:
+def share_model_limit(demo: gr.Blocks, examples: gr.Examples, queue: dict) -> gr.Examples:
     """Run the examples' (lazily cached) model runs in the same queue group as every other model run.
 
     gr.Examples runs its function in its own event (the `.then` after loading the example) with its own
     concurrency id, so an example click would run beside a visitor's job despite MODEL_CONCURRENCY.
     """
     event = demo.fns[examples.cache_event["id"]]
-    event.concurrency_id = queue_options["concurrency_id"]
-    event.concurrency_limit = queue_options["concurrency_limit"]
+    event.concurrency_id = queue["concurrency_id"]
+    event.concurrency_limit = queue["concurrency_limit"]
     return examples
-
-
-def session_of(request: gr.Request | None) -> str | None:
-    return getattr(request, "session_hash", None)
 
 
 def read_photo(path: str | None) -> InputImage:
@@ -486,7 +382,7 @@ def run_info(engine: ServedModel, image: InputImage, seconds: float, ensemble: b
 
 
 @on_gpu(duration=upscale_gpu_seconds)
-@shown_to_user
+@model_run
 def upscale(
     image: str | None,
     tile: int = DEFAULT_TILE,
@@ -578,7 +474,7 @@ def estimate_text(image: str | None, tile: int, ensemble: bool, weights: str, mo
 
 # ---------------------------------------------------------------------------------------------------------------
 # What visitors see of the server's set-up: plain words, no server paths, no environment variables (those go to
-# the log, see sr_core.serving and shown_to_user).
+# the log, see sr_core.serving and app_serving.shown_to_user).
 # ---------------------------------------------------------------------------------------------------------------
 
 FALLBACK_REASONS = {
@@ -626,7 +522,7 @@ def enable_weights_choice(model: str) -> dict:
 # ---------------------------------------------------------------------------------------------------------------
 
 @on_gpu(duration=ZEROGPU_DEFAULT_S)  # the analysis is bounded: at most a 128×128 region of the photo
-@shown_to_user
+@model_run
 def explain(
     image: str | None,
     have_original: bool = False,
@@ -700,7 +596,7 @@ EXPLORED: RecentResults[tuple, tuple] = RecentResults(size=12)
 
 
 @on_gpu(duration=ZEROGPU_DEFAULT_S)  # two passes over at most a 128×128 region
-@shown_to_user
+@model_run
 def explore_channel_of(image: str | None, have_original: bool, weights: str, model: str,
                        clicked: tuple | None, group: float, block: float, channel: float) -> tuple:
     """The linked channel view: the sliders' (group, block, channel) over the explanation's region, its gate, its
@@ -747,11 +643,12 @@ def explain_on_open(image: str | None, have_original: bool, weights: str, model:
 def focus_on_click(image: str | None, event: gr.SelectData) -> tuple:
     """A click on the photo chooses where the explanation looks (its region and zoomed crops); no click, no change.
     `event` must stay a required gr.SelectData: Gradio passes the click only to a parameter annotated so."""
-    if not event.index:
+    try:
+        x, y = (int(v) for v in event.index)
+    except (TypeError, ValueError, OverflowError):  # no click, or not two numbers (an API client's)
         return gr.update(), gr.update()
-    x, y = (int(v) for v in event.index)
-    return (image, x, y), (f"**The explanation will look at x={x}, y={y}** (where you clicked). Open *How textures are "
-                    "kept* to see it.")
+    return (image, x, y), (f"**The explanation will look at x={_shown(x)}, y={_shown(y)}** (where you clicked). "
+                           "Open *How textures are kept* to see it.")
 
 
 def example_shown() -> tuple[dict, dict, dict, dict]:
@@ -774,7 +671,7 @@ NOT_STEPPED = "*Choose a photo in the **Upscale** tab: its run through the netwo
 
 
 @on_gpu(duration=ZEROGPU_DEFAULT_S)  # one pass over the photo, bounded by the pixel limit
-@shown_to_user
+@model_run
 def step_through_on_open(image: str | None, weights: str, model: str) -> tuple:
     """Opening the workflow tab runs the network once on the whole photo, stage by stage (or shows the cached
     run): the steps, the first step shown, and the overview strip."""
@@ -937,12 +834,12 @@ def channel_explorer(counts: tuple[int, int, int] | None) -> tuple[list[gr.Slide
     gr.Markdown("#### Any channel, any block: choose one", elem_id="channel-explorer-heading")
     with gr.Row():
         sliders = [
-            gr.Slider(1, groups, value=1, step=1, label="Residual group", elem_id="channel-group",
-                      info="the heatmap's G number"),
-            gr.Slider(1, blocks, value=1, step=1, label="Block in the group", elem_id="channel-block",
-                      info="the heatmap's B number"),
-            gr.Slider(0, channels - 1, value=0, step=1, label="Channel", elem_id="channel-index",
-                      info="the heatmap's column"),
+            strict_number(gr.Slider(1, groups, value=1, step=1, label="Residual group", elem_id="channel-group",
+                                    info="the heatmap's G number"), "group"),
+            strict_number(gr.Slider(1, blocks, value=1, step=1, label="Block in the group", elem_id="channel-block",
+                                    info="the heatmap's B number"), "block"),
+            strict_number(gr.Slider(0, channels - 1, value=0, step=1, label="Channel", elem_id="channel-index",
+                                    info="the heatmap's column"), "channel"),
         ]
     plot = gr.Plot(label="The chosen channel over the photo, and its gate among the block's", format="png",
                    elem_id="plot-channel-view")
@@ -1110,29 +1007,29 @@ def build_demo() -> gr.Blocks:
         upscale_outputs = [slider, download, info]
         explain_inputs = [photo, have_original, weights, model, focus]
         explain_outputs = [*plots, summary, metrics_json, workflow_plot, explainer]
-        model_queue = {"concurrency_limit": MODEL_CONCURRENCY, "concurrency_id": "model"}
+        model_runs = model_queue(MODEL_CONCURRENCY)
 
         with examples_slot:
             examples = example_gallery(photo, upscale_outputs)
-        share_model_limit(demo, examples, model_queue)
+        share_model_limit(demo, examples, model_runs)
 
         run_event = run.click(upscale, [photo, tile, ensemble, weights, model, precision], upscale_outputs,
-                              api_name="upscale", show_progress_on=[slider], **model_queue)
+                              api_name="upscale", show_progress_on=[slider], **model_runs)
         run_event.success(show_model_used, [weights, model, precision], [banner, slider], queue=False,
                           api_visibility="private")
         by_button = explain_button.click(explain, explain_inputs, explain_outputs, api_name="explain",
-                                         show_progress_on=[summary], **model_queue)
+                                         show_progress_on=[summary], **model_runs)
         examples.cache_event.success(example_shown, None, [banner, slider, model, weights], queue=False, api_visibility="private")
         step_outputs = [step_index, step_image, step_caption]
         workflow_tab.select(step_through_on_open, [photo, weights, model], [steps_state, *step_outputs, step_strip],
-                            api_visibility="private", show_progress_on=[step_image], **model_queue)
+                            api_visibility="private", show_progress_on=[step_image], **model_runs)
         for button, delta in ((step_previous, -1), (step_next, 1)):
             button.click(lambda steps, index, delta=delta: show_step(steps, index + delta), [steps_state, step_index],
                          step_outputs, queue=False, api_visibility="private")
         step_strip.select(jump_to_step, [steps_state], step_outputs, queue=False, api_visibility="private")
         on_new_photo(photo, examples, not_stepped_yet, None, [steps_state, *step_outputs, step_strip])
         opened = [tab.select(explain_on_open, explain_inputs, explain_outputs, api_visibility="private",
-                             show_progress_on=[summary if tab is explain_tab else explainer], **model_queue)
+                             show_progress_on=[summary if tab is explain_tab else explainer], **model_runs)
                   for tab in (explain_tab, workflow_tab)]
         stop.click(stop_run, None, None, cancels=[run_event], queue=False, api_visibility="private")
         model.change(enable_weights_choice, model, weights, queue=False, api_visibility="private")
@@ -1152,11 +1049,11 @@ def build_demo() -> gr.Blocks:
             explained.success(channel_sliders_for, metrics_json, channel_controls, queue=False,
                               api_visibility="private"
                               ).then(explore_channel_of, channel_inputs, [channel_plot, channel_text],
-                                     api_visibility="private", show_progress_on=[channel_plot], **model_queue)
+                                     api_visibility="private", show_progress_on=[channel_plot], **model_runs)
         for slider in channel_controls:
             # `input`: the visitor's moves only; while one view is computing, only the latest move waits
             slider.input(explore_channel_of, channel_inputs, [channel_plot, channel_text], api_visibility="private",
-                         show_progress_on=[channel_plot], trigger_mode="always_last", **model_queue)
+                         show_progress_on=[channel_plot], trigger_mode="always_last", **model_runs)
         for new_photo in cleared:
             new_photo.then(lambda: (None, NOT_EXPLORED), None, [channel_plot, channel_text], queue=False,
                            api_visibility="private")
@@ -1184,7 +1081,9 @@ def launch_options() -> dict:
     """launch() arguments; server name and port are left to Gradio, which reads GRADIO_SERVER_NAME/PORT."""
     return {
         "max_file_size": max_upload_bytes(),
-        "app_kwargs": {"middleware": [Middleware(RequestBodyLimit, max_bytes=request_body_limit())]},
+        "app_kwargs": {"middleware": [Middleware(RequestBodyLimit, max_bytes=request_body_limit()),
+                                      Middleware(UploadCacheBound, folder=upload_folder,
+                                                 max_bytes=upload_cache_bytes())]},
         "theme": theme(),
         "css": CSS,
         "mcp_server": mcp_server_on(),
@@ -1201,4 +1100,4 @@ if __name__ == "__main__":
         app = build_demo()
     except (WeightsError, FileNotFoundError) as exc:
         raise SystemExit(f"app.py: cannot load the model weights: {exc}") from None
-    app.queue(max_size=QUEUE_SIZE).launch(**launch_options())
+    app.queue(**queue_options(QUEUE_SIZE)).launch(**launch_options())

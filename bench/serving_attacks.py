@@ -6,6 +6,10 @@
    (POST /gradio_api/run/predict; --parallel) and 2 through the queue to /upscale; then a 23 MB data URL. RSS and peak RSS.
 2. A long run (600x600, x8 ensemble) cancelled by gradio_client's job.cancel(), and one whose tab is closed:
    the cores the server keeps busy in the 3 s after, and whether the run says it stopped.
+Issue 22 (`--only issue22`):
+3. Three 2000x2000 explanations submitted at once, each cancelled 3 s after it starts: peak RSS, and the cores
+   busy 5 s after the last cancel.
+4. Direct POSTs to /gradio_api/run/upscale, /run/predict with an fn_index, /run/<private helper>: what they get.
 Bounded: one server, ~2-4 minutes on 2 cores. Needs /proc (Linux).
 """
 from __future__ import annotations
@@ -30,6 +34,9 @@ from tests.attacks import (  # noqa: E402
     bomb_png, cpu_busy, data_url_payload, fn_index, join_queue, memory_mb, open_then_close_tab,
     post_run_predict, wait_for_log,
 )
+import json  # noqa: E402
+import urllib.error  # noqa: E402
+import urllib.request  # noqa: E402
 
 LONG_SIDE = 600
 
@@ -101,11 +108,60 @@ def tab_close_attack(url: str, pid: int, log_path: Path, photo_bytes: bytes) -> 
           f"the run says it stopped: {log_path.read_text().count('nobody is waiting') > before}")
 
 
+def big_photo(path: Path, side: int = 2000, seed: int = 2) -> Path:
+    """side x side, textured, small as a PNG (blocks of 8 pixels), under the 20 MB upload limit."""
+    blocks = np.random.default_rng(seed).integers(0, 256, (side // 8, side // 8, 3), dtype=np.uint8)
+    Image.fromarray(blocks.repeat(8, axis=0).repeat(8, axis=1)).save(path)
+    return path
+
+
+def cancelled_explanations_attack(url: str, pid: int, log_path: Path, photos: list[Path]) -> None:
+    from gradio_client import Client, handle_file
+
+    client = Client(url, verbose=False)
+    print(f"explanations: RSS before: {memory_mb(pid)}")
+    count = len(photos)  # different photos: a finished explanation would be served to the next from the cache
+    jobs = [client.submit(handle_file(str(photo)), False, api_name="/explain") for photo in photos]
+    started = time.monotonic()
+    waiting = list(jobs)
+    while waiting and time.monotonic() - started < 600:  # the queue runs one at a time: cancel each 3 s into its run
+        running = next((job for job in waiting if job.status().code.name in ("PROCESSING", "PROGRESS")), None)
+        if running is None:
+            waiting = [job for job in waiting if not job.done()]
+            time.sleep(0.2)
+            continue
+        time.sleep(3.0)
+        running.cancel()
+        waiting.remove(running)
+        print(f"cancelled an explanation 3 s into its run, at {time.monotonic() - started:.1f} s; RSS {memory_mb(pid)}")
+    time.sleep(5.0)
+    print(f"explanations: {count} cancelled 3 s into each; cores busy 5-8 s after the last cancel: "
+          f"{cpu_busy(pid, 3.0):.2f}; RSS: {memory_mb(pid)}; stopped runs in the log: "
+          f"{log_path.read_text().count('explain stopped between two steps')}")
+
+
+def direct_run_attack(url: str, photo_bytes: bytes) -> None:
+    photo = data_url_payload(photo_bytes, "small.png")
+    inputs = [photo, 256, False, "default", "rcan", "auto"]
+    for route, body in (("run/upscale", {"data": inputs}),
+                        ("run/predict", {"data": inputs, "fn_index": fn_index(url, "upscale")}),
+                        ("run/explain_on_open", {"data": [photo, False, "default", "rcan", None]})):
+        request = urllib.request.Request(f"{url}gradio_api/{route}",
+                                         json.dumps({**body, "session_hash": "attacker"}).encode(),
+                                         {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                print(f"POST /gradio_api/{route}: {response.status} (ran outside the queue)")
+        except urllib.error.HTTPError as exc:
+            print(f"POST /gradio_api/{route}: {exc.code} {exc.read()[:110].decode(errors='replace')}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repo", type=Path, default=ROOT, help="checkout whose app.py is attacked")
     parser.add_argument("--parallel", type=int, default=6, help="bombs sent at once (the issue: 6, ~1 GB each "
                         "on the code before the fix)")
+    parser.add_argument("--only", choices=["issue11", "issue22"], default=None, help="one issue's attacks")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
         photo_bytes = long_photo()
@@ -113,10 +169,15 @@ def main() -> None:
         photo.write_bytes(photo_bytes)
         with running_app_process("bundled", Path(workdir), repo=args.repo) as app:
             print(f"app.py of {args.repo} on {app.url}, pid {app.pid}")
-            data_url_attack(app.url, app.pid, args.parallel)
-            cancel_attack(app.url, app.pid, app.log_path, photo)
-            time.sleep(2)
-            tab_close_attack(app.url, app.pid, app.log_path, photo_bytes)
+            if args.only != "issue22":
+                data_url_attack(app.url, app.pid, args.parallel)
+                cancel_attack(app.url, app.pid, app.log_path, photo)
+                time.sleep(2)
+                tab_close_attack(app.url, app.pid, app.log_path, photo_bytes)
+            if args.only != "issue11":
+                direct_run_attack(app.url, bomb_png(20))
+                cancelled_explanations_attack(app.url, app.pid, app.log_path,
+                                              [big_photo(Path(workdir) / f"big{i}.png", seed=i) for i in range(3)])
 
 
 if __name__ == "__main__":

@@ -61,6 +61,23 @@ def focus_point(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
+def check_report_paths(args: argparse.Namespace) -> None:
+    """The upscale CLI's rules, applied to the report: every input is a file (a folder is named as one), -o is a
+    folder or a new name (not an existing file), and no file the report writes (REPORT_FILES in -o) is any input
+    (the image, the original, a weights file), compared by file identity. UsageError (exit 2) otherwise."""
+    from explain.report import REPORT_FILES
+    from sr_core.cli import UsageError, check_inputs, refuse_overwriting
+
+    inputs = [args.image] + ([args.original] if args.original else [])
+    check_inputs(inputs)
+    if args.output.exists() and not args.output.is_dir():
+        raise UsageError(f"-o {args.output} is an existing file; the report writes "
+                         f"{' and '.join(REPORT_FILES)} into a folder: give a folder")
+    weights = Path(args.weights) if args.weights else None
+    refuse_overwriting(inputs + ([weights] if weights is not None and weights.is_file() else []),
+                       [args.output / name for name in REPORT_FILES])
+
+
 def run_report(args: argparse.Namespace) -> int:
     from explain.analysis import analyze_any
     from explain.report import Options, write_report
@@ -70,6 +87,7 @@ def run_report(args: argparse.Namespace) -> int:
     from sr_core.weights import load_weights
 
     started = time.perf_counter()
+    check_report_paths(args)  # before the seconds of work, not after
     image = read_image(args.image, max_pixels=args.max_pixels)
     original = read_image(args.original, max_pixels=args.max_pixels) if args.original else None
     loaded = load_weights(args.weights, args.hub_repo, args.hub_file, args.hub_revision)

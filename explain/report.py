@@ -304,6 +304,9 @@ def weights_html(weights: dict) -> str:
             f"(<code>{html.escape(weights['location'])}</code>).{note}</p>")
 
 
+REPORT_FILES = ("index.html", "metrics.json")  # what write_report writes into its folder, and nothing else
+
+
 def write_report(analysis: BaseAnalysis, out_dir: Path, title: str, weights: dict | None = None,
                  photo: np.ndarray | None = None, options: Options | None = None) -> tuple[Path, Path]:
     """Write DIR/index.html and DIR/metrics.json; the figure and page times go into metrics' timings, the served
@@ -315,10 +318,10 @@ def write_report(analysis: BaseAnalysis, out_dir: Path, title: str, weights: dic
     analysis.timings["figures"] = time.perf_counter() - started
     started = time.perf_counter()
     page = render_html(analysis, figures, title, weights, photo, options)
-    index = out_dir / "index.html"
+    index = out_dir / REPORT_FILES[0]
     write_text_atomic(index, page)
     analysis.timings["report_html"] = time.perf_counter() - started
-    metrics_path = out_dir / "metrics.json"
+    metrics_path = out_dir / REPORT_FILES[1]
     record = metrics(analysis) if weights is None else {**metrics(analysis), "weights": weights}
     write_text_atomic(metrics_path, json.dumps(record, indent=2, allow_nan=False) + "\n")
     return index, metrics_path

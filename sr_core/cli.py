@@ -198,11 +198,17 @@ def output_paths(inputs: list[Path], output: str, scale: int) -> list[Path]:
         if len(set(stems)) != len(stems):
             raise UsageError("several inputs share a file name; upscale them into separate directories")
         paths = [out / f"{p.stem}_x{scale}.png" for p in inputs]
-    for dst in paths:
+    refuse_overwriting(inputs, paths)
+    return paths
+
+
+def refuse_overwriting(inputs: list[Path], outputs: list[Path]) -> None:
+    """UsageError when a file about to be written is one of the inputs, compared by identity (same device and
+    inode, so hard links, symlinks and other spellings of a path count). Called before any work starts."""
+    for dst in outputs:
         clash = next((src for src in inputs if _same_file(src, dst)), None)
         if clash is not None:
             raise UsageError(f"refusing to overwrite the input {clash} (the output {dst} is the same file)")
-    return paths
 
 
 def _same_file(a: Path, b: Path) -> bool:

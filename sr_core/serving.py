@@ -17,6 +17,7 @@ import torch
 from sr_core.engine import Upscaler
 from sr_core.estimate import Throughput, estimate_seconds, learn_from_run, measure_throughput
 from sr_core.precision import PRECISIONS
+from sr_core.tiling import Cancelled
 from sr_core.weights import DEFAULT_MODEL, LoadedWeights, load_weights, model_spec
 
 log = logging.getLogger("sr_core.serving")
@@ -31,6 +32,8 @@ def measure_speed(upscaler: Upscaler) -> Throughput | None:
     """Time a small run once per model, so long runs can be announced with an estimate."""
     try:
         return measure_throughput(upscaler, side=PROBE_SIDE)
+    except Cancelled:  # the run that loaded the model was stopped: its stop is the caller's to report
+        raise
     except RuntimeError as exc:  # e.g. ZeroGPU, where CUDA exists only inside spaces.GPU functions
         log.warning("speed probe failed, no time estimates: %s", exc)
         return None

@@ -8,11 +8,15 @@ may group their sums differently at other offsets, e.g. the engine's row-Winogra
 """
 from __future__ import annotations
 
+import threading
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 import torch
+from torch import nn
 
 
 @dataclass(frozen=True)
@@ -32,8 +36,52 @@ class CancelFlag(Protocol):
     def is_set(self) -> bool: ...
 
 
+# The cancel flag of the run this context belongs to (`stops_on`): contextvars follow a request into the worker
+# thread that serves it (Gradio's, via anyio) and into nothing else, so one run's flag never stops another's pass.
+_RUN_CANCEL: ContextVar[CancelFlag | None] = ContextVar("sr_core_run_cancel", default=None)
+_hooks_lock = threading.Lock()
+_hooks_users = 0
+_hooks_handle: torch.utils.hooks.RemovableHandle | None = None
+
+
+def check_cancelled() -> None:
+    """Raise Cancelled when the run this code belongs to (`stops_on`) has been told to stop; else nothing."""
+    flag = _RUN_CANCEL.get()
+    if flag is not None and flag.is_set():
+        raise Cancelled("cancelled")
+
+
+def _before_each_module(_module: nn.Module, _inputs: tuple) -> None:
+    check_cancelled()
+
+
+@contextmanager
+def stops_on(flag: CancelFlag) -> Iterator[None]:
+    """Every model pass run in this context stops between two steps once `flag` is set: the engine's tiled
+    forward (its StepCounter reads the flag) and any other pass, between two modules (a global forward pre-hook,
+    registered while at least one run is inside, that reads only its own context's flag). So an explanation's
+    whole-photo pass, region passes, experiments, feature views and step-through all obey the one flag without
+    each being handed it. Raises Cancelled out of the pass."""
+    global _hooks_users, _hooks_handle
+    token = _RUN_CANCEL.set(flag)
+    with _hooks_lock:
+        if _hooks_users == 0:
+            _hooks_handle = nn.modules.module.register_module_forward_pre_hook(_before_each_module)
+        _hooks_users += 1
+    try:
+        yield
+    finally:
+        with _hooks_lock:
+            _hooks_users -= 1
+            if _hooks_users == 0 and _hooks_handle is not None:
+                _hooks_handle.remove()
+                _hooks_handle = None
+        _RUN_CANCEL.reset(token)
+
+
 class StepCounter:
-    """Counts tile steps, reports progress with an ETA, and honours a cancel flag between steps."""
+    """Counts tile steps, reports progress with an ETA, and honours a cancel flag between steps (the caller's,
+    else the run's own, `stops_on`)."""
 
     def __init__(
         self,
@@ -43,10 +91,13 @@ class StepCounter:
     ) -> None:
         self.total, self.done = total, 0
         self.progress, self.cancel = progress, cancel
+        self.run_cancel = _RUN_CANCEL.get()
         self.started = time.perf_counter()
 
     def step(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled("cancelled")
+        if self.run_cancel is not None and self.run_cancel.is_set():
             raise Cancelled("cancelled")
         self.done += 1
         if self.progress is not None:

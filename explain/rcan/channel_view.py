@@ -24,7 +24,7 @@ from torch import nn
 
 from explain.experiments import Ablation, Measure
 from explain.hooks import outputs_replaced, owner_thread, removed_after
-from explain.pipeline import MAX_SIDE, threads_worth_using, value_range, working_region
+from explain.pipeline import MAX_SIDE, checked_input, threads_worth_using, value_range, working_region
 from explain.rcan.capture import attention_layers
 from explain.region import Box
 from sr_core.models.rcan import RCAN
@@ -118,6 +118,7 @@ def channel_view(model: RCAN, rgb: np.ndarray, group: object, block: object, cha
     if not isinstance(model, RCAN):
         raise ValueError(f"the channel view needs an RCAN (channel attention), not {type(model).__name__}")
     group, block, channel = checked_choice(model, group, block, channel)
+    rgb = checked_input(rgb, None, model.scale)  # what explain refuses (e.g. 1x1), the view refuses alike
     region, note, _ = working_region(rgb, max_side, focus)
     lr_region = region.crop(rgb)
     param = next(model.parameters())

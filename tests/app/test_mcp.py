@@ -122,3 +122,21 @@ def test_local_urls_and_oversized_data_urls_are_refused_and_the_server_keeps_ser
     _, result = call_tool(app_url, "upscale", {"image": photo_data_url()}, with_progress=True)
     assert not result.isError
 
+
+
+def test_a_photo_over_the_mcp_transport_limit_gets_a_clear_message(app_url):
+    """The issue: a 3.2 MB PNG as a data URL got the transport's bare 413 ("Request body too large"), while the
+    README promised 20 MB; the caller now reads the limit and what to do."""
+    big = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(3_300_000)).decode()
+    from mcp.shared.exceptions import McpError
+
+    with pytest.raises(BaseException) as refused:
+        call_tool(app_url, "upscale", {"image": big}, with_progress=False)
+    error = refused.value
+    while isinstance(error, BaseExceptionGroup):  # the client's task groups wrap the call's error
+        error = error.exceptions[0]
+    limit = 100 * 1024 * 4 // 3 + 2**20  # the app's own (SR_MAX_UPLOAD=100kb here) is below MCP's 4 MiB
+    assert isinstance(error, McpError) and str(error).startswith("MCP request too large: 4,40"), error
+    assert f"at most {limit:,} bytes" in str(error) and "gradio_client" in str(error)
+    _, result = call_tool(app_url, "upscale", {"image": photo_data_url()}, with_progress=True)
+    assert not result.isError  # and the server keeps serving

@@ -1,16 +1,23 @@
 """Issue 11, "safe on the open internet": memory bombs, hidden endpoints, strict API types, runs nobody waits for,
-temp files of dead processes.
+temp files of dead processes. Issue 22, round two: every model run (not only the enlargement) stops when nobody
+waits, no REST route skips the queue, the MCP limit is said, names and the upload folder are bounded.
 
 The in-process tests build the demo and call Gradio's own preprocessing; the others launch `python app.py` on
 127.0.0.1 (tests/app_server.py) and attack it as the issue did, reading the server's memory and CPU in /proc.
 """
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import os
 import subprocess
 import sys
 import time
+import types
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -190,20 +197,24 @@ def test_an_abandoned_run_stops_between_two_steps(app_module, demo) -> None:
         if isinstance(value, tuple):
             gone[0] = True
 
-    real = app_module.RunCancel.__init__
+    import app_serving
+
+    real = app_serving.RunCancel.__init__
 
     def watching(self, stop, abandoned=None):  # noqa: ANN001
         real(self, stop, lambda: gone[0])
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(app_module.RunCancel, "__init__", watching)
+        mp.setattr(app_serving.RunCancel, "__init__", watching)
         with pytest.raises(gr.Error, match="Stopped"):
             app_module.upscale(str(EXAMPLES / "brick_wall.png"), progress=progress)
     assert len([s for s in steps if isinstance(s, tuple)]) == 1
 
 
 def test_outside_a_queued_event_a_run_is_always_wanted(app_module) -> None:
-    assert app_module.run_abandoned() is False
+    import app_serving
+
+    assert app_serving.run_abandoned() is False
 
 
 # --- 10. temp folders of dead processes -------------------------------------------------------------------------
@@ -352,3 +363,252 @@ def test_a_request_body_over_the_limit_is_refused_before_it_is_read(server) -> N
     status, response = post_run_predict(server.url, fn_index(server.url, "estimate_text"),
                                         [small, 256, False, "default", "rcan", "auto"])
     assert status == 200 and "100×100" in str(response["data"])
+
+
+# --- issue 22: every model run stops when nobody waits; no route skips the queue; bounded names and disk ------
+
+
+@contextlib.contextmanager
+def queued_event_gone_at_first_module_call() -> Iterator[dict]:
+    """Run the block as if inside a queued Gradio event whose client goes away (job.cancel(), a closed tab) at
+    the first forward pass of any module. Yields counts: module calls seen, and those after the client left."""
+    import torch
+    from gradio.context import LocalContext
+
+    event = types.SimpleNamespace(alive=True)
+    queue = types.SimpleNamespace(event_ids_to_events={"e": event}, set_progress=lambda *args, **kwargs: None)
+    blocks = types.SimpleNamespace(_queue=queue)
+    seen = {"calls": 0, "after_gone": 0}
+
+    def count(_module, _inputs):  # noqa: ANN001
+        seen["calls"] += 1
+        if not event.alive:
+            seen["after_gone"] += 1
+        event.alive = False  # the SSE stream ended: Gradio's Queue.clean_events
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(count)
+    tokens = (LocalContext.blocks.set(blocks), LocalContext.event_id.set("e"))
+    try:
+        yield seen
+    finally:
+        LocalContext.blocks.reset(tokens[0])
+        LocalContext.event_id.reset(tokens[1])
+        handle.remove()
+
+
+def fresh_photo(folder: Path, side: int = 40, seed: int = 0) -> str:
+    """A photo no cache has seen (the caches are keyed by content)."""
+    path = folder / f"fresh{seed}.png"
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (side, side, 3), dtype=np.uint8)).save(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("handler", ["explain", "explain_on_open", "step_through_on_open", "explore_channel_of"])
+def test_every_model_run_stops_between_two_steps_when_nobody_waits(app_module, demo, handler, tmp_path,
+                                                                  caplog) -> None:
+    """The issue: three cancelled 2000x2000 explanations ran on side by side (2.6 -> 10.8 GB); an explanation
+    (and every other model run) went on after job.cancel() or a closed tab."""
+    import gradio as gr
+    import torch
+
+    photo = fresh_photo(tmp_path, seed=len(handler))
+    calls = {
+        "explain": lambda: app_module.explain(photo, False, "default", "rcan", None),
+        "explain_on_open": lambda: app_module.explain_on_open(photo, True, "default", "rcan", None),
+        "step_through_on_open": lambda: app_module.step_through_on_open(photo, "default", "rcan"),
+        "explore_channel_of": lambda: app_module.explore_channel_of(photo, False, "default", "rcan", None, 1, 1, 0),
+    }
+    with caplog.at_level("INFO", logger="sr_app"), queued_event_gone_at_first_module_call() as seen:
+        with pytest.raises(gr.Error, match="Stopped"):
+            calls[handler]()
+    assert seen["calls"] >= 1 and seen["after_gone"] == 0  # stopped at the next module, nothing ran after
+    assert "stopped between two steps: nobody is waiting" in caplog.text
+    assert not torch.nn.modules.module._global_forward_pre_hooks  # the run's check went away with it
+    calls[handler]()  # the same call outside a queued event runs to the end: nothing was left set
+
+
+def test_direct_rest_calls_cannot_skip_the_queue(app_module, demo) -> None:
+    """The issue: POST /gradio_api/run/upscale, /run/predict with an fn_index and /run/<private helper> ran at
+    once, outside the queue and its limit of one. Unqueued helpers (no model) still answer the browser."""
+    from fastapi.testclient import TestClient
+    from gradio.routes import App
+
+    demo.queue(**app_module.queue_options(app_module.QUEUE_SIZE))
+    client = TestClient(App.create_app(demo))
+    photo = {"path": str(EXAMPLES / "brick_wall.png"), "meta": {"_type": "gradio.FileData"}}
+    index = {fn.name: fn._id for fn in reversed(list(demo.fns.values()))}
+    refused = [("/gradio_api/run/upscale", {"data": [photo, 256, False, "default", "rcan", "auto"]}),
+               ("/gradio_api/run/predict", {"data": [photo, False, "default", "rcan", None],
+                                            "fn_index": index["explain"]}),
+               ("/gradio_api/run/explain_on_open", {"data": [photo, False, "default", "rcan", None]}),
+               ("/gradio_api/run/predict", {"data": [photo, "default", "rcan"],
+                                            "fn_index": index["step_through_on_open"]})]
+    for path, body in refused:
+        response = client.post(path, json={**body, "session_hash": "attacker"})
+        assert response.status_code == 404 and "join the queue" in response.json()["detail"], (path, response.text)
+    response = client.post("/gradio_api/run/predict", json={
+        "data": [photo, 256, False, "default", "rcan", "auto"], "fn_index": index["estimate_text"],
+        "session_hash": "browser"})
+    assert response.status_code == 200 and "160×160" in str(response.json()["data"])
+
+
+def test_every_model_run_is_queued_under_the_one_limit(demo) -> None:
+    names = ("upscale", "explain", "load_example_output", "explain_on_open", "step_through_on_open",
+             "explore_channel_of")
+    runs = [fn for fn in demo.fns.values() if fn.name in names]
+    assert {fn.name for fn in runs} == set(names)
+    assert {(fn.queue, fn.concurrency_id, fn.concurrency_limit) for fn in runs} == {(True, "model", 1)}
+
+
+def test_an_mcp_request_over_the_transport_limit_gets_a_clear_message() -> None:
+    """The issue: a 3.2 MB PNG as a data URL got the MCP transport's plain-text 413 while the README promised
+    20 MB. Now the README states the real limit and the caller reads it in a JSON-RPC error."""
+    import json
+
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    import app_serving
+
+    mcp = pytest.importorskip("mcp.server.transport_security")
+    assert app_serving.MCP_BODY_LIMIT == mcp.DEFAULT_MAX_REQUEST_BODY_SIZE  # the limit stated is the real one
+
+    async def handled(request):  # noqa: ANN001
+        return PlainTextResponse(f"read {len(await request.body())}")
+
+    inner = Starlette(routes=[Route("/gradio_api/mcp/", handled, methods=["POST"]),
+                              Route("/gradio_api/run/predict", handled, methods=["POST"])])
+    client = TestClient(app_serving.RequestBodyLimit(inner, max_bytes=30 * 2**20))
+    body = b"x" * (app_serving.MCP_BODY_LIMIT + 1)
+    response = client.post("/gradio_api/mcp/", content=body)
+    assert response.status_code == 413
+    message = json.loads(response.content)["error"]["message"]
+    assert "at most 4,194,304 bytes" in message and "about 3.1 MB" in message and "gradio_client" in message
+    call = json.dumps({"method": "tools/call",  # in the order the MCP client sends it: the id last
+                       "params": {"name": "upscale", "arguments": {"image": "data:image/png;base64," + "A" * 5_000_000}},
+                       "jsonrpc": "2.0", "id": 7})
+    response = client.post("/gradio_api/mcp/", content=call.encode())
+    assert response.status_code == 200  # the call's own answer: MCP clients raise its message to the caller
+    answer = json.loads(response.content)
+    assert answer["id"] == 7 and answer["error"]["message"].startswith("MCP request too large: 5,000,")
+    assert client.post("/gradio_api/run/predict", content=body).text == f"read {len(body)}"  # the app's own limit
+
+
+def test_a_long_file_name_is_shortened_safely(app_module, demo) -> None:
+    """The issue: a data URL with a 236-character orig_name failed with "[Errno 36] File name too long" and
+    showed the server's temp path."""
+    from gradio.data_classes import ImageData
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (9, 9), (200, 10, 10)).save(buffer, format="PNG")
+    name = "ä" * 236 + ".png"  # 472 bytes of UTF-8
+    path = Path(component(demo, "upload").preprocess(ImageData(**data_url_payload(buffer.getvalue(), name))))
+    assert path.read_bytes() == buffer.getvalue()
+    assert path.name.endswith(".png") and len(path.name) <= 100 and path.name.startswith("ää")
+    (_, result), _, _ = app_module.upscale(str(path))
+    assert Path(result).name.endswith("_x3.png") and len(Path(result).name.encode()) < 255
+
+
+def test_the_upload_folder_is_bounded_oldest_files_first(tmp_path: Path) -> None:
+    """The issue: 200 uploads of 5 MB added 1 GB in 5 s, and nothing was removed for an hour."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    import app_serving
+
+    uploads = tmp_path / "gradio"
+    uploads.mkdir()
+    count = [0]
+
+    async def upload(request):  # noqa: ANN001 - stands in for Gradio's /upload: a new folder, one file
+        count[0] += 1
+        folder = uploads / f"{count[0]:03d}"
+        folder.mkdir()
+        (folder / "photo.png").write_bytes(await request.body())
+        os.utime(folder / "photo.png", (1000 + count[0],) * 2)  # distinct ages, oldest first
+        return PlainTextResponse("ok")
+
+    inner = Starlette(routes=[Route("/gradio_api/upload", upload, methods=["POST"])])
+    client = TestClient(app_serving.UploadCacheBound(inner, folder=lambda: uploads, max_bytes=10_000))
+    for _ in range(30):
+        assert client.post("/gradio_api/upload", content=b"x" * 1_000).status_code == 200
+    left = sorted(p.parent.name for p in uploads.rglob("*.png"))
+    assert left == [f"{n:03d}" for n in range(21, 31)]  # the 10 newest, 10,000 bytes
+
+
+def test_inline_images_count_against_the_upload_bound(app_module, demo, monkeypatch, tmp_path: Path) -> None:
+    from gradio.data_classes import ImageData
+
+    monkeypatch.setattr(app_module, "upload_cache_bytes", lambda: 0)  # every file but the newest goes
+    upload = component(demo, "upload")
+    monkeypatch.setattr(upload, "GRADIO_CACHE", str(tmp_path))  # not the machine's shared /tmp/gradio
+    paths = [Path(upload.preprocess(ImageData(**data_url_payload(bomb_png(20 + i), f"p{i}.png")))) for i in range(3)]
+    assert [p.exists() for p in paths] == [False, False, True]  # the photo just sent is kept, the older ones go
+
+
+@pytest.mark.parametrize("value", ["abc", None, [1], True])
+def test_a_channel_slider_takes_numbers_only_and_says_so(demo, value) -> None:
+    import gradio as gr
+
+    for elem_id, name in (("channel-group", "group"), ("channel-block", "block"), ("channel-index", "channel")):
+        with pytest.raises(gr.Error, match=f"{name} must be a number, not "):
+            component(demo, elem_id).preprocess(value)
+    assert component(demo, "channel-group").preprocess(2) == 2
+
+
+def test_the_channel_view_refuses_what_explain_refuses(app_module, tmp_path: Path) -> None:
+    import gradio as gr
+
+    tiny = tmp_path / "one.png"
+    Image.new("RGB", (1, 1)).save(tiny)
+    with pytest.raises(gr.Error, match=r"at least 8x8 pixels"):
+        app_module.explain(str(tiny))
+    plot, text = app_module.explore_channel_of(str(tiny), False, "default", "rcan", None, 1, 1, 0)
+    assert plot is None and "at least 8x8 pixels" in text
+
+
+def test_the_click_note_echoes_a_huge_number_short(app_module) -> None:
+    import gradio as gr
+
+    huge = int("9" * 4000)
+    _, note = app_module.focus_on_click("photo.png", gr.SelectData(None, {"index": [huge, 3], "value": None}))
+    assert "x=9999999999" in note and len(note) < 200
+    assert app_module.focus_on_click("photo.png", gr.SelectData(None, {"index": ["a", "b"], "value": None})) == (
+        app_module.gr.update(), app_module.gr.update())
+
+
+@pytest.mark.server
+def test_a_direct_run_call_is_refused_by_the_launched_app(server) -> None:
+    """`python app.py` as a user starts it: the REST routes that skipped the queue answer 404, the queue works."""
+    photo = data_url_payload(bomb_png(20), "small.png")
+    for index in (fn_index(server.url, "upscale"), fn_index(server.url, "explain")):
+        status, response = post_run_predict(server.url, index, [photo, 256, False, "default", "rcan", "auto"])
+        assert status == 404 and "join the queue" in response["detail"], response
+    body = json.dumps({"data": [photo, 256, False, "default", "rcan", "auto"], "session_hash": "x"}).encode()
+    request = urllib.request.Request(server.url + "gradio_api/run/upscale", body, {"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 404
+
+
+@pytest.mark.server
+def test_a_cancelled_explanation_stops(server, tmp_path: Path) -> None:
+    """The issue: job.cancel() 3 s into an explanation left it running while the queue started the next one."""
+    from gradio_client import Client, handle_file
+
+    path = tmp_path / "big.png"
+    blocks = np.random.default_rng(1).integers(0, 256, (150, 150, 3), dtype=np.uint8)
+    Image.fromarray(blocks.repeat(8, axis=0).repeat(8, axis=1)).save(path)  # 1200x1200 under the 2 MB limit
+    client = Client(server.url, verbose=False)
+    job = client.submit(handle_file(str(path)), False, api_name="/explain")
+    deadline = time.monotonic() + 120
+    while not job.status().progress_data and time.monotonic() < deadline:  # "Looking inside the network"
+        time.sleep(0.2)
+    assert job.status().progress_data, job.status()
+    job.cancel()
+    assert wait_for_log(server.log_path, "explain stopped between two steps: nobody is waiting", 20)
+    assert cpu_busy(server.pid, 2.0) < 0.3

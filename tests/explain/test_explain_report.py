@@ -261,3 +261,60 @@ def test_a_focus_outside_the_photo_exits_2_in_one_line(tiny_checkpoint, tmp_path
     message = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 2 and "--focus 99999,5 is outside the 20x20 photo" in message
     assert not (tmp_path / "out").exists()
+
+
+# --- issue 22: the report never overwrites its input, and refuses a bad -o before any work --------------------
+
+
+@pytest.fixture()
+def no_work(monkeypatch):
+    """The analysis fails the test: a refusal must come before the seconds of work, not after."""
+    import explain.analysis
+
+    def refuse(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise AssertionError("the report started its work before refusing")
+
+    monkeypatch.setattr(explain.analysis, "analyze_any", refuse)
+
+
+@pytest.mark.parametrize("which", ["image as DIR/index.html", "original as DIR/metrics.json",
+                                   "image hard-linked as DIR/metrics.json"])
+def test_the_report_never_overwrites_an_input(which, tiny_checkpoint, tmp_path, capsys, no_work):
+    out = tmp_path / "d"
+    out.mkdir()
+    photo = save_png(tmp_path / "photo.png", 20, 20)
+    if which.startswith("image as"):
+        image = out / "index.html"
+        image.write_bytes(photo.read_bytes())
+        args = [str(image)]
+    elif which.startswith("original"):
+        original = out / "metrics.json"
+        original.write_bytes(save_png(tmp_path / "hr.png", 60, 60).read_bytes())
+        image = original
+        args = [str(photo), "--original", str(original)]
+    else:
+        image = out / "metrics.json"
+        image.hardlink_to(photo)
+        args = [str(photo)]
+    before = image.read_bytes()
+    rc = main(["report", *args, "-o", str(out), "--weights", str(tiny_checkpoint)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err == [f"error: refusing to overwrite the input {args[-1] if 'original' in which else args[0]} "
+                               f"(the output {image} is the same file)"], err
+    assert image.read_bytes() == before
+
+
+def test_an_existing_file_as_the_output_folder_is_refused_before_any_work(tiny_checkpoint, tmp_path, capsys, no_work):
+    photo = save_png(tmp_path / "photo.png", 20, 20)
+    taken = tmp_path / "taken"
+    taken.write_text("keep me")
+    assert main(["report", str(photo), "-o", str(taken), "--weights", str(tiny_checkpoint)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is an existing file" in err[0] and "give a folder" in err[0], err
+    assert taken.read_text() == "keep me"
+
+
+def test_a_folder_as_the_input_is_called_a_folder(tiny_checkpoint, tmp_path, capsys, no_work):
+    assert main(["report", str(tmp_path), "-o", str(tmp_path / "out"), "--weights", str(tiny_checkpoint)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a directory" in err[0] and "not found" not in err[0], err

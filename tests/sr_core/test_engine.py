@@ -204,3 +204,34 @@ def test_non_finite_outputs_are_refused() -> None:
         model.tail[1].bias.fill_(float("nan"))
     with pytest.raises(engine.NonFiniteOutput, match="NaN or infinite"):
         Upscaler(model, "cpu").upscale(random_image(8, 8))
+
+
+def test_a_run_scope_stops_any_pass_between_two_modules_and_only_its_own() -> None:
+    """sr_core.tiling.stops_on: the engine's tiled forward and any plain forward pass in the run's context stop
+    once its flag is set; a pass in another thread (another visitor's run) is not touched."""
+    from sr_core.tiling import stops_on
+
+    model = tiny_random_rcan()
+    x = torch.rand(1, 3, 12, 12) * 255
+    flag = threading.Event()
+    calls: list[str] = []
+    handles = [m.register_forward_pre_hook(lambda m, _i, name=n: calls.append(name)) for n, m in model.named_modules()]
+    other: list[torch.Tensor] = []
+    with stops_on(flag):
+        model(x)  # not set: runs to the end
+        complete = len(calls)
+        flag.set()
+        calls.clear()
+        with pytest.raises(Cancelled):
+            model(x)
+        assert calls == []  # stopped before any module ran
+        with pytest.raises(Cancelled):
+            Upscaler(model, "cpu").upscale(np.random.default_rng(0).random((12, 12, 3), dtype=np.float32), tile=8)
+        thread = threading.Thread(target=lambda: other.append(model(x)))  # a fresh context: no flag
+        thread.start()
+        thread.join()
+    for handle in handles:
+        handle.remove()
+    assert len(other) == 1 and complete > 10
+    assert not torch.nn.modules.module._global_forward_pre_hooks  # nothing left behind
+    model(x)  # outside the scope the set flag means nothing
