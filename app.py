@@ -47,7 +47,9 @@ from explain.glossary import with_tooltips
 from explain.pipeline import explained_input
 from explain.quality import load_quality_vs_time, quality_caption, tradeoff_line
 from explain.steps import Step, step_through_photo
-from explain.summary import EXPLAIN_FIGURES, RCAN_ONLY, SECTION_HEADINGS, first_slot, slot_figures, summary_markdown
+from explain.summary import (
+    EXPLAIN_FIGURES, LAYOUT_ORDER, RCAN_ONLY, SECTION_HEADINGS, first_slot, slot_figures, summary_markdown,
+)
 from sr_core.engine import DEFAULT_TILE
 from sr_core.errors import UserError, WeightsError
 from sr_core.image_io import (
@@ -956,20 +958,21 @@ def build_demo() -> gr.Blocks:
                     ), "have_original")
                     explain_button = gr.Button("Explain this photo", variant="primary", elem_id="explain-run", scale=1)
                 summary = gr.Markdown(NOT_EXPLAINED, label="Summary", elem_id="explain-summary")
-                plots: list[gr.Plot] = []
+                plots: dict[str, gr.Plot] = {}
                 columns: dict[str, gr.Column] = {}
-                for key, caption in EXPLAIN_FIGURES.items():
+                for key in LAYOUT_ORDER:
+                    caption = EXPLAIN_FIGURES[key]
                     with gr.Column(visible=key != "original_errors") as columns[key]:
                         if key in SECTION_HEADINGS:
                             heading = gr.Markdown(f"### {SECTION_HEADINGS[key]}")
                         plot_id = f"plot-{key.replace('_', '-')}"
-                        plots.append(gr.Plot(label=CAPTIONS[key], format="png", elem_id=plot_id))
+                        plots[key] = gr.Plot(label=CAPTIONS[key], format="png", elem_id=plot_id)
                         help_text = gr.Markdown(with_tooltips(caption), elem_classes=["caption"])
                         if key == "boosted_channels":
                             channel_controls, channel_plot, channel_text = channel_explorer(
                                 channel_counts(default_engine.weights.model))
                     if key == "attention_heatmap":
-                        first_slot = [heading, plots[-1], help_text]
+                        first_slot = [heading, plots[key], help_text]
                 with gr.Accordion("All the numbers (metrics JSON)", open=False, elem_id="metrics-accordion"):
                     metrics_json = gr.JSON(label="metrics", elem_id="metrics")
 
@@ -1006,7 +1009,7 @@ def build_demo() -> gr.Blocks:
 
         upscale_outputs = [slider, download, info]
         explain_inputs = [photo, have_original, weights, model, focus]
-        explain_outputs = [*plots, summary, metrics_json, workflow_plot, explainer]
+        explain_outputs = [*(plots[key] for key in EXPLAIN_FIGURES), summary, metrics_json, workflow_plot, explainer]
         model_runs = model_queue(MODEL_CONCURRENCY)
 
         with examples_slot:

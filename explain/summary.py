@@ -15,9 +15,13 @@ from explain.stats import effect_verdict
 # (explain.captions, shared with the report). The slot "attention_heatmap" holds the model's own first figure
 # (RCAN's gates, SAFMN's modulation maps).
 EXPLAIN_FIGURES: dict[str, str] = {key: HOW_TO_READ[key] for key in (
-    "texture_evidence", "original_errors", "retrained", "retrained_effects", "depth", "ablation", "added_detail",
-    "attention_heatmap",
-    "boosted_channels", "texture_map", "feature_views", "feature_view_metrics")}
+    "texture_evidence", "original_errors", "depth", "ablation", "added_detail", "attention_heatmap",
+    "boosted_channels", "texture_map", "feature_views", "feature_view_metrics", "retrained", "retrained_effects")}
+# The order the explain tab shows them in: the retrained networks right after the ground truth (the API's
+# outputs keep the order above, new slots at its end, so positional callers of /explain are not shifted).
+LAYOUT_ORDER = ("texture_evidence", "original_errors", "retrained", "retrained_effects", "depth", "ablation",
+                "added_detail", "attention_heatmap", "boosted_channels", "texture_map", "feature_views",
+                "feature_view_metrics")
 
 # The first slot's figure by architecture (metrics["model"]["arch"] says which ran), and the slots only RCAN fills.
 FIRST_SLOT = {"RCAN": "attention_heatmap", "SAFMN": "safm_modulation"}

@@ -473,7 +473,7 @@ def _slots(app_module_keys: list[str], figures: list) -> dict:
 
 
 SLOTS = ["texture_evidence", "original_errors", "depth", "ablation", "added_detail", "attention_heatmap",
-         "boosted_channels", "texture_map", "feature_views", "feature_view_metrics"]
+         "boosted_channels", "texture_map", "feature_views", "feature_view_metrics", "retrained", "retrained_effects"]
 
 
 @pytest.mark.server
@@ -487,6 +487,7 @@ def test_explain_returns_the_answer_experiments_figures_and_metrics(client) -> N
     assert attention["type"] == "plotly" and json.loads(attention["plot"])["data"][0]["type"] == "heatmap"
     assert slots["original_errors"] is None  # the error maps need an original
     assert all(slots[key]["type"] == "plotly" for key in ("depth", "ablation", "added_detail"))
+    assert all(slots[key]["type"] == "plotly" for key in ("retrained", "retrained_effects"))  # appended slots
     assert workflow["type"] == "plotly"
     assert metrics["attention"]["shape"] == [2, 2, 8] and metrics["attention"]["computed_on"] == [160, 160]
     assert metrics["texture"]["original"] is None
@@ -533,7 +534,7 @@ def test_explain_with_safmn_keeps_the_outputs_and_shows_the_modulation_maps(clie
     slots = _slots(SLOTS, figures)  # the same slots as for RCAN
     traces = json.loads(slots["attention_heatmap"]["plot"])["data"]
     assert sum(trace["type"] == "heatmap" for trace in traces) == TINY_SAFMN_BLOCKS
-    assert [slots[key] for key in SLOTS[6:]] == [None] * 4
+    assert [slots[key] for key in SLOTS[6:10]] == [None] * 4  # RCAN only; the retrained arms serve every model
     assert slots["texture_evidence"]["type"] == "plotly" and slots["original_errors"] is None
     assert slots["depth"]["type"] == "plotly" and metrics["experiments"]["depth_unit"] == "blocks"
     assert metrics["model"]["arch"] == "SAFMN" and "attention" not in metrics
