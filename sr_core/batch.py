@@ -391,7 +391,9 @@ def enlarge_on_ray(args, model, todo: list[Job], manifest: Manifest, progress: P
             failed.append(str(job.src))
             stderr(f"error: {error}")
             progress.add(FAILED)
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            stderr(f"batch: interrupted after {progress.done} of {progress.total}; the same command finishes the rest")
         if started:
             ray.shutdown()
             started = False
