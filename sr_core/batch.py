@@ -6,7 +6,7 @@ Why Ray Data: a callable class passed to `Dataset.map_batches` becomes a statefu
 `ray` (lazily, so `sr_core` imports without it; `requirements-batch.txt`).
 
 The guarantees are `upscale`'s: every planned output is checked against every input by identity before any work
-(`sr_core.cli.refuse_overwriting_inputs`), outputs are named as `upscale` names them (`<name>_x3.png`, the folder
+(`sr_core.files.refuse_overwriting_inputs`), outputs are named as `upscale` names them (`<name>_x3.png`, the folder
 structure kept under OUTPUT_DIR) and written atomically (`sr_core.atomic`) by the worker that enlarged them, a bad
 image fails alone with one line, the pixel limit and the weights choice are the same.
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sr_core.atomic import staging_files
-from sr_core.cli import UsageError, enlarge_file, output_name, refuse_overwriting_inputs, stderr
+from sr_core.files import UsageError, enlarge_file, output_name, refuse_overwriting_inputs, stderr
 from sr_core.errors import first_line
 
 try:  # an advisory lock on the manifest keeps two runs out of one OUTPUT_DIR (they would sweep each other's files)

@@ -6,7 +6,6 @@ message on stderr, never a traceback. Progress goes to stderr; results to stdout
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -14,12 +13,9 @@ import time
 from pathlib import Path
 
 from sr_core.errors import UserError, first_line
+from sr_core.files import UsageError, enlarge_file, output_name, refuse_overwriting_inputs, stderr
 from sr_core.image_io import DEFAULT_MAX_PIXELS, ImageError
 from sr_core.tiling import Progress
-
-
-class UsageError(UserError, ValueError):
-    """A problem with the command line that argparse cannot see."""
 
 
 def positive_int(text: str) -> int:
@@ -152,10 +148,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def progress_printer(label: str):
     last = [0.0]
 
@@ -178,11 +170,6 @@ def check_inputs(inputs: list[Path]) -> None:
         raise UsageError(f"input not found: {', '.join(missing)}")
 
 
-def output_name(src: Path, scale: int) -> str:
-    """`<name>_x3.png`: what `upscale` and `batch` call the enlargement of `src`."""
-    return f"{src.stem}_x{scale}.png"
-
-
 def output_paths(inputs: list[Path], output: str, scale: int) -> list[Path]:
     """One file for one input (or a directory to hold it); a directory for several.
 
@@ -202,46 +189,6 @@ def output_paths(inputs: list[Path], output: str, scale: int) -> list[Path]:
         paths = [out / output_name(p, scale) for p in inputs]
     refuse_overwriting_inputs(inputs, paths)
     return paths
-
-
-def refuse_overwriting_inputs(inputs: list[Path], targets: list[Path]) -> None:
-    """UsageError when a planned output that exists is one of the inputs, compared by identity (device and
-    inode, as os.path.samefile does), so hard links, symlinks and other spellings of a path count.
-
-    One stat per path (a set of the inputs' identities), so an archive of 100,000 files is checked in seconds.
-    """
-    identities: dict[tuple[int, int], Path] = {}
-    for src in inputs:
-        with contextlib.suppress(OSError):
-            info = os.stat(src)
-            identities.setdefault((info.st_dev, info.st_ino), src)
-    for dst in targets:
-        try:
-            info = os.stat(dst)
-        except OSError:  # dst does not exist (yet), so it cannot be an input
-            continue
-        clash = identities.get((info.st_dev, info.st_ino))
-        if clash is not None:
-            raise UsageError(f"refusing to overwrite the input {clash} (the output {dst} is the same file)")
-
-
-def enlarge_file(upscaler, src: Path, dst: Path, max_pixels: int, tile: int | None = None, ensemble: bool = False,
-                 progress=None, note=stderr):
-    """Read `src`, enlarge it with `upscaler` (an `sr_core.engine.Upscaler`) and write `dst` atomically as PNG;
-    returns (input image, result). Raises ImageError (one line) for a bad image or a failed write; each remark
-    on the image (first frame only, profile dropped, ...) goes to `note`."""
-    from sr_core.image_io import enlarge, read_image, save_png
-
-    image = read_image(src, max_pixels=max_pixels, raise_hint="raise it with --max-pixels")
-    for remark in image.notes:
-        note(f"{src.name}: {remark}")
-    result = enlarge(image, lambda rgb: upscaler.upscale(rgb, tile, ensemble, progress), upscaler.scale)
-    try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ImageError(f"cannot write {dst.name}: {first_line(exc)}") from exc
-    save_png(result, dst, image.icc_profile)
-    return image, result
 
 
 def check_device(device: str | None) -> None:
