@@ -254,13 +254,19 @@ def place_workers(resources: dict, nodes: list[dict], workers: int | None, devic
     return Placement("cpu", workers, share, 0.0, max(1, int(share)))
 
 
-def start_ray(address: str | None):
-    """Join the cluster at `address`, or start a local Ray; returns the module and whether we started it."""
+def import_ray():
+    """The `ray` module with Ray Data, or a UsageError saying how to install it (checked before any work)."""
     try:
         import ray
         import ray.data  # noqa: F401 - ray.data.DataContext, ray.data.from_items
     except ImportError:
         raise UsageError("batch needs Ray Data: pip install -r requirements-batch.txt") from None
+    return ray
+
+
+def start_ray(address: str | None):
+    """Join the cluster at `address`, or start a local Ray; returns the module and whether we started it."""
+    ray = import_ray()
     if ray.is_initialized():  # a caller that already holds a connection (a test, a notebook)
         return ray, False
     try:
@@ -308,6 +314,7 @@ def run_batch(args) -> int:
         raise UsageError("OUTPUT_DIR is INPUT_DIR; write the enlargements into another folder (it may lie inside)")
     if args.tile is not None and args.tile < 8:
         raise UsageError(f"--tile must be at least 8 pixels, got {args.tile}")
+    import_ray()
     loaded = load_weights(args.weights, args.hub_repo, args.hub_file, args.hub_revision)
     stderr(f"weights: {loaded.describe()}")
     scale = loaded.model.scale

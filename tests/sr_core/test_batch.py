@@ -292,3 +292,14 @@ def test_workers_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as stopped:
         main(["batch", str(tmp_path), "-o", str(tmp_path / "out"), "--workers", "0"])
     assert stopped.value.code == 2
+
+
+def test_without_ray_it_says_how_to_install_it_before_any_work(tmp_path: Path, tiny_checkpoint: Path,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    source = tmp_path / "in"
+    photos(source, ["a.png"])
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
+    code = main(["batch", str(source), "-o", str(tmp_path / "out"), "--weights", str(tiny_checkpoint)])
+    assert code == 2 and "pip install -r requirements-batch.txt" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
