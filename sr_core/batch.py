@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import time
 import warnings
 from dataclasses import dataclass
@@ -264,6 +265,19 @@ def import_ray():
     return ray
 
 
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A HOST:PORT address must answer a TCP connection: Ray itself retries a wrong one for minutes. Other forms
+    ("auto", "ray://...") are left to Ray."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "/" in address:
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise UsageError(f"cannot reach the Ray cluster at {address}: {first_line(exc)} "
+                         "(is `ray start --head` running there?)") from exc
+
+
 def start_ray(address: str | None):
     """Join the cluster at `address`, or start a local Ray; returns the module and whether we started it."""
     ray = import_ray()
@@ -279,7 +293,7 @@ def start_ray(address: str | None):
 
 
 class Progress:
-    """Counts, rate and ETA on stderr, at most once a second, and the final summary."""
+    """Counts, rate and ETA on stderr, at most once a second (and at the last image)."""
 
     def __init__(self, total: int) -> None:
         self.total, self.done, self.failed = total, 0, 0
@@ -315,6 +329,8 @@ def run_batch(args) -> int:
     if args.tile is not None and args.tile < 8:
         raise UsageError(f"--tile must be at least 8 pixels, got {args.tile}")
     import_ray()
+    if args.address:
+        check_reachable(args.address)
     loaded = load_weights(args.weights, args.hub_repo, args.hub_file, args.hub_revision)
     stderr(f"weights: {loaded.describe()}")
     scale = loaded.model.scale

@@ -27,7 +27,7 @@ from tests.conftest import tiny_random_rcan
 from tests.sr_core.test_cli import REPO, run_cli
 
 ACTOR_TITLE = "ray::MapWorker(MapBatches(UpscalerActor))"
-WAIT_S = 120  # a guard against a hung run, never a measure of speed
+WAIT_S = 300  # a guard against a hung run on a crowded machine, never a measure of speed
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +60,25 @@ def batch_env() -> dict:
     return {**os.environ, "SR_HUB_REPO": "", "HF_HUB_OFFLINE": "1"}
 
 
-def start_batch(*args: str | Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "sr_core", "batch", *map(str, args)], cwd=REPO, env=batch_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+@pytest.fixture()
+def start_batch():
+    """Start `python -m sr_core batch ARGS` in the background; whatever is still running at the end is killed."""
+    started: list[subprocess.Popen] = []
+
+    def start(*args: str | Path) -> subprocess.Popen:
+        started.append(subprocess.Popen([sys.executable, "-m", "sr_core", "batch", *map(str, args)], cwd=REPO,
+                                        env=batch_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        return started[-1]
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def batch_cli(*args: str | Path) -> subprocess.CompletedProcess:
+    return run_cli("batch", *args, timeout=WAIT_S)
 
 
 def wait_for_done(output: Path, process: subprocess.Popen, at_least: int = 1) -> int:
@@ -73,6 +89,8 @@ def wait_for_done(output: Path, process: subprocess.Popen, at_least: int = 1) ->
         if done >= at_least:
             return done
         time.sleep(0.02)
+    if process.poll() is None:
+        process.kill()
     raise AssertionError(f"the batch ended or hung before enlarging {at_least} image(s): {process.communicate()}")
 
 
@@ -89,7 +107,7 @@ def test_a_local_run_matches_upscale_and_skips_a_corrupt_image(tmp_path: Path, t
     (source / "c.png").write_bytes(a.read_bytes()[:120])  # truncated, sorted between a.png and sub/
     (source / "notes.txt").write_text("not an image, not listed")
     out = source / "enlarged"  # inside INPUT_DIR
-    done = run_cli("batch", source, "-o", out, "--recursive", "--workers", "2", "--weights", tiny_checkpoint)
+    done = batch_cli(source, "-o", out, "--recursive", "--workers", "2", "--weights", tiny_checkpoint)
     assert done.returncode == 1, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert errors == ["error: c.png: the image data is damaged or incomplete (image file is truncated)"]
@@ -102,7 +120,8 @@ def test_a_local_run_matches_upscale_and_skips_a_corrupt_image(tmp_path: Path, t
     assert {(Path(r["input"]).name, r["status"]) for r in records} == {
         ("a.png", "done"), ("b.png", "done"), ("d.png", "done"), ("c.png", "failed")}
 
-    single = run_cli("upscale", a, b, source / "sub" / "d.png", "-o", tmp_path / "single", "--weights", tiny_checkpoint)
+    single = run_cli("upscale", a, b, source / "sub" / "d.png", "-o", tmp_path / "single", "--weights", tiny_checkpoint,
+                     timeout=WAIT_S)
     assert single.returncode == 0, single.stderr
     for name, batch_output in [("a", out / "a_x3.png"), ("b", out / "sub/b_x3.png"), ("d", out / "sub/d_x3.png")]:
         with Image.open(batch_output) as ours, Image.open(tmp_path / "single" / f"{name}_x3.png") as theirs:
@@ -112,7 +131,7 @@ def test_a_local_run_matches_upscale_and_skips_a_corrupt_image(tmp_path: Path, t
 
 
 def test_an_interrupted_then_killed_driver_is_finished_by_a_rerun(tmp_path: Path, tiny_checkpoint: Path,
-                                                                  cluster: str) -> None:
+                                                                  cluster: str, start_batch) -> None:
     """Ctrl-C mid-batch, then the same command killed with kill -9 mid-batch, then the same command again: the rest
     is enlarged, nothing done is redone, and the traces of an interrupted write (a staging file, a truncated
     output) are cleaned up or redone."""
@@ -146,7 +165,7 @@ def test_an_interrupted_then_killed_driver_is_finished_by_a_rerun(tmp_path: Path
     kept = {p.name: p.stat().st_mtime_ns for p in out.glob("*_x3.png") if not (planted and p == truncated)}
     earlier = len(manifest(out))
 
-    rerun = run_cli("batch", *command)
+    rerun = batch_cli(*command)
     assert rerun.returncode == 0, rerun.stderr
     assert staging_left(out) == [] and "removed 1 unfinished file" in rerun.stderr
     assert sorted(p.name for p in out.glob("*_x3.png")) == sorted(f"{n[:-4]}_x3.png" for n in names)
@@ -181,7 +200,7 @@ def actor_pids() -> list[int]:
     return pids
 
 
-def test_a_killed_worker_costs_nothing(tmp_path: Path, tiny_checkpoint: Path, cluster: str) -> None:
+def test_a_killed_worker_costs_nothing(tmp_path: Path, tiny_checkpoint: Path, cluster: str, start_batch) -> None:
     """kill -9 of the worker mid-batch: Ray restarts it and retries its image (or the rerun finishes the batch);
     every image is written once, complete."""
     source = tmp_path / "in"
@@ -199,7 +218,7 @@ def test_a_killed_worker_costs_nothing(tmp_path: Path, tiny_checkpoint: Path, cl
     assert done_before < len(names), "the worker should have been killed mid-batch"
     if first.returncode != 0:  # Ray gave up on the image: the rerun must finish it
         assert first.returncode == 1 and "Traceback" not in stderr, stderr
-        rerun = run_cli("batch", *command)
+        rerun = batch_cli(*command)
         assert rerun.returncode == 0, rerun.stderr
     assert sorted(Path(r["input"]).name for r in manifest(out) if r["status"] == "done") == names
     assert all(is_complete(Job(source / n, out / f"{n[:-4]}_x3.png"), 3, DEFAULT_MAX_PIXELS) for n in names)
@@ -273,6 +292,7 @@ def test_an_output_that_is_an_input_is_refused_before_any_work(tmp_path: Path, t
     ("same", [], "OUTPUT_DIR is INPUT_DIR"),
     ("empty", [], "no images in"),
     ("tile", ["--tile", "4"], "--tile must be at least 8"),
+    ("address", ["--address", "127.0.0.1:1"], "cannot reach the Ray cluster at 127.0.0.1:1"),
 ])
 def test_bad_arguments_exit_2_with_one_line(case: str, extra: list[str], message: str, tmp_path: Path,
                                             tiny_checkpoint: Path, capsys: pytest.CaptureFixture) -> None:
