@@ -286,7 +286,7 @@ def start_ray(address: str | None):
     try:
         ray.init(address=address or "local", include_dashboard=False if not address else None,
                  logging_level=logging.ERROR, log_to_driver=True, configure_logging=True)
-    except (ConnectionError, ValueError, RuntimeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - Ray raises plain Exception too (a node that timed out starting)
         raise UsageError(f"cannot {'join the Ray cluster at ' + address if address else 'start Ray'}: "
                          f"{first_line(exc)}") from exc
     return ray, True

@@ -110,7 +110,7 @@ def test_a_local_run_matches_upscale_and_skips_a_corrupt_image(tmp_path: Path, t
     done = batch_cli(source, "-o", out, "--recursive", "--workers", "2", "--weights", tiny_checkpoint)
     assert done.returncode == 1, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert errors == ["error: c.png: the image data is damaged or incomplete (image file is truncated)"]
+    assert errors == ["error: c.png: the image data is damaged or incomplete (image file is truncated)"], done.stderr
     assert f"failed (1):\n  {source / 'c.png'}" in done.stdout
     assert "Traceback" not in done.stderr
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
