@@ -71,7 +71,8 @@ def short_answer(analysis: BaseAnalysis) -> str:
 
 def metrics(analysis: BaseAnalysis) -> dict:
     """The content of metrics.json: the analysis' numbers and the plain answer (`answer.short`)."""
-    return json_ready({**analysis.metrics(), "answer": {"short": short_answer(analysis)}})
+    claims = [] if analysis.retrained is None else [c.to_dict() for c in analysis.retrained.claims]
+    return json_ready({**analysis.metrics(), "answer": {"short": short_answer(analysis), "claims": claims}})
 
 
 def explore_channel(model: nn.Module, rgb: np.ndarray, group: object, block: object, channel: object,

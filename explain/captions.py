@@ -5,8 +5,10 @@ from __future__ import annotations
 CAPTIONS = {
     "texture_evidence": "Ground truth and texture evidence: original | bicubic | the network, and their spectra",
     "original_errors": "Error maps against the original (border shaved as in the protocol)",
+    "retrained": "Cause and effect: the same spot enlarged by networks retrained without one part each",
+    "retrained_effects": "Cause and effect: what removing each part costs on textured tiles, with 95% intervals",
     "depth": "Experiment: depth, the network with only its first k groups or blocks",
-    "ablation": "Experiment: attention off (SAFMN: modulation off)",
+    "ablation": "Knock-out: attention off (SAFMN: modulation off) in the trained network, damage not contribution",
     "added_detail": "Experiment: added detail, what the network adds over bicubic",
     "attention_heatmap": "Attention heatmap: the channel-attention gates of the whole photo's enlargement",
     "safm_modulation": "SAFM modulation: where each SAFMN block amplifies or suppresses features",
@@ -30,15 +32,28 @@ HOW_TO_READ: dict[str, str] = {
         "(Y channel, 0..255; brighter = larger error), with the protocol's border left out, and PSNR and SSIM as in "
         "the RCAN paper."
     ),
+    "retrained": (
+        "Each crop is the same spot enlarged by a different network. Top row: the bundled RCAN fine-tuned as it "
+        "is (the control) and retrained without channel attention, without its skip connections, and with half "
+        "its residual groups, all with one recipe; then the control again with another seed, which shows what "
+        "chance alone changes. Bottom row: small SAFMNs trained on textured or on flat patches only. Under each: "
+        "PSNR against the original (higher is closer; needs the original) and fine-detail energy over bicubic's."
+    ),
+    "retrained_effects": (
+        "For each part, how many dB of PSNR on the most textured tiles the network loses when it is retrained "
+        "without it (above 0: the part keeps textures). The bar is the 95% interval: it counts the spread over tiles "
+        "and what a second training seed alone moved. A bar that crosses 0 means no measurable difference."
+    ),
     "depth": (
         "Experiment: the same network run with only its first k residual groups (RCAN) or blocks (SAFMN); the "
         "skipped ones are bypassed by the skip connection. Top, the spot above for each k; below, fine-detail "
         "energy (and PSNR against the original, when known) against k."
     ),
     "ablation": (
-        "Experiment: the same network with its channel attention (RCAN) or modulation (SAFMN) switched off. Left, "
-        "the input; then how much each pixel's brightness changes. If the change sits on the textured parts, that "
-        "mechanism matters for textures."
+        "Knock-out: the trained network with its channel attention (RCAN) or modulation (SAFMN) switched off at run "
+        "time. Its other weights were trained with that part, so this shows the damage, not what the part "
+        "contributes (the retrained networks above answer that). Left, the altered picture; then how much each "
+        "pixel's brightness changes."
     ),
     "added_detail": (
         "Experiment: the network's output minus bicubic's, signed, in brightness levels: red brighter, blue darker, "

@@ -196,27 +196,95 @@ def depth_figure(analysis: BaseAnalysis) -> go.Figure:
 
 
 def ablation_figure(analysis: BaseAnalysis) -> go.Figure:
-    """Each ablation's |change| over the region, next to the region's fine-detail energy (where texture is)."""
+    """Top, the trained network's output and each knock-out's altered output; below, where each changed the
+    brightness. The knock-outs damage a network trained with the part: the titles say so."""
     abls = list(analysis.experiments.ablations.values())
     height, width = analysis.sr_region.shape[:2]
-    fig = make_subplots(rows=1, cols=len(abls) + 1, horizontal_spacing=0.1, subplot_titles=[
-        "input (where the texture is)"] + [f"{a.name.replace('_', ' ')}: mean {a.mean_abs_change:.2f} levels, "
-                                           f"{100 * a.texture_share_of_change:.0f}% on the textured quarter"
-                                           for a in abls])
-    fig.add_trace(image_trace(analysis.lr_region, analysis.scale), row=1, col=1)
+    titles = ([f"{analysis.model_name} as trained"] + [f"{a.name.replace('_', ' ')}: the altered output"
+                                                       for a in abls] +
+              ["input (where the texture is)"] + [f"|change|: mean {a.mean_abs_change:.2f} levels, "
+                                                  f"{100 * a.texture_share_of_change:.0f}% on the textured quarter"
+                                                  for a in abls])
+    fig = make_subplots(rows=2, cols=len(abls) + 1, horizontal_spacing=0.1, vertical_spacing=0.08,
+                        subplot_titles=titles)
+    fig.add_trace(image_trace(analysis.sr_region), row=1, col=1)
+    fig.add_trace(image_trace(analysis.lr_region, analysis.scale), row=2, col=1)
+    zmax = max(float(np.percentile(a.change, 99)) for a in abls) or 1.0  # one scale: the maps are compared
     for col, a in enumerate(abls, start=2):
-        # Each map on its own scale from 0 (the sizes differ by orders of magnitude; the titles give the means).
-        domain = fig.layout[f"xaxis{col}"].domain
-        fig.add_trace(map_trace(a.change, height, width, 96, colorscale="Magma", zmin=0,
-                                zmax=float(np.percentile(a.change, 99)) or 1.0,
-                                colorbar=dict(title="levels", x=domain[1] + 0.005, len=0.8, thickness=12),
-                                hovertemplate="|change| %{z:.2f} brightness levels<extra></extra>"), row=1, col=col)
+        fig.add_trace(image_trace(a.output), row=1, col=col)
+        domain = fig.layout[f"xaxis{col + len(abls) + 1}"].domain
+        fig.add_trace(map_trace(a.change, height, width, 96, colorscale="Magma", zmin=0, zmax=zmax,
+                                colorbar=dict(title="levels", x=domain[1] + 0.005, y=0.25, len=0.45, thickness=12),
+                                showscale=col == len(abls) + 1,
+                                hovertemplate="|change| %{z:.2f} brightness levels<extra></extra>"), row=2, col=col)
     hide_axes(fig)
-    for col in range(2, len(abls) + 2):
-        fig.update_yaxes(scaleanchor=f"x{col}", row=1, col=col)
-    fig.update_layout(title="Switched off: |output change| against the normal network, " + LEVELS,
-                      height=400, font=FONT, margin=dict(l=10, r=10, t=80, b=10), plot_bgcolor="white")
+    for index in range(1, 2 * (len(abls) + 1) + 1):
+        fig.update_yaxes(scaleanchor=f"x{index}", autorange="reversed", row=(index - 1) // (len(abls) + 1) + 1,
+                         col=(index - 1) % (len(abls) + 1) + 1)
+    fig.update_layout(title="Knock-outs at run time: damage to the trained network, not a part's contribution",
+                      height=640, font=FONT, margin=dict(l=10, r=10, t=80, b=10), plot_bgcolor="white")
     fig.update_annotations(font=dict(size=11))
+    return fig
+
+
+def retrained_figure(analysis: BaseAnalysis) -> go.Figure:
+    """The zoomed spot enlarged by every retrained arm (RCAN arms on top, the data arms below), with the original
+    and bicubic for reference, each titled with its PSNR against the original and its fine-detail energy."""
+    retrained, tex, s = analysis.retrained, analysis.texture, analysis.scale
+    rcan = [a for a in retrained.arms if not a.arm.startswith("data_")]
+    data = [a for a in retrained.arms if a.arm.startswith("data_")]
+    reference = [("original", tex.original_zoom)] if tex.original_zoom is not None else []
+    reference.append(("bicubic", tex.bicubic_zoom))
+    rows = [reference[:1] + [(a, tex.zoom.crop(a.output, s)) for a in rcan],
+            reference[1:] + [(a, tex.zoom.crop(a.output, s)) for a in data]]
+    cols = max(len(r) for r in rows)
+
+    def title(arm_or_name) -> str:
+        if isinstance(arm_or_name, str):
+            return arm_or_name
+        psnr = "" if arm_or_name.psnr is None else f"{arm_or_name.psnr:.2f} dB, "
+        return f"{arm_or_name.label}<br>{psnr}detail {arm_or_name.detail_ratio:.2f}x"
+
+    fig = make_subplots(rows=2, cols=cols, horizontal_spacing=0.02, vertical_spacing=0.14,
+                        subplot_titles=[title(r[c][0]) if c < len(r) else "" for r in rows for c in range(cols)])
+    for r, row in enumerate(rows, start=1):
+        for c, (_, crop) in enumerate(row, start=1):
+            fig.add_trace(image_trace(enlarged(crop, 192)), row=r, col=c)
+    hide_axes(fig)
+    for index in range(1, 2 * cols + 1):
+        fig.update_yaxes(scaleanchor=f"x{index}", autorange="reversed", row=(index - 1) // cols + 1,
+                         col=(index - 1) % cols + 1)
+    fig.update_layout(title="Retrained without one part each: the same spot, PSNR against the original and "
+                            "fine-detail energy (x bicubic's)", height=560, font=FONT,
+                      margin=dict(l=10, r=10, t=110, b=10), plot_bgcolor="white")
+    fig.update_annotations(font=dict(size=10))
+    return fig
+
+
+def retrained_effects_figure(analysis: BaseAnalysis) -> go.Figure:
+    """Each mechanism's effect in dB with its 95% interval, on this photo (when the original is known) and in the
+    study (Set14's textured tiles), on one axis with 0 marked: a bar that crosses 0 is no measurable difference."""
+    fig = go.Figure()
+    claims = analysis.retrained.claims
+    names = [c.mechanism for c in claims]
+    series = [("the study: Set14 textured tiles", [c.study for c in claims], "#868e96")]
+    if any(c.evidence == "this photo" for c in claims):
+        series.insert(0, ("this photo: textured tiles", [c.effect for c in claims], "#3b5bdb"))
+    for label, effects, colour in series:
+        present = [(n, e) for n, e in zip(names, effects) if e is not None]
+        fig.add_trace(go.Scatter(
+            x=[e.effect_db for _, e in present], y=[n for n, _ in present], mode="markers", name=label,
+            marker=dict(color=colour, size=11),
+            error_x=dict(type="data", symmetric=False, array=[e.high - e.effect_db for _, e in present],
+                         arrayminus=[e.effect_db - e.low for _, e in present], thickness=2, width=6),
+            hovertemplate="%{y}: %{x:+.3f} dB<extra>" + label + "</extra>"))
+    fig.add_vline(x=0, line_color="#495057", line_width=1)
+    fig.update_xaxes(title_text="dB lost on textured tiles when the part is removed (right of 0: it keeps texture)",
+                     zeroline=False)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(title="What each part does for textures, measured by retraining without it (95% intervals)",
+                      height=360, font=FONT, margin=dict(l=10, r=10, t=70, b=60), scattermode="group",
+                      legend=dict(orientation="h", y=-0.35))
     return fig
 
 
@@ -247,6 +315,9 @@ def common_figures(analysis: BaseAnalysis) -> dict[str, go.Figure]:
     }
     if analysis.has_original:
         figures["original_errors"] = original_errors_figure(analysis)
+    if analysis.retrained is not None and analysis.retrained.claims:
+        figures["retrained"] = retrained_figure(analysis)
+        figures["retrained_effects"] = retrained_effects_figure(analysis)
     return figures
 
 

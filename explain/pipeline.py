@@ -21,6 +21,7 @@ from torch import nn
 from explain.experiments import Measure
 from explain.measures import high_frequency_energy
 from explain.region import Box, box_around, most_textured_box
+from explain.retrained import retrained_experiments
 from explain.texture import TextureEvidence, compare_with_original, texture_evidence
 from explain.workflow import Stage, workflow_record
 from sr_core.engine import Upscaler, cpu_threads_worth_using
@@ -200,7 +201,7 @@ def start(model: nn.Module, rgb: np.ndarray, sr: np.ndarray | None, original: np
 def finish(run: Run, sr_whole: np.ndarray, conversion_seconds: float, stage_seconds: dict[str, float],
            stage_shapes: dict[str, tuple[int, ...]], stages: list) -> dict:
     """The fields of BaseAnalysis: texture evidence (of the whole photo's enlargement, over the region), the
-    comparison with the original, the workflow record and the timings."""
+    comparison with the original, the retrained arms on the region, the workflow record and the timings."""
     sr_region = run.region.crop(np.asarray(sr_whole, np.float32), run.scale)
     with timed(run.timings, "texture"):
         texture: TextureEvidence = texture_evidence(run.lr_region, sr_region, run.scale, run.hr_region,
@@ -208,6 +209,8 @@ def finish(run: Run, sr_whole: np.ndarray, conversion_seconds: float, stage_seco
     if run.hr is not None:
         with timed(run.timings, "original"):
             texture.original = compare_with_original(run.hr, to_uint8(run.rgb), to_uint8(sr_whole), run.scale)
+    with threads_worth_using(), timed(run.timings, "retrained"):
+        retrained = retrained_experiments(run.lr_region, run.measure())
     with timed(run.timings, "workflow"):
         workflow: list[Stage] = workflow_record(stages, run.scale, run.image_size, run.image_mode, run.region_note,
                                                 (run.region.height, run.region.width), conversion_seconds,
@@ -215,4 +218,4 @@ def finish(run: Run, sr_whole: np.ndarray, conversion_seconds: float, stage_seco
     run.timings["analyze_total"] = time.perf_counter() - run.started
     return dict(model_info=model_info(run.model), image_size=run.image_size, image_mode=run.image_mode,
                 region=run.region, region_note=run.region_note, lr_region=run.lr_region, sr_region=sr_region,
-                hr_region=run.hr_region, texture=texture, workflow=workflow, timings=run.timings)
+                hr_region=run.hr_region, texture=texture, workflow=workflow, timings=run.timings, retrained=retrained)

@@ -42,6 +42,7 @@ MAX_PHOTO_SIDE = 1000  # the whole input is embedded up to this size, else shrun
 # next to its text; RCAN's two ablations share one figure, after the second. A figure no part claims comes last.
 FIGURES_AFTER = {
     "Real or invented?": ("texture_evidence", "original_errors"),
+    "Cause and effect": ("retrained", "retrained_effects"),
     "Depth": ("depth",),
     "Attention made uniform": ("ablation",),
     "Modulation off": ("ablation",),

@@ -12,6 +12,7 @@ import numpy as np
 
 from explain.experiments import Experiments
 from explain.region import Box
+from explain.retrained import Retrained
 from explain.texture import TextureEvidence
 from explain.workflow import Stage
 
@@ -32,6 +33,7 @@ class BaseAnalysis:
     experiments: Experiments
     workflow: list[Stage]
     timings: dict[str, float] = field(default_factory=dict)
+    retrained: Retrained | None = None  # the ablation study's retrained arms on the region (None: no study here)
 
     @property
     def scale(self) -> int:
@@ -56,7 +58,8 @@ class BaseAnalysis:
                 "working_region": {**self.region.to_dict(), "how": self.region_note},
             },
             "texture": {**(texture_extra or {}), **texture_metrics(self.texture, self.model_name.lower())},
-            "experiments": self.experiments.to_dict(),
+            "experiments": {**self.experiments.to_dict(),
+                            "retrained": [] if self.retrained is None else self.retrained.to_dict()},
             "workflow": [stage.to_dict() for stage in self.workflow],
             "timings": dict(self.timings),
         }
@@ -75,6 +78,8 @@ def texture_metrics(tex: TextureEvidence, tag: str) -> dict:
         "hf_share_bicubic": tex.hf_share_bicubic,
         f"hf_share_{tag}": tex.hf_share_rcan,
         "zoom_box": tex.zoom.to_dict(),
+        "real_detail_share": tex.real_detail_share,
+        "added_detail_correlation": tex.added_detail_correlation,
         "original": None if tex.original is None else {
             "size": list(tex.original.size),
             "psnr_bicubic": tex.original.psnr_bicubic,

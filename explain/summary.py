@@ -15,7 +15,8 @@ from explain.stats import effect_verdict
 # (explain.captions, shared with the report). The slot "attention_heatmap" holds the model's own first figure
 # (RCAN's gates, SAFMN's modulation maps).
 EXPLAIN_FIGURES: dict[str, str] = {key: HOW_TO_READ[key] for key in (
-    "texture_evidence", "original_errors", "depth", "ablation", "added_detail", "attention_heatmap",
+    "texture_evidence", "original_errors", "retrained", "retrained_effects", "depth", "ablation", "added_detail",
+    "attention_heatmap",
     "boosted_channels", "texture_map", "feature_views", "feature_view_metrics")}
 
 # The first slot's figure by architecture (metrics["model"]["arch"] says which ran), and the slots only RCAN fills.
@@ -26,10 +27,11 @@ SAFM_HELP = HOW_TO_READ["safm_modulation"]
 # Section headings of the explain tab, placed before the figure they name.
 SECTION_HEADINGS = {
     "texture_evidence": "1 · Real or invented? The result against bicubic and the original",
-    "depth": "2 · Experiments on your photo: change the network, see the effect",
-    "attention_heatmap": "3 · Inside RCAN: channel attention",
-    "safm_modulation": "3 · Inside SAFMN: where each block looks",
-    "feature_views": "4 · Feature views: how much fine structure the deep features carry",
+    "retrained": "2 · Cause and effect: networks retrained without one part each",
+    "depth": "3 · Inside the trained network: depth and knock-outs (damage, not contribution)",
+    "attention_heatmap": "4 · Inside RCAN: channel attention",
+    "safm_modulation": "4 · Inside SAFMN: where each block looks",
+    "feature_views": "5 · Feature views: how much fine structure the deep features carry",
 }
 
 

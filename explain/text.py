@@ -13,6 +13,8 @@ from explain.distill_study import finding, load_study
 from explain.experiments import Ablation, Experiments
 from explain.glossary import glossary_markdown
 from explain.results import BaseAnalysis
+from explain.retrained import Retrained
+from sr_core.tools.ablation import Effect
 from explain.tiles import TEXTURE_QUANTILE
 
 RCAN = "[RCAN](https://arxiv.org/abs/1807.02758)"
@@ -70,39 +72,65 @@ def word_count(markdown: str) -> int:
     return len(plain.split())
 
 
-def short_answer(a: BaseAnalysis, technology: str) -> str:
-    """The plain answer, at most MAX_ANSWER_WORDS words: task, technology (`technology`, from the architecture),
-    this run's number, and the honest limit."""
+def _db(e: Effect) -> str:
+    return f"{e.effect_db:+.2f} dB, 95% interval {e.low:+.2f}..{e.high:+.2f}"
+
+
+def causes_sentence(retrained: Retrained | None) -> str:
+    """What the retrained arms show, naming as causes only the effects whose interval excludes 0 and whose sign
+    says the part kept texture; the others are said to make no measurable difference."""
+    if retrained is None or not retrained.claims:
+        return ("This copy has no retrained networks to compare (the ablation study), so no part is named as "
+                "a cause.")
+    on_photo = retrained.claims[0].evidence == "this photo"
+    where = ("this photo's most textured tiles, against the original" if on_photo else
+             "the most textured tiles of a test set (Set14)")
+    causes = [c for c in retrained.claims if c.is_cause]
+    helped = [c for c in retrained.claims if c.supported and not c.is_cause]
+    neutral = [c for c in retrained.claims if not c.supported]
+    text = f"Networks retrained without one part each, scored on {where}, show "
+    text += ("what keeps textures: " + "; ".join(f"{c.mechanism} ({_db(c.effect)})" for c in causes) + "."
+             if causes else "no part whose removal measurably lost texture.")
+    if helped:
+        text += " Removing " + " and ".join(c.mechanism for c in helped) + " measurably helped here."
+    if neutral:
+        text += " No measurable difference: " + ", ".join(c.mechanism for c in neutral) + "."
+    return text
+
+
+def short_answer(a: BaseAnalysis) -> str:
+    """The plain answer, at most MAX_ANSWER_WORDS words: the task, what the retrained networks show (causes only
+    where measured beyond their uncertainty), and how much of the added detail is real."""
     tex = a.texture
     o = tex.original
     if o is None:
-        limit = ("That detail is predicted: plausible, not recovered. Only the original photo could prove it real.")
-    elif o.psnr_rcan > o.psnr_bicubic:
-        limit = (f"Against the original it is {o.psnr_rcan - o.psnr_bicubic:.2f} dB closer than bicubic: part of "
-                 "that detail is real, the rest plausible, not recovered.")
+        limit = "That detail is predicted: plausible, not recovered. Only the original photo could prove it real."
     else:
-        limit = "Against the original it is no closer than bicubic: the extra detail is plausible, not recovered."
+        closer = (f"{o.psnr_rcan - o.psnr_bicubic:.2f} dB closer to the original than bicubic"
+                  if o.psnr_rcan > o.psnr_bicubic else "no closer to the original than bicubic")
+        real = tex.real_detail_share
+        where = ("" if real is None or not math.isfinite(real) else
+                 f" {100 * real:.0f}% of the added detail sits where the original's does; the rest is invented.")
+        limit = f"It is {closer}.{where}"
     truth = tex.hf_energy_ratio_original
     if truth is not None and math.isfinite(truth) and tex.hf_energy_ratio > truth * (1 + CLOSE_TO_ORIGINAL):
         limit = f"The original has only {fmt(truth, '.1f')}×: part is invented. " + limit
     return (
-        f"**Your photo was enlarged {a.scale}×, so {a.scale ** 2 - 1} of every {a.scale ** 2} output pixels did "
-        f"not exist: they were predicted.** A deep network, {a.model_name}, trained on pairs of small and large "
-        "photos, predicted them: it learned what fine textures usually look like. "
-        f"{technology} Here its result has {fmt(tex.hf_energy_ratio, '.1f')}× the fine-detail energy of bicubic. "
-        f"{limit}"
+        f"**Your photo was enlarged {a.scale}×: {a.scale ** 2 - 1} of every {a.scale ** 2} output pixels were "
+        f"predicted** by {a.model_name}, a network trained on pairs of small and large photos; its result has "
+        f"{fmt(tex.hf_energy_ratio, '.1f')}× bicubic's fine-detail energy. {causes_sentence(a.retrained)} {limit}"
     )
 
 
-def task(a: BaseAnalysis, network: str) -> str:
+def task(a: BaseAnalysis, network: str, technology: str) -> str:
     width, height = a.image_size
     s = a.scale
     return (
         "### The task\n\n"
         f"**Single-image super-resolution, x{s}**: the {width}x{height} photo becomes {width * s}x{height * s}; "
         f"{s * s - 1} of every {s * s} output pixels must be predicted. Here the network is {network} "
-        f"({a.model_info['n_params'] / 1e6:.2f}M parameters). The whole photo was enlarged by the app's engine; "
-        f"the per-pixel views and experiments ran on the working region, {a.region_note}.\n"
+        f"({a.model_info['n_params'] / 1e6:.2f}M parameters). {technology} The whole photo was enlarged by the "
+        f"app's engine; the per-pixel views and experiments ran on the working region, {a.region_note}.\n"
     )
 
 
@@ -140,9 +168,45 @@ def ablation_text(ab: Ablation, title: str, figure: str) -> str:
             f" Against the original: {fmt(ab.psnr)} dB with it switched off, {fmt(ab.psnr_full)} dB with the "
             "normal network.")
     return (
-        f"### {title} (*{figure}* figure)\n\n"
-        f"The same network with {ab.what}. The output changes by {fmt(ab.mean_abs_change)} brightness levels "
+        f"### {title}: a knock-out (*{figure}* figure)\n\n"
+        f"The trained network with {ab.what}, at run time. Its other weights were trained with that part, so this "
+        "measures the damage to this network, not what the part contributes (the retrained networks do that). "
+        f"The output changes by {fmt(ab.mean_abs_change)} brightness levels "
         f"(of 255) on average, {texture_concentration(ab.texture_share_of_change)}.{psnr}\n"
+    )
+
+
+def retrained_text(a: BaseAnalysis) -> str:
+    """The ablation study on this photo: what each retrained arm did here, and each mechanism's verdict."""
+    r = a.retrained
+    if r is None or not r.claims:
+        return ("### Cause and effect: retrained networks\n\nThis copy holds no ablation study "
+                "(bench/results/ablation_study.json), so no part's contribution can be measured here.\n")
+    rows = "\n".join(f"| {arm.label} | {fmt(arm.psnr)} | {fmt(arm.detail_ratio)}× | {pct(arm.texture_share)} |"
+                     for arm in r.arms)
+    verdicts = []
+    for c in r.claims:
+        e = c.effect
+        verdict = ("it keeps textures" if c.is_cause else "removing it helped" if c.supported else
+                   "no measurable difference")
+        study = ("" if c.study is None or c.evidence != "this photo" else
+                 f"; in the study, on Set14's textured tiles: {_db(c.study)}")
+        verdicts.append(f"- **{c.mechanism}**: {_db(e)} on {c.evidence if c.evidence == 'this photo' else 'Set14'}'s "
+                        f"textured tiles (n = {e.n}), {verdict}{study}.")
+    steps = sorted(set(r.steps.values()))
+    return (
+        "### Cause and effect: networks retrained without one part each (*retrained* and *retrained effects* "
+        "figures)\n\n"
+        f"{RCAN}'s own ablation trains the network with and without a part and compares. This project did the "
+        "same, small: the bundled RCAN fine-tuned as it is (the control) and without channel attention, without "
+        "its skip connections, or with half its residual groups, each with one recipe, seed and step count "
+        f"({', '.join(f'{n:,}' for n in steps)} steps); and small SAFMNs trained on only the most textured or only "
+        f"the flattest 8.88% of the training patches (the share of {DISTILLATION}). A second seed of the control "
+        "and of the textured-data network shows what chance alone moves; the intervals count it. Here each of "
+        f"them enlarged the working region:\n\n| network | PSNR vs original (dB) | fine detail vs bicubic | "
+        f"share of its added detail on the textured quarter |\n|---|---|---|---|\n{rows}\n\n"
+        "Each part's effect is the PSNR the network loses on textured tiles without it (above 0: the part keeps "
+        "textures), with a 95% interval:\n\n" + "\n".join(verdicts) + "\n"
     )
 
 
@@ -202,10 +266,17 @@ def closing(a: BaseAnalysis, ablations: list[Ablation], mechanism: str, what: st
         rises = e.depth[-1].psnr > e.depth[0].psnr
         psnr = (f" PSNR against the original {'rises' if rises else 'does not rise'} from {fmt(e.depth[0].psnr)} dB "
                 f"(k = 0) to {fmt(e.depth[-1].psnr)} dB (k = {e.depth[-1].depth}).")
+    real = a.texture.real_detail_share
+    placed = ("" if real is None or not math.isfinite(real) else
+              f"- *Is the added detail where the original's is?* {100 * real:.0f}% of its energy is (correlation "
+              f"{fmt(a.texture.added_detail_correlation)} between added and missing detail); the rest is invented.\n")
     return (
         "## What this run revealed\n\n"
         f"One run, {a.model_name} on {a.region_note}:\n\n"
-        f"- *Does switching {mechanism} off mostly change textured areas?* " + "; ".join(answers) + ".\n"
+        f"- *What keeps the textures?* {causes_sentence(a.retrained)}\n"
+        f"{placed}"
+        f"- *Does knocking {mechanism} out of the trained network mostly change textured areas?* "
+        + "; ".join(answers) + " (damage to a trained network, not the part's contribution).\n"
         f"- *How many {what} do the textures need?* {depth_needed_sentence(e, what)}{psnr}\n"
     )
 

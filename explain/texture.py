@@ -44,6 +44,8 @@ class TextureEvidence:
     power_original: np.ndarray | None = None  # ... and its spectrum over the region
     hf_energy_ratio_original: float | None = None  # the original's energy beyond the input's Nyquist over bicubic's
     original: OriginalComparison | None = None
+    real_detail_share: float | None = None  # of the detail the model adds, the share that is where the original's is
+    added_detail_correlation: float | None = None  # the model's added detail against the original's missing detail
 
 
 def texture_evidence(
@@ -79,7 +81,29 @@ def texture_evidence(
         evidence.power_original = radial_power_spectrum(luma_hr)[1]
         beyond_hr = energy_beyond_nyquist(luma_hr, scale)[0]
         evidence.hf_energy_ratio_original = beyond_hr / beyond_bicubic if beyond_bicubic > 0 else float("nan")
+        evidence.real_detail_share, evidence.added_detail_correlation = detail_in_place(
+            luma_bicubic, luma_rcan, luma_hr, scale)
     return evidence
+
+
+def detail_in_place(bicubic: np.ndarray, model: np.ndarray, original: np.ndarray, shave: int) -> tuple[float, float]:
+    """Where the added detail sits, against the original (luminance maps; border `shave` left out).
+
+    A spectrum ignores position, so invented texture of the right strength would pass as real. Here, pixel by
+    pixel, the model's added detail (model - bicubic) is compared with the detail bicubic missed (original -
+    bicubic): where both push the same way, the added detail up to the missing amount is real; the rest (the
+    wrong way, too much, or where the original has nothing) is invented. Returns (the real share of the added
+    detail's energy, 0..1; the correlation of added and missing detail, -1..1), NaN when nothing was added."""
+    inner = (slice(shave, -shave), slice(shave, -shave)) if shave else (slice(None), slice(None))
+    added = (model - bicubic)[inner].astype(np.float64)
+    missing = (original - bicubic)[inner].astype(np.float64)
+    energy = float(np.sum(added ** 2))
+    if energy == 0:
+        return float("nan"), float("nan")
+    real = np.where(added * missing > 0, np.minimum(np.abs(added), np.abs(missing)), 0.0)
+    spread = float(np.std(added) * np.std(missing))
+    correlation = float(np.mean((added - added.mean()) * (missing - missing.mean())) / spread) if spread > 0 else float("nan")
+    return float(np.sum(real ** 2)) / energy, correlation
 
 
 def compare_with_original(hr: np.ndarray, lr: np.ndarray, output: np.ndarray, scale: int) -> OriginalComparison:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from sr_core.errors import WeightsError, first_line
@@ -34,6 +35,16 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             reason = "not a file of plain tensors (it would need unsafe unpickling, which is refused)"
         raise CheckpointError(f"cannot read checkpoint {path.name}: {reason}") from exc
     return normalize_state_dict(raw, path.name)
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The safetensors header's metadata (string pairs; empty for other formats): what the keys cannot say, such
+    as an RCAN trained without its residual skips. Read after `read_state_dict` has vetted the file."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        return {}
+    with safe_open(str(path), framework="pt") as handle:
+        return dict(handle.metadata() or {})
 
 
 def normalize_state_dict(raw: object, name: str = "checkpoint") -> dict[str, torch.Tensor]:

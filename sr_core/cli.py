@@ -1,4 +1,4 @@
-"""`python -m sr_core ...`: upscale, batch, evaluate, train, bench, export, distill, study.
+"""`python -m sr_core ...`: upscale, batch, evaluate, train, bench, export, distill, study, ablation.
 
 Contract: bad arguments, bad images and bad checkpoints exit with status 2 and a one-line
 message on stderr, never a traceback. Progress goes to stderr; results to stdout.
@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--scale", type=int, default=3)
     ev.add_argument("--ensemble", action="store_true")
     ev.add_argument("--json", action="store_true", help="last line: {set: {psnr, ssim}}")
+    ev.add_argument("--split", action="store_true",
+                    help="also the PSNR of each image's most and least textured quarter of 48 px tiles "
+                         "(sr_core.protocol.texture_split; the ablation study's texture_psnr and flat_psnr)")
 
     tr = commands.add_parser("train", help="train a model from a recipe (RCAN or SAFMN; sr_core.models)")
     tr.add_argument("--data", nargs="+", type=Path, required=True, metavar="DIR")
@@ -101,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true")
     tr.add_argument("--val", type=Path, default=None, help="validation set for the periodic PSNR (e.g. Set5)")
     tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--init", type=Path, default=None, metavar="CHECKPOINT",
+                    help="fine-tune from this checkpoint (its network; the recipe gives the schedule)")
+    tr.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: autocast forward and loss (about twice as fast on CPUs with native bf16)")
 
     be = commands.add_parser("bench", help="engine vs plain reference: time, agreement, GFLOP/s, memory")
     be.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -120,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--data", nargs="+", type=Path, required=True, metavar="DIR")
     di.add_argument("--keep", type=float, default=0.0888,
                     help="fraction of the candidate patches kept (default 0.0888, the paper's 8.88%%)")
-    di.add_argument("--method", choices=["random", "texture", "gradient"], required=True)
+    di.add_argument("--method", choices=["random", "texture", "gradient", "flat"], required=True)
     di.add_argument("--out", required=True, type=Path, metavar="DIR", help="gets HR/{index:05d}.png and manifest.json")
     di.add_argument("--seed", type=int, default=0)
     di.add_argument("--patch", type=int, default=144, help="HR patch side (144 = the recipe's 48px LR crop x3)")
@@ -145,6 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--patch", type=int, default=144, help="HR patch side of the subsets")
     st.add_argument("--match-steps", type=int, default=200, help="gradient matching steps of the gradient subset")
     st.add_argument("--threads", type=int, default=1, help="CPU threads for training and evaluation (default 1)")
+
+    ab = commands.add_parser("ablation", help="retrained ablations: RCAN without each part, and flat vs textured data")
+    ab.add_argument("--data", nargs="+", type=Path, required=True, metavar="DIR", help="training sets")
+    ab.add_argument("--eval", nargs="+", type=Path, required=True, metavar="DIR", help="evaluation sets (Set5 Set14)")
+    ab.add_argument("--rcan-steps", type=int, required=True, help="fine-tuning steps of every RCAN arm")
+    ab.add_argument("--data-steps", type=int, required=True, help="training steps of every data arm")
+    ab.add_argument("--arms", nargs="+", default=[], metavar="ARM", help="run only these arms (default all)")
+    ab.add_argument("--work", type=Path, default=Path("runs/ablation_study"),
+                    help="initial weights, training states, subsets, protocol (default runs/ablation_study)")
+    ab.add_argument("--results", type=Path, default=Path("bench/results"),
+                    help="gets ablation_study.json and ablation_study/*.safetensors (default bench/results)")
+    ab.add_argument("--threads", type=int, default=2, help="CPU threads for training and scoring (default 2)")
     return parser
 
 
@@ -232,7 +251,7 @@ def run_batch(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from sr_core.protocol.evaluate import bicubic_upscale, evaluate_set, format_table
+    from sr_core.protocol.evaluate import bicubic_upscale, evaluate_set, format_table, set_name as results_name
 
     if args.weights == "bicubic":
         upscale = lambda lr: bicubic_upscale(lr, args.scale)
@@ -260,6 +279,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
         stderr(f"{result['set']}: {time.perf_counter() - started:.1f}s")
     print(f"method: {label}, x{args.scale}")
     print(format_table(results))
+    if args.split:
+        from sr_core.protocol.texture_split import evaluate_split
+
+        for folder in args.dirs:
+            split = evaluate_split(folder, upscale, args.scale)
+            print(f"{results_name(folder)}: PSNR on the most textured quarter of tiles {split['texture_psnr']:.4f} dB, "
+                  f"on the flattest quarter {split['flat_psnr']:.4f} dB")
     if args.json:
         print(json.dumps({name: {"psnr": round(r["psnr"], 4), "ssim": round(r["ssim"], 5)} for name, r in results.items()}))
     return 0
@@ -272,7 +298,8 @@ def run_train(args: argparse.Namespace) -> int:
     if args.config not in training_recipes():
         raise UsageError(f"unknown config {args.config!r}; choose from {', '.join(training_recipes())}")
     train(args.data, args.config, args.out, iters=args.iters, minutes=args.minutes, device=args.device,
-          resume=args.resume, val=args.val, seed=args.seed, log=lambda m: print(m, flush=True))
+          resume=args.resume, val=args.val, seed=args.seed, init=args.init, precision=args.precision,
+          log=lambda m: print(m, flush=True))
     return 0
 
 
@@ -344,6 +371,19 @@ def run_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_ablation(args: argparse.Namespace) -> int:
+    from sr_core.tools.ablation import format_effects, format_rows, run_ablation as ablation
+
+    missing = [str(p) for p in args.data + args.eval if not p.is_dir()]
+    if missing:
+        raise UsageError(f"not a directory: {', '.join(missing)}")
+    rows = ablation(args.data, args.eval, args.rcan_steps, args.data_steps, args.work, args.results,
+                    only=args.arms, threads=args.threads, log=stderr)
+    print(format_rows(rows))
+    print(format_effects(rows))
+    return 0
+
+
 COMMANDS = {
     "upscale": run_upscale,
     "batch": run_batch,
@@ -353,6 +393,7 @@ COMMANDS = {
     "export": run_export,
     "distill": run_distill,
     "study": run_study,
+    "ablation": run_ablation,
 }
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from torch import nn
 
-from sr_core.checkpoint import CheckpointError, read_state_dict
+from sr_core.checkpoint import CheckpointError, read_metadata, read_state_dict
 from sr_core.hub import (
     RCAN_HUB,
     SAFMN_HUB,
@@ -110,7 +110,7 @@ def hub_location(settings: HubSettings, path: Path) -> str:
 def load_file(path: Path, source: str, location: str | None = None) -> LoadedWeights:
     if source == "bundled" and not path.is_file():
         raise CheckpointError(f"the bundled weights are missing: {path} (see README, 'The bundled model (model card)')")
-    model, arch = model_from_state_dict(read_state_dict(path))
+    model, arch = model_from_state_dict(read_state_dict(path), read_metadata(path))
     return LoadedWeights(model, arch, source, location or str(path), count_parameters(model),
                          config=model.config.to_dict())
 

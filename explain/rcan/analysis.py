@@ -120,6 +120,9 @@ def analyze(
     """
     if not isinstance(model, RCAN):
         raise ValueError(f"the explainers need an RCAN model (channel attention), not {type(model).__name__}")
+    if not model.config.channel_attention:
+        raise ValueError("this RCAN was trained without channel attention (an ablation arm), so there are no gates "
+                         "to explain; the explanation runs it beside the bundled model instead")
     run = start(model, rgb, sr, original, image_mode, max_side, focus)
     region, region_energy, lr_region, timings = run.region, run.region_energy, run.lr_region, run.timings
 

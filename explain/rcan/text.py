@@ -10,7 +10,7 @@ from explain.rcan.feature_views import VIEW_NAMES
 from explain.stats import effect_verdict
 from explain.text import (
     FEATSHARP, RCAN, ablation_text, added_text, closing, depth_text, explainer_markdown, fmt, ground_truth,
-    short_answer, task,
+    retrained_text, short_answer, task,
 )
 
 TECHNOLOGY = (
@@ -117,12 +117,13 @@ def views(a: Analysis) -> str:
 def rcan_markdown(a: Analysis) -> str:
     e = a.experiments
     details = [
-        task(a, network(a)),
+        task(a, network(a), TECHNOLOGY),
         depth_text(e, "RCAN", "residual groups"),
         ablation_text(e.ablations["attention_off"], "Attention off", "attention off"),
         ablation_text(e.ablations["attention_uniform"], "Attention made uniform", "attention off"),
         added_text(e, "RCAN"),
         ground_truth(a),
+        retrained_text(a),
         attention(a),
         views(a),
     ]
@@ -132,7 +133,7 @@ def rcan_markdown(a: Analysis) -> str:
 
 
 def rcan_answer(a: Analysis) -> str:
-    return short_answer(a, TECHNOLOGY)
+    return short_answer(a)
 
 
 def channel_view_text(view: ChannelView) -> str:

@@ -5,8 +5,8 @@ import numpy as np
 
 from explain.safmn.analysis import SAFMNAnalysis
 from explain.text import (
-    SAFMN, ablation_text, added_text, closing, depth_text, explainer_markdown, fmt, ground_truth, short_answer,
-    task,
+    SAFMN, ablation_text, added_text, closing, depth_text, explainer_markdown, fmt, ground_truth, retrained_text,
+    short_answer, task,
 )
 
 TECHNOLOGY = (
@@ -43,17 +43,18 @@ def modulation(a: SAFMNAnalysis) -> str:
 
 
 def safmn_answer(a: SAFMNAnalysis) -> str:
-    return short_answer(a, TECHNOLOGY)
+    return short_answer(a)
 
 
 def safmn_markdown(a: SAFMNAnalysis) -> str:
     e = a.experiments
     details = [
-        task(a, network(a)),
+        task(a, network(a), TECHNOLOGY),
         depth_text(e, "SAFMN", "blocks"),
         ablation_text(e.ablations["modulation_off"], "Modulation off", "modulation off"),
         added_text(e, "SAFMN"),
         ground_truth(a),
+        retrained_text(a),
         modulation(a),
     ]
     revealed = closing(a, [e.ablations["modulation_off"]], "the modulation", "blocks")

@@ -68,7 +68,7 @@ class Architecture:
     model: type[nn.Module]  # built as model(config); has `.config` and `.scale`
     config: type  # a frozen dataclass with to_dict()
     signature_keys: tuple[str, ...]  # keys every checkpoint of this architecture has
-    detect: Callable[[StateDict], Any]  # state dict -> config
+    detect: Callable[[StateDict, dict[str, str] | None], Any]  # (state dict, safetensors metadata) -> config
     bounds: dict[str, tuple[float, float]]  # config field -> (lowest, highest) accepted value
     value_range: float  # pixels go in and come out in 0..value_range
     tiled_forward: Callable[[nn.Module, torch.Tensor, int, StepCounter], torch.Tensor]  # exact layer-wise tiling
@@ -81,6 +81,9 @@ class Architecture:
     card: ModelCard
     bundled: str | None = None  # file name in sr_core/bundled/ of the small model trained by this project
     training: dict[str, Recipe] = field(default_factory=dict)  # recipe name -> recipe
+    # Ablation name -> a function giving the trained network with that part removed and every other weight kept,
+    # the start of a retrained ablation arm (sr_core.tools.ablation).
+    ablations: dict[str, Callable[[nn.Module], nn.Module]] = field(default_factory=dict)
 
     def build(self, config: Any) -> nn.Module:
         return self.model(config)
@@ -124,8 +127,10 @@ def count_parameters(model: nn.Module) -> int:
     return sum(t.numel() for t in model.state_dict().values())
 
 
-def model_from_state_dict(state_dict: StateDict) -> tuple[nn.Module, str]:
+def model_from_state_dict(state_dict: StateDict, metadata: dict[str, str] | None = None) -> tuple[nn.Module, str]:
     """Detect the architecture, check it, build it and load the tensors strictly.
+
+    `metadata` (the safetensors header's) tells what the keys cannot, such as removed skip connections.
 
     Raises UnsupportedCheckpoint with a one-line reason: missing or unexpected keys, shapes, a configuration
     out of bounds, a model too large, non-finite values.
@@ -134,7 +139,7 @@ def model_from_state_dict(state_dict: StateDict) -> tuple[nn.Module, str]:
     for arch in ARCHITECTURES:
         present = sum(k in state_dict for k in arch.signature_keys)
         if present == len(arch.signature_keys):
-            return _load(arch, state_dict), arch.name
+            return _load(arch, state_dict, metadata), arch.name
         if best is None or present > best[0]:
             best = (present, arch)
     names = ", ".join(a.name for a in ARCHITECTURES)
@@ -148,8 +153,8 @@ def model_from_state_dict(state_dict: StateDict) -> tuple[nn.Module, str]:
     )
 
 
-def _load(arch: Architecture, state_dict: StateDict) -> nn.Module:
-    config = _detected_config(arch, state_dict)
+def _load(arch: Architecture, state_dict: StateDict, metadata: dict[str, str] | None) -> nn.Module:
+    config = _detected_config(arch, state_dict, metadata)
     with torch.device("meta"):  # the skeleton has shapes but no memory
         expected = {k: tuple(v.shape) for k, v in arch.build(config).state_dict().items()}
     missing = sorted(set(expected) - set(state_dict))
@@ -174,10 +179,10 @@ def _load(arch: Architecture, state_dict: StateDict) -> nn.Module:
     return model.eval()
 
 
-def _detected_config(arch: Architecture, state_dict: StateDict) -> Any:
+def _detected_config(arch: Architecture, state_dict: StateDict, metadata: dict[str, str] | None) -> Any:
     """The configuration the shapes describe, within `arch.bounds`, or UnsupportedCheckpoint."""
     try:
-        config = arch.detect(state_dict)
+        config = arch.detect(state_dict, metadata)
     except _DETECTION_ERRORS as exc:
         raise UnsupportedCheckpoint(f"looks like {arch.name} but its tensor shapes describe no valid model "
                                     f"({type(exc).__name__}: {first_line(exc)})") from exc

@@ -20,7 +20,7 @@ Below the network: its exact tiled forward (`rcan_forward_tiled`) and its descri
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -42,6 +42,11 @@ class RCANConfig:
     reduction: int = 16
     scale: int = 3
     rgb_range: float = 255.0
+    # Ablation variants (the paper's Table 1 removes each part and retrains): a network without CALayers has no
+    # conv_du keys; one without the residual-in-residual skips has the same keys, so its checkpoint says so in the
+    # safetensors metadata (`residual_skips: False`, written by sr_core.tools.train.save_weights).
+    channel_attention: bool = True
+    residual_skips: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,30 +92,30 @@ class CALayer(nn.Module):
 class RCAB(nn.Module):
     """Residual channel attention block: conv-ReLU-conv, channel attention, residual add."""
 
-    def __init__(self, channels: int, reduction: int) -> None:
+    def __init__(self, channels: int, reduction: int, channel_attention: bool = True) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            conv3x3(channels, channels),
-            nn.ReLU(inplace=True),
-            conv3x3(channels, channels),
-            CALayer(channels, reduction),
-        )
+        layers: list[nn.Module] = [conv3x3(channels, channels), nn.ReLU(inplace=True), conv3x3(channels, channels)]
+        if channel_attention:
+            layers.append(CALayer(channels, reduction))
+        self.body = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
 
 
 class ResidualGroup(nn.Module):
-    """n_resblocks RCABs and a closing conv, wrapped in a short skip connection."""
+    """n_resblocks RCABs and a closing conv, wrapped in a short skip connection (unless `short_skip` is off)."""
 
-    def __init__(self, channels: int, reduction: int, n_resblocks: int) -> None:
+    def __init__(self, channels: int, reduction: int, n_resblocks: int, channel_attention: bool = True,
+                 short_skip: bool = True) -> None:
         super().__init__()
-        blocks: list[nn.Module] = [RCAB(channels, reduction) for _ in range(n_resblocks)]
+        blocks: list[nn.Module] = [RCAB(channels, reduction, channel_attention) for _ in range(n_resblocks)]
         blocks.append(conv3x3(channels, channels))
         self.body = nn.Sequential(*blocks)
+        self.short_skip = short_skip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+        return x + self.body(x) if self.short_skip else self.body(x)
 
 
 class Upsampler(nn.Sequential):
@@ -139,7 +144,8 @@ class RCAN(nn.Module):
         self.sub_mean = MeanShift(config.rgb_range, sign=-1)
         self.head = nn.Sequential(conv3x3(3, c))
         groups: list[nn.Module] = [
-            ResidualGroup(c, config.reduction, config.n_resblocks) for _ in range(config.n_resgroups)
+            ResidualGroup(c, config.reduction, config.n_resblocks, config.channel_attention, config.residual_skips)
+            for _ in range(config.n_resgroups)
         ]
         groups.append(conv3x3(c, c))
         self.body = nn.Sequential(*groups)
@@ -151,9 +157,10 @@ class RCAN(nn.Module):
         return self.config.scale
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Deep features at input resolution: body output plus the long skip."""
+        """Deep features at input resolution: body output plus the long skip (when the network has it)."""
         shallow = self.head(self.sub_mean(x))
-        return shallow + self.body(shallow)
+        deep = self.body(shallow)
+        return shallow + deep if self.config.residual_skips else deep
 
     def upsample(self, features: torch.Tensor) -> torch.Tensor:
         return self.add_mean(self.tail(features))
@@ -162,16 +169,22 @@ class RCAN(nn.Module):
         return self.upsample(self.features(x))
 
 
-def detect_rcan_config(state_dict: dict[str, torch.Tensor]) -> RCANConfig:
-    """Read groups, blocks, features, reduction and scale off the keys and shapes (spandrel-style)."""
+def detect_rcan_config(state_dict: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> RCANConfig:
+    """Read groups, blocks, features, reduction and scale off the keys and shapes (spandrel-style).
+
+    Channel attention is present when its conv_du keys are; the skips can only be told by the metadata.
+    """
     n_feats = state_dict["head.0.weight"].shape[0]
     group_ids = {int(k.split(".")[1]) for k in state_dict if k.startswith("body.") and ".body." in k}
     n_resgroups = max(group_ids) + 1
     block_ids = {
-        int(k.split(".")[3]) for k in state_dict if k.startswith("body.0.body.") and ".body.3.conv_du" in k
+        int(k.split(".")[3]) for k in state_dict if k.startswith("body.0.body.") and k.endswith(".body.0.weight")
     }
     n_resblocks = max(block_ids) + 1
-    reduction = n_feats // state_dict["body.0.body.0.body.3.conv_du.0.weight"].shape[0]
+    channel_attention = "body.0.body.0.body.3.conv_du.0.weight" in state_dict
+    reduction = n_feats // state_dict["body.0.body.0.body.3.conv_du.0.weight"].shape[0] if channel_attention \
+        else RCANConfig.reduction
+    residual_skips = (metadata or {}).get("residual_skips", "True") != "False"
     if "tail.0.2.weight" in state_dict:
         scale = 4
     else:
@@ -180,7 +193,8 @@ def detect_rcan_config(state_dict: dict[str, torch.Tensor]) -> RCANConfig:
         if not scale:
             raise ValueError(f"upsampler widens {n_feats} features by {ratio}, which matches no scale")
     # The add_mean bias is rgb_range * mean; RCAN checkpoints use rgb_range 255.
-    return RCANConfig(n_resgroups, n_resblocks, n_feats, reduction, scale)
+    return RCANConfig(n_resgroups, n_resblocks, n_feats, reduction, scale,
+                      channel_attention=channel_attention, residual_skips=residual_skips)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -206,7 +220,8 @@ def rcan_steps(model: nn.Module, height: int, width: int, tile: int) -> int:
     def per_map(side: int) -> int:
         return len(tile_spans(height, side)) * len(tile_spans(width, side))
 
-    body_maps = 1 + cfg.n_resgroups * (cfg.n_resblocks + 1) + 1 + 1  # head, blocks and closing convs, end, head again
+    # head, blocks and closing convs, end, and the head again for the long skip
+    body_maps = 1 + cfg.n_resgroups * (cfg.n_resblocks + 1) + 1 + int(cfg.residual_skips)
     return per_map(tile) * body_maps + per_map(upsampler_tile(model, tile))
 
 
@@ -223,26 +238,70 @@ def rcan_forward_tiled(model: nn.Module, x: torch.Tensor, tile: int, counter: St
     def shallow_features(t: torch.Tensor) -> torch.Tensor:
         return model.head(model.sub_mean(t))
 
+    skips = model.config.residual_skips
     stream = map_tiles(shallow_features, x, tile, halo_conv, counter)
     scratch: torch.Tensor | None = None  # a spare whole map, reused when tiled (one tile's result needs no copy)
     for group in list(model.body)[:-1]:
-        group_input = stream.clone()
+        group_input = stream.clone() if skips else None
         *blocks, closing_conv = list(group.body)
         for block in blocks:
-            convs, attention = block.body[:3], block.body[3]
+            convs = block.body[:3]
             residual = map_tiles(convs, stream, tile, halo_pair, counter, out=scratch)
-            pooled = residual.mean(dim=(2, 3), keepdim=True, dtype=torch.float32).to(residual.dtype)
-            stream.addcmul_(residual, attention.gate(pooled))
+            if len(block.body) > 3:  # the CALayer
+                pooled = residual.mean(dim=(2, 3), keepdim=True, dtype=torch.float32).to(residual.dtype)
+                stream.addcmul_(residual, block.body[3].gate(pooled))
+            else:
+                stream.add_(residual)
             scratch = residual if tiled else None
             del residual  # untiled, the next block's fresh result must not meet this one in memory
-        closed = map_tiles(closing_conv, stream, tile, halo_conv, counter, out=scratch).add_(group_input)
+        closed = map_tiles(closing_conv, stream, tile, halo_conv, counter, out=scratch)
+        if group_input is not None:
+            closed.add_(group_input)
         del group_input
         stream, scratch = closed, (stream if tiled else None)
     features = map_tiles(model.body[-1], stream, tile, halo_conv, counter, out=scratch)
     del scratch
-    features.add_(map_tiles(shallow_features, x, tile, halo_conv, counter, out=stream if tiled else None))
+    if skips:
+        features.add_(map_tiles(shallow_features, x, tile, halo_conv, counter, out=stream if tiled else None))
     del stream
     return map_tiles(model.upsample, features, upsampler_tile(model, tile), halo_pair, counter, scale=model.scale)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Ablations: the trained network with one part removed and every other weight kept, the start of an arm that is
+# then retrained (the paper's Table 1 trains each variant; sr_core.tools.ablation fine-tunes from here).
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _rebuilt(config: RCANConfig, state_dict: dict[str, torch.Tensor]) -> RCAN:
+    variant = RCAN(config)
+    variant.load_state_dict(state_dict, strict=True)
+    return variant
+
+
+def without_channel_attention(model: RCAN) -> RCAN:
+    """Every CALayer removed: each block adds its conv-ReLU-conv residual ungated."""
+    kept = {k: v for k, v in model.state_dict().items() if ".body.3.conv_du." not in k}
+    return _rebuilt(replace(model.config, channel_attention=False), kept)
+
+
+def without_residual_skips(model: RCAN) -> RCAN:
+    """The residual-in-residual skips removed (each group's short skip and the long skip); the blocks' own
+    residuals stay, as in the paper's variants without LSC and SSC."""
+    return _rebuilt(replace(model.config, residual_skips=False), model.state_dict())
+
+
+def shallower(model: RCAN) -> RCAN:
+    """The first half of the residual groups, then the body's closing conv: half the depth."""
+    n = max(1, model.config.n_resgroups // 2)
+    last = f"body.{model.config.n_resgroups}."
+    kept = {}
+    for key, value in model.state_dict().items():
+        if key.startswith(last):
+            kept[f"body.{n}." + key.removeprefix(last)] = value
+        elif not key.startswith("body.") or int(key.split(".")[1]) < n:
+            kept[key] = value
+    return _rebuilt(replace(model.config, n_resgroups=n), kept)
 
 
 RCAN_BIBTEX = """\
@@ -257,7 +316,7 @@ RCAN_ARCHITECTURE = Architecture(
     name="RCAN",
     model=RCAN,
     config=RCANConfig,
-    signature_keys=("sub_mean.weight", "head.0.weight", "body.0.body.0.body.3.conv_du.0.weight", "tail.0.0.weight",
+    signature_keys=("sub_mean.weight", "head.0.weight", "body.0.body.0.body.0.weight", "tail.0.0.weight",
                     "tail.1.weight"),
     detect=detect_rcan_config,
     # The paper's x3 model: 10 groups x 20 blocks, 64 features, reduction 16.
@@ -289,5 +348,12 @@ RCAN_ARCHITECTURE = Architecture(
         # For tests: seconds on a CPU.
         "tiny": Recipe(RCANConfig(n_resgroups=1, n_resblocks=1, n_feats=8, reduction=4, scale=3), batch=4,
                        lr_patch=12, warmup=2, save_every=2, eval_every=2),
+        # Fine-tuning the bundled model and its ablations on a CPU (sr_core.tools.ablation): batch 16 of 48 px,
+        # a short warm-up and half the bundled recipe's learning rate, so that the control arm is not thrown
+        # off the trained optimum.
+        "finetune": Recipe(RCANConfig(n_resgroups=4, n_resblocks=6, n_feats=56, reduction=16, scale=3), batch=16,
+                           lr=2e-4, warmup=50, save_every=100, eval_every=100),
     },
+    ablations={"no_channel_attention": without_channel_attention, "no_skip": without_residual_skips,
+               "shallow": shallower},
 )

@@ -161,7 +161,7 @@ class SAFMN(nn.Module):
         return self.to_img(self.feats(shallow) + shallow)
 
 
-def detect_safmn_config(state_dict: dict[str, torch.Tensor]) -> SAFMNConfig:
+def detect_safmn_config(state_dict: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> SAFMNConfig:
     """Read dim, blocks, FFN width and scale off the keys and shapes (spandrel-style)."""
     dim = state_dict["to_feat.weight"].shape[0]
     n_blocks = 1 + max(int(k.split(".")[1]) for k in state_dict if k.startswith("feats."))

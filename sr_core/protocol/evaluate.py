@@ -55,7 +55,7 @@ def list_images(directory: str | Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _set_name(directory: Path) -> str:
+def set_name(directory: Path) -> str:
     resolved = directory.resolve()
     return resolved.parent.name if resolved.name == "HR" else resolved.name
 
@@ -67,7 +67,8 @@ def read_uint8(path: Path, rgb: bool = False) -> np.ndarray:
         return np.asarray(im.convert("L" if gray else "RGB"))
 
 
-def _score_one(hr: np.ndarray, upscale: Upscale, scale: int) -> tuple[float, float]:
+def protocol_pair(hr: np.ndarray, upscale: Upscale, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mod-cropped HR, SR of its paper-protocol LR) as the protocol scores them (a gray HR: SR folded to gray)."""
     hr = mod_crop(hr, scale)
     lr = make_lr(hr, scale)
     if lr.ndim == 2:  # the upscaler always sees RGB, like RCAN's data loader (gray copied to 3 channels)
@@ -79,6 +80,11 @@ def _score_one(hr: np.ndarray, upscale: Upscale, scale: int) -> tuple[float, flo
         sr = np.floor(sr.astype(np.float64) @ _GRAY_WEIGHTS + 0.5).clip(0, 255).astype(np.uint8)
     if sr.shape != hr.shape:
         raise ValueError(f"upscale returned shape {sr.shape}, expected {hr.shape}")
+    return hr, sr
+
+
+def _score_one(hr: np.ndarray, upscale: Upscale, scale: int) -> tuple[float, float]:
+    hr, sr = protocol_pair(hr, upscale, scale)
     return psnr_y(hr, sr, shave=scale), ssim_y(hr, sr, shave=scale)
 
 
@@ -100,7 +106,7 @@ def evaluate_set(directory: str | Path, upscale: Upscale, scale: int = 3) -> dic
         psnr, ssim = _score_one(read_uint8(path), upscale, scale)
         images.append({"name": path.stem, "psnr": psnr, "ssim": ssim})
     return {
-        "set": _set_name(directory),
+        "set": set_name(directory),
         "scale": scale,
         "images": images,
         "psnr": float(np.mean([r["psnr"] for r in images])),

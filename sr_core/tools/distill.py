@@ -27,6 +27,8 @@ Methods:
   arXiv 2509.14777). Spread: an image may give at most twice its proportional share
   (cap = max(1, ceil(2 * k * n_image / N)), what a random sample gives it on average) in a first
   round; later rounds of the same cap fill up only when the first round has fewer than k patches.
+- flat: the opposite of texture, the patches bicubic reconstructs best (highest score first, the same spread),
+  for the ablation study's flat-data arm (sr_core.tools.ablation).
 - gradient: synthetic patches initialised from the texture selection and optimised so that the
   L1-loss weight gradients of a small RCAN, drawn afresh at each step, match those of real batches
   (Dataset Condensation's layer-wise distance: sum over output channels of 1 - cosine; biases
@@ -52,7 +54,7 @@ from sr_core.protocol.imresize import downscale
 from sr_core.protocol.metrics import psnr_y
 from sr_core.models.rcan import RCAN, RCANConfig
 
-METHODS = ("random", "texture", "gradient")
+METHODS = ("random", "texture", "gradient", "flat")
 PAPER_KEEP = 0.0888  # arXiv 2502.03656: 8.88% of the original size
 CAP_FACTOR = 2  # texture: an image gives at most twice its proportional share per round
 MAX_SCORE = 100.0  # dB; a patch bicubic reconstructs losslessly (flat) would score inf
@@ -236,7 +238,10 @@ def distill(
     pool = build_pool(folders, patch, stride, scale)
     k = max(1, round(keep * len(pool)))
     log(f"{len(pool)} candidate patches of {patch}px (stride {stride}); keeping {k} by {method}")
-    chosen = select_random(len(pool), k, seed) if method == "random" else select_texture(pool.scores, pool.image_ids, k)
+    if method == "random":
+        chosen = select_random(len(pool), k, seed)
+    else:  # "flat" ranks by the negated score: the same spread, best reconstructed first
+        chosen = select_texture(-pool.scores if method == "flat" else pool.scores, pool.image_ids, k)
     extra: dict = {}
     if method == "gradient":
         patches, losses = distill_gradient(pool, chosen, settings, seed, scale, device, log)

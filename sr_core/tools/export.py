@@ -12,7 +12,7 @@ from pathlib import Path
 from huggingface_hub import HfApi, ModelCardData
 from safetensors.torch import save_file
 
-from sr_core.checkpoint import read_state_dict
+from sr_core.checkpoint import read_metadata, read_state_dict
 from sr_core.models import architecture_named, count_parameters, model_from_state_dict
 
 WEIGHTS_FILE = "model.safetensors"
@@ -29,7 +29,7 @@ def export_checkpoint(src: str | Path, out_dir: str | Path, repo_id: str | None 
     `repo_id` only fills the usage lines of the model card.
     """
     src, out_dir = Path(src), Path(out_dir)
-    model, arch = model_from_state_dict(read_state_dict(src))
+    model, arch = model_from_state_dict(read_state_dict(src), read_metadata(src))
     config = {
         "architecture": arch,
         "config": model.config.to_dict(),
@@ -40,7 +40,9 @@ def export_checkpoint(src: str | Path, out_dir: str | Path, repo_id: str | None 
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().float().contiguous() for k, v in model.state_dict().items()}
-    save_file(tensors, str(out_dir / WEIGHTS_FILE), metadata={"format": "pt"})  # "pt": the HF convention
+    # "pt": the HF convention; the config travels too, for what the keys cannot say (an RCAN without its skips)
+    metadata = {"format": "pt", **{k: str(v) for k, v in model.config.to_dict().items()}}
+    save_file(tensors, str(out_dir / WEIGHTS_FILE), metadata=metadata)
     (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     (out_dir / CARD_FILE).write_text(model_card(config, repo_id or REPO_PLACEHOLDER), encoding="utf-8")
     return out_dir

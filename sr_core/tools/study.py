@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 import torch
 
 from sr_core.atomic import write_text_atomic
-from sr_core.tools.distill import METHODS, PAPER_KEEP, MatchSettings, distill
+from sr_core.tools.distill import PAPER_KEEP, MatchSettings, distill
 from sr_core.engine import Upscaler
 from sr_core.models import training_recipes
 from sr_core.protocol.evaluate import evaluate_set
@@ -39,18 +39,19 @@ from sr_core.weights import load_weights
 ROW_KEYS = ("arm", "keep", "steps", "seconds", "config", "set5_psnr", "set5_ssim", "set14_psnr", "set14_ssim",
             "checkpoint")
 RESULTS_NAME = "distill_study"  # RESULTS/distill_study.json and RESULTS/distill_study/
+STUDY_METHODS = ("random", "texture", "gradient")  # the selections of sr_core.tools.distill this study compares
 
 
 @dataclass(frozen=True)
 class Arm:
     name: str
-    method: str  # "full", or one of sr_core.tools.distill.METHODS
+    method: str  # "full", or one of STUDY_METHODS
     keep: float  # share of the candidate patches (1.0: every training image, whole)
 
 
 def study_arms(extra_keeps: Sequence[float] = ()) -> list[Arm]:
     """The full set, the three 8.88% subsets, then the optional random shares."""
-    arms = [Arm("full", "full", 1.0)] + [Arm(method, method, PAPER_KEEP) for method in METHODS]
+    arms = [Arm("full", "full", 1.0)] + [Arm(method, method, PAPER_KEEP) for method in STUDY_METHODS]
     return arms + [Arm(f"random-{keep:g}", "random", keep) for keep in extra_keeps]
 
 

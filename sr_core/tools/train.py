@@ -27,6 +27,7 @@ from sr_core.engine import dihedral
 from sr_core.models import ARCHITECTURES, Recipe, architecture_of, count_parameters, training_recipes
 from sr_core.protocol.evaluate import list_images, make_lr, mod_crop, read_uint8
 from sr_core.protocol.metrics import psnr_y
+from sr_core.weights import load_weights
 
 
 @dataclass(frozen=True)
@@ -136,13 +137,23 @@ def train(
     resume: bool = False,
     val: Path | None = None,
     seed: int = 0,
+    init: Path | None = None,
+    precision: str = "fp32",
+    stop_at: int | None = None,
     log: Callable[[str], None] = print,
 ) -> Trained:
     """Run the recipe, or resume it from the state beside `out`.
 
+    `init`: fine-tune from this checkpoint (its network, as detected from the file, replaces the recipe's;
+    the recipe gives the schedule). `precision` "bf16" runs forward and loss under bf16 autocast (the
+    weights and the optimiser stay float32). `stop_at`: save and return at that step, the schedule still
+    planned for `iters` (a halfway checkpoint; resume to go on).
+
     The seconds are those of the training loop up to the last saved state, summed over sessions: steps
     lost to an interruption and done again are counted once; loading the data is not counted.
     """
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
     if (iters is None) == (minutes is None):
         raise ValueError("give exactly one of iters or minutes")
     recipe = training_recipes()[config]
@@ -152,7 +163,7 @@ def train(
     # Data first: the worker processes that degrade the images fork before CUDA starts.
     sampler = PatchSampler(data, recipe.model.scale, recipe.lr_patch, dev)
     log(f"{len(sampler)} training images from {', '.join(str(d) for d in data)}")
-    model = recipe_model(recipe).to(dev)
+    model = (load_weights(str(init)).model.train() if init is not None else recipe_model(recipe)).to(dev)
     if dev.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
         torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick its fastest kernels
@@ -165,7 +176,7 @@ def train(
         generator.set_state(state["generator"])
         step, total, seconds_before = state["step"], state["total"], float(state.get("seconds", 0.0))
         log(f"resumed at step {step} of {total}")
-    log(f"model {config}: {recipe.model} - {count_parameters(model):,} parameters, device {dev}")
+    log(f"model {config}: {model.config} - {count_parameters(model):,} parameters, device {dev}")
 
     saved_seconds = seconds_before
 
@@ -183,7 +194,7 @@ def train(
     timing_from, timing_steps = None, 50
     running, last_psnr = torch.zeros((), device=dev), None
     model.train()
-    while total is None or step < total:
+    while (total is None or step < total) and (stop_at is None or step < stop_at):
         if total is None and timing_from is None and step >= 5:
             timing_from = (time.perf_counter(), step)
         if total is None and timing_from is not None and step - timing_from[1] == timing_steps:
@@ -195,7 +206,8 @@ def train(
         lr_batch, hr_batch = (t * pixel_scale(model) for t in sampler.batch(recipe.batch, generator))
         if dev.type == "cuda":
             lr_batch = lr_batch.contiguous(memory_format=torch.channels_last)
-        loss = torch.nn.functional.l1_loss(model(lr_batch), hr_batch)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss = torch.nn.functional.l1_loss(model(lr_batch).float(), hr_batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=100.0)  # guards against rare spikes
@@ -213,7 +225,10 @@ def train(
                 last_psnr = quick_psnr(model, val, dev)
                 message += f"  {val.name} PSNR {last_psnr:.2f} dB"
             log(message)
-        if step % recipe.save_every == 0 or step == total:
+        if step % recipe.save_every == 0 or step in (total, stop_at):
             save_state()
             save_weights(model, out, config, step)
+    if step == stop_at == 0:  # nothing trained: the start itself is the checkpoint (a control at 0 steps)
+        save_state()
+        save_weights(model, out, config, step)
     return Trained(step, saved_seconds, last_psnr)

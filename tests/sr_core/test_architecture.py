@@ -70,7 +70,7 @@ def toy_steps(model: Toy, height: int, width: int, tile: int) -> int:
     return 2 * len(tile_spans(height, tile)) * len(tile_spans(width, tile))
 
 
-def detect_toy(state_dict: dict[str, torch.Tensor]) -> ToyConfig:
+def detect_toy(state_dict: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> ToyConfig:
     width = state_dict["head.weight"].shape[0]
     return ToyConfig(width=width, scale=int(round((state_dict["tail.0.weight"].shape[0] / 3) ** 0.5)))
 
