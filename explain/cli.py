@@ -66,7 +66,8 @@ def check_report_paths(args: argparse.Namespace) -> None:
     folder or a new name (not an existing file), and no file the report writes (REPORT_FILES in -o) is any input
     (the image, the original, a weights file), compared by file identity. UsageError (exit 2) otherwise."""
     from explain.report import REPORT_FILES
-    from sr_core.cli import UsageError, check_inputs, refuse_overwriting
+    from sr_core.cli import UsageError, check_inputs
+    from sr_core.files import refuse_overwriting_inputs
 
     inputs = [args.image] + ([args.original] if args.original else [])
     check_inputs(inputs)
@@ -74,8 +75,8 @@ def check_report_paths(args: argparse.Namespace) -> None:
         raise UsageError(f"-o {args.output} is an existing file; the report writes "
                          f"{' and '.join(REPORT_FILES)} into a folder: give a folder")
     weights = Path(args.weights) if args.weights else None
-    refuse_overwriting(inputs + ([weights] if weights is not None and weights.is_file() else []),
-                       [args.output / name for name in REPORT_FILES])
+    refuse_overwriting_inputs(inputs + ([weights] if weights is not None and weights.is_file() else []),
+                              [args.output / name for name in REPORT_FILES])
 
 
 def run_report(args: argparse.Namespace) -> int:

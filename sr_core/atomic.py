@@ -23,6 +23,7 @@ def _current_umask() -> int:
 
 # mkstemp creates files 0600; a finished file gets the mode an ordinary open() would have given it.
 _FILE_MODE = 0o666 & ~_current_umask()
+STAGING_SUFFIX = ".part"
 
 
 @contextmanager
@@ -33,7 +34,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     unfinished hidden file, never a file under the final name.
     """
     path = Path(path)
-    fd, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    fd, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=STAGING_SUFFIX)
     os.close(fd)
     staging_path = Path(staging)
     try:
@@ -48,3 +49,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> None:
     with atomic_path(path) as staging:
         staging.write_text(text, encoding=encoding)
+
+
+def staging_files(folder: str | Path, final_names: str = "*") -> list[Path]:
+    """The temporary files `atomic_path` left in `folder` for final names matching the glob `final_names`: only
+    a process killed in the middle of a write (kill -9, a lost machine) leaves one. Whoever owns the folder
+    removes them before it writes there again; nobody else may be writing there at that moment."""
+    return sorted(p for p in Path(folder).glob(f".{final_names}.*{STAGING_SUFFIX}") if p.is_file())

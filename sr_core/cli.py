@@ -1,4 +1,4 @@
-"""`python -m sr_core ...`: upscale, evaluate, train, bench, export, distill, study, ablation.
+"""`python -m sr_core ...`: upscale, batch, evaluate, train, bench, export, distill, study, ablation.
 
 Contract: bad arguments, bad images and bad checkpoints exit with status 2 and a one-line
 message on stderr, never a traceback. Progress goes to stderr; results to stdout.
@@ -13,12 +13,9 @@ import time
 from pathlib import Path
 
 from sr_core.errors import UserError, first_line
+from sr_core.files import UsageError, enlarge_file, output_name, refuse_overwriting_inputs, stderr
 from sr_core.image_io import DEFAULT_MAX_PIXELS, ImageError
 from sr_core.tiling import Progress
-
-
-class UsageError(UserError, ValueError):
-    """A problem with the command line that argparse cannot see."""
 
 
 def positive_int(text: str) -> int:
@@ -69,6 +66,21 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--tile", type=int, default=None, help="tile size in input pixels (default 256, sr_core.engine.DEFAULT_TILE; bounds memory; same output)")
     up.add_argument("--ensemble", action="store_true", help="x8 self-ensemble (RCAN+), 8 times slower")
     up.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
+                    help=f"refuse larger inputs (default {DEFAULT_MAX_PIXELS:,}, or $SR_MAX_PIXELS)")
+
+    ba = commands.add_parser("batch", help="enlarge a whole folder on Ray Data (local or a cluster), resumable")
+    ba.add_argument("input_dir", metavar="INPUT_DIR")
+    ba.add_argument("-o", "--output", required=True, metavar="OUTPUT_DIR",
+                    help="gets <name>_x3.png for each image (the sub-folders too with --recursive) and manifest.jsonl")
+    ba.add_argument("--workers", type=positive_int, default=None,
+                    help="Ray actors, each loading the model once (default: one per GPU, else one per machine, "
+                         "the CPUs split between them)")
+    ba.add_argument("--address", default=None, metavar="ADDR",
+                    help="join this Ray cluster (e.g. HEAD_IP:6379, or auto); default: start a local Ray")
+    ba.add_argument("--recursive", action="store_true", help="also the images in sub-folders, structure kept")
+    add_weight_options(ba)
+    ba.add_argument("--tile", type=int, default=None, help="tile size in input pixels (as for upscale)")
+    ba.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                     help=f"refuse larger inputs (default {DEFAULT_MAX_PIXELS:,}, or $SR_MAX_PIXELS)")
 
     ev = commands.add_parser("evaluate", help="PSNR/SSIM (Y channel) with the RCAN paper's protocol")
@@ -155,10 +167,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def progress_printer(label: str):
     last = [0.0]
 
@@ -184,8 +192,8 @@ def check_inputs(inputs: list[Path]) -> None:
 def output_paths(inputs: list[Path], output: str, scale: int) -> list[Path]:
     """One file for one input (or a directory to hold it); a directory for several.
 
-    Checked before any work starts: no planned output is any input, compared by identity (same device and
-    inode, so hard links, symlinks and other spellings of a path count), and no two outputs collide.
+    Checked before any work starts: no planned output is any input (`refuse_overwriting_inputs`), and no two
+    outputs collide.
     """
     out = Path(output)
     as_dir = len(inputs) > 1 or out.is_dir() or output.endswith(("/", os.sep))
@@ -197,26 +205,9 @@ def output_paths(inputs: list[Path], output: str, scale: int) -> list[Path]:
         stems = [p.stem for p in inputs]
         if len(set(stems)) != len(stems):
             raise UsageError("several inputs share a file name; upscale them into separate directories")
-        paths = [out / f"{p.stem}_x{scale}.png" for p in inputs]
-    refuse_overwriting(inputs, paths)
+        paths = [out / output_name(p, scale) for p in inputs]
+    refuse_overwriting_inputs(inputs, paths)
     return paths
-
-
-def refuse_overwriting(inputs: list[Path], outputs: list[Path]) -> None:
-    """UsageError when a file about to be written is one of the inputs, compared by identity (same device and
-    inode, so hard links, symlinks and other spellings of a path count). Called before any work starts."""
-    for dst in outputs:
-        clash = next((src for src in inputs if _same_file(src, dst)), None)
-        if clash is not None:
-            raise UsageError(f"refusing to overwrite the input {clash} (the output {dst} is the same file)")
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """True when `b` exists and is the very file `a` is (os.path.samefile: device and inode)."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # b does not exist (yet), so it cannot be a
-        return False
 
 
 def check_device(device: str | None) -> None:
@@ -230,7 +221,6 @@ def check_device(device: str | None) -> None:
 
 def run_upscale(args: argparse.Namespace) -> int:
     from sr_core.engine import Upscaler
-    from sr_core.image_io import enlarge, read_image, save_png
     from sr_core.weights import load_weights
 
     check_inputs(args.inputs)
@@ -242,14 +232,9 @@ def run_upscale(args: argparse.Namespace) -> int:
     failures = 0
     for src, dst in zip(args.inputs, targets):
         try:
-            image = read_image(src, max_pixels=args.max_pixels, raise_hint="raise it with --max-pixels")
-            for note in image.notes:
-                stderr(f"{src.name}: {note}")
             started = time.perf_counter()
-            report = progress_printer(src.name)
-            result = enlarge(image, lambda rgb: upscaler.upscale(rgb, args.tile, args.ensemble, report), upscaler.scale)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            save_png(result, dst, image.icc_profile)
+            image, result = enlarge_file(upscaler, src, dst, args.max_pixels, args.tile, args.ensemble,
+                                         progress_printer(src.name))
             stderr(f"{src.name}: {image.size[0]}x{image.size[1]} -> {result.size[0]}x{result.size[1]} "
                    f"in {time.perf_counter() - started:.1f}s, wrote {dst}")
             print(dst)
@@ -257,6 +242,12 @@ def run_upscale(args: argparse.Namespace) -> int:
             failures += 1
             stderr(f"error: {first_line(exc)}")
     return 2 if failures else 0
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    from sr_core.batch import run_batch as batch
+
+    return batch(args)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -395,6 +386,7 @@ def run_ablation(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "upscale": run_upscale,
+    "batch": run_batch,
     "evaluate": run_evaluate,
     "train": run_train,
     "bench": run_bench,
@@ -408,7 +400,8 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        check_device(getattr(args, "device", None))
+        if args.command != "batch":  # batch's workers may have the GPUs the driver lacks (sr_core.batch)
+            check_device(getattr(args, "device", None))
         return COMMANDS[args.command](args)
     except (UserError, ValueError, FileNotFoundError) as exc:  # ValueError: a bad value the tools refuse
         stderr(f"error: {first_line(exc)}")

@@ -53,3 +53,22 @@ def test_no_import_inside_a_function_reaches_up_either(package: str, never: set[
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
             found += [f"{path.relative_to(REPO_ROOT)}:{node.lineno} {n}" for n in names if n.split(".")[0] in never]
     assert not found, found
+
+
+def test_only_the_batch_module_imports_ray() -> None:
+    """Ray is an optional dependency (requirements-batch.txt): sr_core.batch imports it lazily, nothing else at all,
+    so the app, the other commands and `import sr_core` work without it."""
+    sources = [REPO_ROOT / "app.py", *(p for folder in ("sr_core", "explain", "bench") for p in (REPO_ROOT / folder).rglob("*.py"))]
+    found, eager = [], []
+    for path in sources:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        in_functions = {id(inner) for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                        for inner in ast.walk(node)}
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            if any(n.split(".")[0] == "ray" for n in names):
+                found.append(str(path.relative_to(REPO_ROOT)))
+                if id(node) not in in_functions:  # loaded with the module: ray would be required
+                    eager.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno}")
+    assert sorted(set(found)) == ["sr_core/batch.py"] and not eager, (found, eager)

@@ -15,13 +15,13 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_cli(*args: str | Path, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str | Path, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     import os
 
     full_env = {**os.environ, "SR_HUB_REPO": "", "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "sr_core", *map(str, args)],
-        cwd=REPO, capture_output=True, text=True, timeout=120, env=full_env,
+        cwd=REPO, capture_output=True, text=True, timeout=timeout, env=full_env,
     )
 
 
