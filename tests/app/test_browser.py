@@ -155,7 +155,7 @@ def test_safmn_runs_shows_its_modulation_maps_and_the_chart(page) -> None:
     page.wait_for_selector("#plot-feature-views", state="hidden")  # RCAN's sections step aside
     numbers = [h.inner_text().split(" · ")[0] for h in page.locator("#tab-explain h3").all()
                if h.is_visible() and " · " in h.inner_text()]
-    assert numbers == ["1", "2", "3"]  # SAFMN's sections, numbered without gaps
+    assert numbers == ["1", "2", "3", "4"]  # SAFMN's sections, numbered without gaps
     assert "Fine detail, SAFMN vs bicubic" in page.locator("#explain-summary").inner_text()
     page.screenshot(path=str(ARTIFACTS / "5_safmn_explain.png"), full_page=True)
     page.locator("#plot-attention-heatmap").screenshot(path=str(ARTIFACTS / "5_safmn_maps.png"))
