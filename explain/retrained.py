@@ -42,14 +42,14 @@ MIN_TILES = 3  # textured 48-pixel tiles needed for a photo's own interval (a re
 
 # How each arm is shown, in the order of the figure; the seed twins measure chance and are shown last.
 LABELS = {
-    "control": "RCAN fine-tuned as it is (control)",
+    "control": "RCAN fine-tuned as is (control)",
     "no_channel_attention": "retrained without channel attention",
-    "no_skip": "retrained without the skip connections",
-    "shallow": "retrained with half the residual groups",
-    "data_texture": "small SAFMN trained on textured patches only",
-    "data_flat": "small SAFMN trained on flat patches only",
-    "control-seed1": "the control again, another seed (chance alone)",
-    "data_texture-seed1": "textured-data SAFMN, another seed (chance alone)",
+    "no_skip": "retrained without skip connections",
+    "shallow": "retrained with half the groups",
+    "data_texture": "SAFMN on textured patches only",
+    "data_flat": "SAFMN on flat patches only",
+    "control-seed1": "control, seed 1 (chance alone)",
+    "data_texture-seed1": "textured SAFMN, seed 1 (chance)",
 }
 
 
