@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fine-tune from this checkpoint (its network; the recipe gives the schedule)")
     tr.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                     help="bf16: autocast forward and loss (about twice as fast on CPUs with native bf16)")
+    tr.add_argument("--degradation", choices=["bicubic", "jpeg"], default="bicubic",
+                    help="LR inputs: the paper's bicubic /3, or that then a 4:2:0 JPEG round trip per crop at a random "
+                         "quality (sr_core.tools.train.JPEG_QUALITIES; the JPEG-aware RCAN's recipe)")
+    tr.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
 
     be = commands.add_parser("bench", help="engine vs plain reference: time, agreement, GFLOP/s, memory")
     be.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -300,9 +304,13 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.config not in training_recipes():
         raise UsageError(f"unknown config {args.config!r}; choose from {', '.join(training_recipes())}")
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     train(args.data, args.config, args.out, iters=args.iters, minutes=args.minutes, device=args.device,
           resume=args.resume, val=args.val, seed=args.seed, init=args.init, precision=args.precision,
-          log=lambda m: print(m, flush=True))
+          degradation=args.degradation, log=lambda m: print(m, flush=True))
     return 0
 
 
