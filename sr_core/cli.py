@@ -35,8 +35,9 @@ def positive_int(text: str) -> int:
 def add_weight_options(parser: argparse.ArgumentParser, allow_bicubic: bool = False) -> None:
     extra = "|bicubic" if allow_bicubic else ""
     parser.add_argument("--weights", default=None,
-                        help=f"PATH|bundled|bundled-safmn|hub|hub-safmn{extra} (default: $SR_WEIGHTS, else the Hub "
-                             "with the bundled fallback); hub-safmn = the SAFMN authors' Meloo/SAFMN SAFMN_DF2K_x3.pth, "
+                        help=f"PATH|bundled|bundled-jpeg|bundled-safmn|hub|hub-safmn{extra} (default: $SR_WEIGHTS, else "
+                             "the Hub with the bundled fallback; upscale picks bundled-jpeg for JPEG photos, "
+                             "sr_core.choice); bundled-jpeg = the JPEG-aware RCAN; hub-safmn = the SAFMN authors' Meloo/SAFMN SAFMN_DF2K_x3.pth, "
                              "else the bundled SAFMN")
     parser.add_argument("--hub-repo", default=None,
                         help="Hub repo id (default: $SR_HUB_REPO; for hub-safmn $SR_SAFMN_HUB_REPO or Meloo/SAFMN)")
@@ -227,22 +228,38 @@ def check_device(device: str | None) -> None:
 
 
 def run_upscale(args: argparse.Namespace) -> int:
+    from sr_core.choice import choose
     from sr_core.engine import Upscaler
     from sr_core.image_io import enlarge, read_image, save_png
-    from sr_core.weights import load_weights
+    from sr_core.weights import WEIGHTS_ENV, load_weights
 
     check_inputs(args.inputs)
-    loaded = load_weights(args.weights, args.hub_repo, args.hub_file, args.hub_revision)
-    stderr(f"weights: {loaded.describe()}")
-    targets = output_paths(args.inputs, args.output, loaded.model.scale)  # refused before the engine is built
-    upscaler = Upscaler(loaded.model, args.device, args.precision)
-    stderr(f"precision: {upscaler.describe()}")
+    # No weights named: each photo gets the RCAN for how it was saved (sr_core.choice); the JPEG-aware one loads
+    # only when a JPEG needs it.
+    by_photo = args.weights is None and not os.environ.get(WEIGHTS_ENV, "").strip()
+    upscalers: dict[str | None, Upscaler] = {}
+
+    def upscaler_for(spec: str | None) -> Upscaler:
+        if spec not in upscalers:
+            loaded = load_weights(spec, args.hub_repo, args.hub_file, args.hub_revision)
+            stderr(f"weights: {loaded.describe()}")
+            upscalers[spec] = Upscaler(loaded.model, args.device, args.precision)
+            stderr(f"precision: {upscalers[spec].describe()}")
+        return upscalers[spec]
+
+    default = upscaler_for(args.weights)
+    targets = output_paths(args.inputs, args.output, default.scale)  # refused before any photo is enlarged
     failures = 0
     for src, dst in zip(args.inputs, targets):
         try:
             image = read_image(src, max_pixels=args.max_pixels, raise_hint="raise it with --max-pixels")
             for note in image.notes:
                 stderr(f"{src.name}: {note}")
+            upscaler = default
+            if by_photo:
+                choice = choose(image.jpeg_quality)
+                upscaler = upscaler_for(choice.spec)
+                stderr(f"{src.name}: {choice.reason}")
             started = time.perf_counter()
             report = progress_printer(src.name)
             result = enlarge(image, lambda rgb: upscaler.upscale(rgb, args.tile, args.ensemble, report), upscaler.scale)

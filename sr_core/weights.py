@@ -27,8 +27,10 @@ from sr_core.models import architecture_named, count_parameters, model_from_stat
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 # Models trained by this project and shipped in the repo, by spec name ("bundled" is the default RCAN): the
 # architecture of each, and its file (the descriptor's `bundled`).
-BUNDLED_ARCH = {"bundled": "RCAN", "bundled-safmn": "SAFMN"}
+BUNDLED_ARCH = {"bundled": "RCAN", "bundled-safmn": "SAFMN", "bundled-jpeg": "RCAN"}
 BUNDLED = {spec: BUNDLED_DIR / architecture_named(name).bundled for spec, name in BUNDLED_ARCH.items()}
+# The JPEG-aware RCAN: the bundled RCAN fine-tuned on JPEG-compressed inputs (README, its model card section).
+BUNDLED["bundled-jpeg"] = BUNDLED_DIR / "rcan_x3_jpeg.safetensors"
 BUNDLED_RCAN = BUNDLED["bundled"]
 # Hub specs: where each looks on the Hub, and which bundled model serves when the Hub cannot. "hub-safmn" is
 # `--weights hub --hub-repo Meloo/SAFMN --hub-file SAFMN_DF2K_x3.pth`, but falls back to the bundled SAFMN.
