@@ -11,6 +11,7 @@ default weights choice. Naming weights (`--weights bundled`, the app's "bundled"
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 JPEG_SPEC = "bundled-jpeg"
@@ -37,3 +38,19 @@ def choose(jpeg_quality: int | None, clean_spec: str | None = None) -> Choice:
                                   "trained on clean images serves (it scores as well there)", jpeg=False)
     return Choice(JPEG_SPEC, f"saved at JPEG quality about {jpeg_quality}, so the JPEG-trained RCAN serves",
                   jpeg=True)
+
+
+def weights_named_by_server() -> bool:
+    """$SR_WEIGHTS names weights (a path, "bundled", "hub"...): then they serve every photo; "auto" names none."""
+    from sr_core.weights import WEIGHTS_ENV
+
+    return os.environ.get(WEIGHTS_ENV, "").strip() not in ("", "auto")
+
+
+def app_weights_choice(weights: str, model: str, jpeg_quality: int | None) -> tuple[str, Choice | None]:
+    """The app's and the API's weights choice for one photo: "default" with RCAN (and no $SR_WEIGHTS, which names
+    weights for the server) follows `choose`; any named choice, and SAFMN, stay as they are (no reason given)."""
+    if weights != "default" or model != "rcan" or weights_named_by_server():
+        return weights, None
+    chosen = choose(jpeg_quality)
+    return (JPEG_SPEC if chosen.jpeg else "default"), chosen

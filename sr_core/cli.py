@@ -228,15 +228,15 @@ def check_device(device: str | None) -> None:
 
 
 def run_upscale(args: argparse.Namespace) -> int:
-    from sr_core.choice import choose
+    from sr_core.choice import choose, weights_named_by_server
     from sr_core.engine import Upscaler
     from sr_core.image_io import enlarge, read_image, save_png
-    from sr_core.weights import WEIGHTS_ENV, load_weights
+    from sr_core.weights import load_weights
 
     check_inputs(args.inputs)
     # No weights named: each photo gets the RCAN for how it was saved (sr_core.choice); the JPEG-aware one loads
     # only when a JPEG needs it.
-    by_photo = args.weights is None and not os.environ.get(WEIGHTS_ENV, "").strip()
+    by_photo = args.weights is None and not weights_named_by_server()
     upscalers: dict[str | None, Upscaler] = {}
 
     def upscaler_for(spec: str | None) -> Upscaler:

@@ -139,7 +139,10 @@ def weight_choices() -> list[tuple[str, str]]:
         default_label = "Default: Hugging Face Hub, else bundled"
     else:
         default_label = "Default: bundled RCAN"
-    choices = [(default_label, "default"), ("Bundled RCAN (in this repo)", "bundled")]
+    if not configured or configured == "auto":  # sr_core.choice.app_weights_choice: JPEG photos go to bundled-jpeg
+        default_label += " (JPEG photos: the JPEG-aware RCAN)"
+    choices = [(default_label, "default"), ("Bundled RCAN (in this repo)", "bundled"),
+               ("JPEG-aware RCAN (in this repo, fine-tuned on JPEG inputs)", "bundled-jpeg")]
     if hub_settings().repo_id:
         choices.append((f"Hugging Face Hub: {hub_settings().describe()}", "hub"))
     return choices
