@@ -508,7 +508,7 @@ def upscale(
         image: The photo, as a URL of an image file (PNG, JPEG, WebP, TIFF or BMP; alpha, 16-bit and EXIF rotation are kept).
         tile: Tile size in input pixels: 128, 256, 512 or 1024. Smaller uses less memory; the result is identical.
         ensemble: True averages 8 flipped and rotated passes (RCAN+): slightly sharper, 8 times slower.
-        weights: RCAN's weights: "default" (the server's choice: its file, else its Hub repo, else the bundled model), "bundled", or "hub" where the server lists it.
+        weights: RCAN's weights: "default" (the server's choice: its file, else its Hub repo, else the bundled model; without a server file a JPEG photo gets the JPEG-aware RCAN, and the info line says why), "bundled" (trained on clean images), "bundled-jpeg" (the JPEG-aware RCAN), or "hub" where the server lists it.
         model: "rcan" for the best textures (default) or "safmn" for a much faster, lighter network.
         precision: "auto" (default: bf16 on CPUs with native bf16, fp16 on a GPU, else fp32), "fp32" or "bf16".
         centre: For a photo over the server's pixel limit, "x,y": the centre (in pixels of the photo) of the region that is enlarged, as large as the limit allows; empty for the photo's centre.
@@ -693,6 +693,8 @@ def explain(
         analysis = analyze_any(engine.weights.model, photo.rgb, sr=None if sr is None else from_uint8(sr),
                                image_mode=photo.original_mode, upscaler=engine.upscaler, recorded=recorded,
                                focus=focus)
+    analysis.model_info["weights"] = engine.weights.file_name  # metrics.json: the file that served
+    analysis.jpeg_quality = None if have_original else photo.jpeg_quality
     progress(0.9, desc="Drawing")
     figures = build_figures(analysis)
     numbers = explain_metrics(analysis)

@@ -54,6 +54,11 @@ class LoadedWeights:
         text = f"{self.arch} x{self.config.get('scale', '?')}, {self.n_params / 1e6:.2f}M parameters, from {self.source} ({self.location})"
         return f"{text}. {self.note}" if self.note else text
 
+    @property
+    def file_name(self) -> str:
+        """The file that served: its name (a Hub file: repo, file and commit, as `location` says)."""
+        return self.location if self.source == "hub" else Path(self.location).name
+
     def provenance(self) -> dict:
         """Which file served, JSON-ready, for reports."""
         return {"arch": self.arch, "source": self.source, "location": self.location, "n_params": self.n_params,

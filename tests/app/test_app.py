@@ -443,9 +443,13 @@ def test_bad_input_gets_a_clear_error_and_the_next_call_works(client, tmp_path: 
     with pytest.raises(Exception, match="notes.txt is not an image"):
         client.predict(handle_file(str(text_file)), api_name="/upscale")
 
-    too_large = _png_file(tmp_path / "big.png", Image.new("RGB", (300, 250)))
-    with pytest.raises(Exception, match=r"too large.*75,000 pixels.*limit is 60,000"):
-        client.predict(handle_file(str(too_large)), api_name="/upscale")
+    # over the 60,000-pixel limit: the largest region of the photo's shape around the centre, and a note
+    over = _png_file(tmp_path / "big.png", Image.new("RGB", (300, 250)))
+    _, download, info = client.predict(handle_file(str(over)), api_name="/upscale")
+    assert _read_png(download).size == (268 * 3, 223 * 3)
+    assert "268×223 px region around x=150, y=125" in info and "python -m sr_core upscale big.png" in info
+    _, _, info = client.predict(handle_file(str(over)), centre="290,5", api_name="/upscale")
+    assert "(left 32, top 0)" in info
 
     source = _png_file(tmp_path / "ok.png", Image.new("RGB", (10, 10), (10, 200, 30)))
     _, download, _ = client.predict(handle_file(str(source)), api_name="/upscale")
