@@ -5,6 +5,7 @@ PNG and as 4:2:0 JPEG at each quality (Pillow), read back as a user's file would
 only the file (its estimated quality, sr_core.choice). Y-PSNR, shave 3, against the HR image; means over images.
 
     python bench/jpeg_photos.py [--sets DIR ...] [--qualities 50 70 90] [--jpeg WEIGHTS] [--json OUT]
+    python bench/jpeg_photos.py --table-from OUT.json   # the table again, the default column by today's rule
 """
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ def run(sets: list[Path], qualities: list[int], clean_spec: str, jpeg_spec: str,
                (("clean", clean_spec), ("jpeg", jpeg_spec))}
     formats = [None, *qualities]
     rows: dict[str, dict[str, list[float]]] = {}
+    estimates: dict[str, set] = {}
     per_set: dict[str, dict[str, dict[str, float]]] = {}
     for folder in sets:
         set_scores: dict[str, dict[str, list[float]]] = {}
@@ -62,6 +64,7 @@ def run(sets: list[Path], qualities: list[int], clean_spec: str, jpeg_spec: str,
                 scores = {"bicubic": psnr_y(bicubic_upscale(pixels, SCALE), hr, shave=SCALE)}
                 for name, engine in engines.items():
                     scores[name] = psnr_y(engine.upscale_uint8(pixels), hr, shave=SCALE)
+                estimates.setdefault(label, set()).add(estimated)
                 chosen = choose(estimated, clean_spec=clean_spec)
                 scores["default"] = scores["jpeg" if chosen.jpeg else "clean"]
                 for bucket in (rows.setdefault(label, {}), set_scores.setdefault(label, {})):
@@ -70,7 +73,21 @@ def run(sets: list[Path], qualities: list[int], clean_spec: str, jpeg_spec: str,
             log(f"{folder.name}/{path.name} done")
         per_set[folder.name] = {label: {k: float(np.mean(v)) for k, v in s.items()} for label, s in set_scores.items()}
     means = {label: {k: float(np.mean(v)) for k, v in s.items()} for label, s in rows.items()}
-    return {"images": len(next(iter(rows.values()))["clean"]), "means": means, "per_set": per_set}
+    return {"images": len(next(iter(rows.values()))["clean"]), "means": means, "per_set": per_set,
+            "estimated_quality": {label: sorted(q for q in e if q is not None) for label, e in estimates.items()}}
+
+
+def rechoose(result: dict) -> dict[str, dict[str, float]]:
+    """The means with the default column by the current rule (sr_core.choice): every image of a row was read back
+    at the same estimated quality, so the rule picks one model per row."""
+    means = {}
+    for label, row in result["means"].items():
+        qualities = result["estimated_quality"][label]
+        if len(qualities) > 1:
+            raise ValueError(f"{label}: images read back at several qualities {qualities}; rerun the bench")
+        chosen = choose(qualities[0] if qualities else None)
+        means[label] = {**row, "default": row["jpeg" if chosen.jpeg else "clean"]}
+    return means
 
 
 def table(means: dict[str, dict[str, float]]) -> str:
@@ -90,7 +107,15 @@ def main() -> None:
     parser.add_argument("--jpeg", default="bundled-jpeg", help="weights of the JPEG-aware RCAN (default bundled-jpeg)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--table-from", type=Path, default=None, metavar="JSON",
+                        help="print the table of an earlier run, the default column by the current rule")
     args = parser.parse_args()
+    if args.table_from:
+        result = json.loads(args.table_from.read_text())
+        print(f"Y-PSNR (dB, shave {SCALE}), mean over {result['images']} images of {' + '.join(result['sets'])}, "
+              f"{result['seconds']:.0f} s on {result['threads']} threads (default column: today's rule)")
+        print(table(rechoose(result)))
+        return
     missing = [str(s) for s in args.sets if not s.is_dir()]
     if missing:
         sys.exit(f"error: not a directory: {', '.join(missing)}")
