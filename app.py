@@ -156,6 +156,9 @@ def upscale_gpu_seconds(image: str | None, tile: int = DEFAULT_TILE, ensemble: b
     try:
         with Image.open(image) as header:  # the size only: the pixels are decoded (and checked) by read_image
             width, height = header.size
+        if width * height > max_pixels():  # only a region of it is enlarged (sr_core.photo_region)
+            region = region_around(width, height, max_pixels())
+            width, height = region.width, region.height
         estimate = engine.estimate_s(width, height, int(tile), bool(ensemble)) if engine else None
     except (OSError, TypeError, ValueError, AttributeError):
         estimate = None  # a bad upload: upscale itself reports it, the reservation does not matter
