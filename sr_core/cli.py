@@ -258,8 +258,8 @@ def run_upscale(args: argparse.Namespace) -> int:
             upscaler = default
             if by_photo:
                 choice = choose(image.jpeg_quality)
-                upscaler = upscaler_for(choice.spec)
                 stderr(f"{src.name}: {choice.reason}")
+                upscaler = upscaler_for(choice.spec)
             started = time.perf_counter()
             report = progress_printer(src.name)
             result = enlarge(image, lambda rgb: upscaler.upscale(rgb, args.tile, args.ensemble, report), upscaler.scale)
