@@ -231,7 +231,7 @@ def run_upscale(args: argparse.Namespace) -> int:
     from sr_core.choice import choose, weights_named_by_server
     from sr_core.engine import Upscaler
     from sr_core.image_io import enlarge, read_image, save_png
-    from sr_core.weights import load_weights
+    from sr_core.weights import LoadedWeights, load_weights
 
     check_inputs(args.inputs)
     # No weights named: each photo gets the RCAN for how it was saved (sr_core.choice); the JPEG-aware one loads
@@ -239,16 +239,20 @@ def run_upscale(args: argparse.Namespace) -> int:
     by_photo = args.weights is None and not weights_named_by_server()
     upscalers: dict[str | None, Upscaler] = {}
 
-    def upscaler_for(spec: str | None) -> Upscaler:
+    def loaded_for(spec: str | None) -> LoadedWeights:
+        loaded = load_weights(spec, args.hub_repo, args.hub_file, args.hub_revision)
+        stderr(f"weights: {loaded.describe()}")
+        return loaded
+
+    def upscaler_for(spec: str | None, loaded: LoadedWeights | None = None) -> Upscaler:
         if spec not in upscalers:
-            loaded = load_weights(spec, args.hub_repo, args.hub_file, args.hub_revision)
-            stderr(f"weights: {loaded.describe()}")
-            upscalers[spec] = Upscaler(loaded.model, args.device, args.precision)
+            upscalers[spec] = Upscaler((loaded or loaded_for(spec)).model, args.device, args.precision)
             stderr(f"precision: {upscalers[spec].describe()}")
         return upscalers[spec]
 
-    default = upscaler_for(args.weights)
-    targets = output_paths(args.inputs, args.output, default.scale)  # refused before any photo is enlarged
+    first = loaded_for(args.weights)
+    targets = output_paths(args.inputs, args.output, first.model.scale)  # refused before the engine is built
+    default = upscaler_for(args.weights, first)
     failures = 0
     for src, dst in zip(args.inputs, targets):
         try:

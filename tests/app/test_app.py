@@ -176,6 +176,7 @@ def test_the_workflow_tab_shows_the_distillation_study_and_its_finding(demo) -> 
 def test_weights_choice_accepts_only_listed_values(app_module) -> None:
     assert weights.spec_for("default") is None
     assert weights.spec_for("bundled") == "bundled"
+    assert weights.spec_for("bundled-jpeg") == "bundled-jpeg"  # the JPEG-aware RCAN can be chosen by name
     with pytest.raises(ValueError, match="unknown weights choice"):
         weights.spec_for("/etc/passwd")
 
