@@ -66,6 +66,8 @@ from sr_core.image_io import (
     save_png,
     to_uint8,
 )
+from sr_core.choice import app_weights_choice
+from sr_core.photo_region import SOURCE_MAX_PIXELS, parse_centre, read_region, region_around, region_note
 from sr_core.protocol.imresize import imresize
 from sr_core.estimate import format_duration
 from sr_core.run_folders import RunFolders
@@ -175,6 +177,9 @@ def upscale_gpu_seconds(image: str | None, tile: int = DEFAULT_TILE, ensemble: b
     try:
         with Image.open(image) as header:  # the size only: the pixels are decoded (and checked) by read_image
             width, height = header.size
+        if width * height > max_pixels():  # only a region of it is enlarged (sr_core.photo_region)
+            region = region_around(width, height, max_pixels())
+            width, height = region.width, region.height
         estimate = engine.estimate_s(width, height, int(tile), bool(ensemble)) if engine else None
     except (OSError, TypeError, ValueError, AttributeError):
         estimate = None  # a bad upload: upscale itself reports it, the reservation does not matter
@@ -279,7 +284,8 @@ def stored_name(orig_name: str | None, default_suffix: str) -> str:
 def _refuse_if_too_large(source: str | bytes, label: str) -> None:
     """Raise ImageTooLarge for too many bytes or header pixels; other problems are read_image's to explain."""
     try:
-        image_size(source, max_pixels(), max_upload_bytes(), VISITOR_RAISE_HINT, label=label)
+        # photos over max_pixels() are taken (a region of them is enlarged); Pillow's bomb limit still refuses
+        image_size(source, SOURCE_MAX_PIXELS, max_upload_bytes(), VISITOR_RAISE_HINT, label=label)
     except ImageTooLarge:
         raise
     except ImageError:
@@ -371,14 +377,15 @@ EXPLAINED: RecentResults[tuple[str, bool, str, str, tuple[int, int] | None], tup
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def run_info(engine: ServedModel, image: InputImage, seconds: float, ensemble: bool) -> str:
+def run_info(engine: ServedModel, image: InputImage, seconds: float, ensemble: bool,
+             why: tuple[str, ...] = ()) -> str:
     width, height = image.size
     parts = [
         engine.summary(),
         f"{format_duration(seconds)}{' with ×8 self-ensemble' if ensemble else ''}",
         f"{width}×{height} → {width * engine.upscaler.scale}×{height * engine.upscaler.scale} px",
     ]
-    lines = [" · ".join(parts), f"Weights: {weights_for_visitors(engine.weights)}"]
+    lines = [" · ".join(parts), f"Weights: {weights_for_visitors(engine.weights)}", *why]
     lines += [f"Note: {note}" for note in image.notes]
     return "\n\n".join(lines)
 
@@ -392,6 +399,7 @@ def upscale(
     weights: str = "default",
     model: str = DEFAULT_MODEL,
     precision: str = "auto",
+    centre: str = "",
     request: gr.Request | None = None,
     progress: gr.Progress = gr.Progress(),
 ) -> tuple[tuple[str, str], str, str]:
@@ -401,15 +409,26 @@ def upscale(
         image: The photo, as a URL of an image file (PNG, JPEG, WebP, TIFF or BMP; alpha, 16-bit and EXIF rotation are kept).
         tile: Tile size in input pixels: 128, 256, 512 or 1024. Smaller uses less memory; the result is identical.
         ensemble: True averages 8 flipped and rotated passes (RCAN+): slightly sharper, 8 times slower.
-        weights: RCAN's weights: "default" (the server's choice: its file, else its Hub repo, else the bundled model), "bundled", or "hub" where the server lists it.
+        weights: RCAN's weights: "default" (the server's choice: its file, else its Hub repo, else the bundled model; without a server file a JPEG photo gets the JPEG-aware RCAN, and the info line says why), "bundled" (trained on clean images), "bundled-jpeg" (the JPEG-aware RCAN), or "hub" where the server lists it.
         model: "rcan" for the best textures (default) or "safmn" for a much faster, lighter network.
         precision: "auto" (default: bf16 on CPUs with native bf16, fp16 on a GPU, else fp32), "fp32" or "bf16".
+        centre: For a photo over the server's pixel limit, "x,y": the centre (in pixels of the photo) of the region that is enlarged, as large as the limit allows; empty for the photo's centre.
 
     Returns:
         The bicubic and the network's x3 PNG as a pair (for comparison), the network's x3 PNG to download (named <photo>_x3.png), and a line saying which model, weights file, device and precision ran, how long it took and the sizes.
     """
-    photo = read_photo(image)
-    engine = ENGINES.get(weights, model, precision)
+    if not image:
+        read_photo(image)  # says how to give one
+    try:
+        photo, region = read_region(image, max_pixels(), parse_centre(centre), VISITOR_RAISE_HINT)
+    except ValueError as exc:
+        raise gr.Error(str(exc), print_exception=False) from exc
+    served, chosen = app_weights_choice(weights, model, photo.jpeg_quality)  # a JPEG gets the JPEG-aware RCAN
+    engine = ENGINES.get(served, model, precision)
+    why = (f"Model: {chosen.reason[:1].upper()}{chosen.reason[1:]}.",) if chosen else ()
+    if region is not None:
+        full = image_size(image, SOURCE_MAX_PIXELS)
+        why += (f"Region: {region_note(region, full, max_pixels(), Path(image).name)}",)
     width, height = photo.size
     estimate = engine.estimate_s(width, height, int(tile), ensemble)
     if estimate is not None and estimate > LONG_RUN_S:
@@ -440,10 +459,11 @@ def upscale(
         result = enlarge(photo, network, scale)
     seconds = time.perf_counter() - started
     engine.learn_speed(width, height, int(tile), ensemble, seconds)
-    RECENT.put((image, weights, model), (to_uint8(outputs[0]), recorded))
+    if region is None and served == weights:  # what the explanation of (photo, weights, model) would enlarge
+        RECENT.put((image, weights, model), (to_uint8(outputs[0]), recorded))
     progress(1.0, desc="Writing the PNG")
     save_png(result, result_path)
-    return (str(bicubic_path), str(result_path)), str(result_path), run_info(engine, photo, seconds, ensemble)
+    return (str(bicubic_path), str(result_path)), str(result_path), run_info(engine, photo, seconds, ensemble, why)
 
 
 def upscale_example(image: str, progress: gr.Progress = gr.Progress()) -> tuple[tuple[str, str], str, str]:
@@ -465,13 +485,19 @@ def estimate_text(image: str | None, tile: int, ensemble: bool, weights: str, mo
     if not image:
         return ""
     try:  # the header alone: this event is unqueued, so it must not decode (see checked_upload)
-        width, height = image_size(image, max_pixels(), max_upload_bytes(), VISITOR_RAISE_HINT)
+        width, height = image_size(image, SOURCE_MAX_PIXELS, max_upload_bytes(), VISITOR_RAISE_HINT)
     except ImageError as exc:
         return f"⚠️ {exc}"
+    over = ""
+    if width * height > max_pixels():  # a region of it is enlarged (sr_core.photo_region)
+        region = region_around(width, height, max_pixels())
+        over = (f"{width}×{height} px is over the {max_pixels():,}-pixel limit: the {region.width}×{region.height} "
+                f"px region around the centre (or where you click) is enlarged. ")
+        width, height = region.width, region.height
     engine = ENGINES.peek(weights, model, precision)
     estimate = engine.estimate_s(width, height, int(tile), ensemble) if engine else None
     timing = f" · expected time: about {format_duration(estimate)}" if estimate is not None else ""
-    return f"Ready: {width}×{height} px → {width * SCALE}×{height * SCALE} px{timing}"
+    return f"{over}Ready: {width}×{height} px → {width * SCALE}×{height * SCALE} px{timing}"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -568,6 +594,8 @@ def explain(
         analysis = analyze_any(engine.weights.model, photo.rgb, sr=None if sr is None else from_uint8(sr),
                                image_mode=photo.original_mode, upscaler=engine.upscaler, recorded=recorded,
                                focus=focus)
+    analysis.model_info["weights"] = engine.weights.file_name  # metrics.json: the file that served
+    analysis.jpeg_quality = None if have_original else photo.jpeg_quality
     progress(0.9, desc="Drawing")
     figures = build_figures(analysis)
     numbers = explain_metrics(analysis)
@@ -651,6 +679,11 @@ def focus_on_click(image: str | None, event: gr.SelectData) -> tuple:
         return gr.update(), gr.update()
     return (image, x, y), (f"**The explanation will look at x={_shown(x)}, y={_shown(y)}** (where you clicked). "
                            "Open *How textures are kept* to see it.")
+
+
+def centre_on_click(event: gr.SelectData) -> str:
+    """A click on the photo also centres the region enlarged from a photo over the pixel limit."""
+    return f"{int(event.index[0])},{int(event.index[1])}" if event.index else ""
 
 
 def example_shown() -> tuple[dict, dict, dict, dict]:
@@ -884,6 +917,7 @@ def build_demo() -> gr.Blocks:
                         ))
                         ready = gr.Markdown("", elem_id="ready")
                         focus = gr.State(None)
+                        centre = gr.Textbox("", visible=False, label="Region centre (x,y)", elem_id="region-centre")
                         focus_note = gr.Markdown("*Click on the photo to choose where the explanation looks; "
                                                  "otherwise it looks at the most textured part.*",
                                                  elem_id="focus-note", elem_classes=["caption"])
@@ -1016,7 +1050,7 @@ def build_demo() -> gr.Blocks:
             examples = example_gallery(photo, upscale_outputs)
         share_model_limit(demo, examples, model_runs)
 
-        run_event = run.click(upscale, [photo, tile, ensemble, weights, model, precision], upscale_outputs,
+        run_event = run.click(upscale, [photo, tile, ensemble, weights, model, precision, centre], upscale_outputs,
                               api_name="upscale", show_progress_on=[slider], **model_runs)
         run_event.success(show_model_used, [weights, model, precision], [banner, slider], queue=False,
                           api_visibility="private")
@@ -1044,6 +1078,8 @@ def build_demo() -> gr.Blocks:
         on_new_photo(photo, examples, original_mode_for, photo, have_original)
         clicked = photo.select(focus_on_click, photo, [focus, focus_note], queue=False, api_visibility="private")
         clicked.then(not_explained_yet, None, explain_outputs, queue=False, api_visibility="private")
+        photo.select(centre_on_click, None, centre, queue=False, api_visibility="private")
+        on_new_photo(photo, examples, lambda: "", None, centre)
         arranged = [*first_slot, *(columns[key] for key in RCAN_ONLY), columns["original_errors"]]
         for explained in (by_button, *opened, *cleared):
             explained.success(arrange_explain_tab, metrics_json, arranged, queue=False, api_visibility="private")

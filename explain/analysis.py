@@ -61,7 +61,20 @@ def build_figures(analysis: BaseAnalysis) -> dict[str, go.Figure]:
 
 def explainer_markdown(analysis: BaseAnalysis) -> str:
     """The full explanation (markdown, without tooltips: `explain.glossary.with_tooltips` adds them)."""
-    return explainer_of(analysis).markdown(analysis)
+    return jpeg_note(analysis) + explainer_of(analysis).markdown(analysis)
+
+
+def jpeg_note(analysis: BaseAnalysis) -> str:
+    """For a JPEG photo, a part of its own saying so and what it means for the detail measured (the report puts
+    it after the short answer and the evidence, explain.report.explanation_parts)."""
+    if analysis.jpeg_quality is None:
+        return ""
+    return (f"## This photo is a JPEG\n\nIt was saved at quality about {analysis.jpeg_quality}. JPEG stores a photo in "
+            "8×8 blocks and throws fine detail away; what is left shows as faint block edges and ringing. A "
+            "network trained only on clean images takes those for texture and sharpens them, so part of the "
+            "\"fine detail\" measured below may be compression artefacts. The JPEG-aware RCAN (weights "
+            "`bundled-jpeg`), fine-tuned on JPEG-compressed inputs, smooths them instead: what a network learned "
+            "from decides what it treats as texture.\n\n")
 
 
 def short_answer(analysis: BaseAnalysis) -> str:

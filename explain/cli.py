@@ -85,13 +85,19 @@ def run_report(args: argparse.Namespace) -> int:
     from sr_core.engine import Upscaler, default_device
     from sr_core.protocol.evaluate import make_lr, mod_crop
     from sr_core.image_io import from_uint8, read_image, to_uint8
+    from sr_core.choice import choose, weights_named_by_server
     from sr_core.weights import load_weights
 
     started = time.perf_counter()
     check_report_paths(args)  # before the seconds of work, not after
     image = read_image(args.image, max_pixels=args.max_pixels)
     original = read_image(args.original, max_pixels=args.max_pixels) if args.original else None
-    loaded = load_weights(args.weights, args.hub_repo, args.hub_file, args.hub_revision)
+    spec = args.weights
+    if spec is None and original is None and not weights_named_by_server():  # the photo's RCAN (sr_core.choice)
+        chosen = choose(image.jpeg_quality)
+        spec = chosen.spec
+        stderr(f"{args.image.name}: {chosen.reason}")
+    loaded = load_weights(spec, args.hub_repo, args.hub_file, args.hub_revision)
     stderr(f"weights: {loaded.describe()}")
     model = loaded.model.to(args.device or default_device())
     rgb, hr, focus = image.rgb, None, args.focus
@@ -112,6 +118,8 @@ def run_report(args: argparse.Namespace) -> int:
     stderr(f"precision: {engine.describe()} for the engine's enlargement; the explainers' own passes in "
            f"{str(next(model.parameters()).dtype).removeprefix('torch.')}")
     analysis.model_info["precision"] = engine.precision  # what enlarged the photo, into metrics.json's "model"
+    analysis.model_info["weights"] = loaded.file_name
+    analysis.jpeg_quality = image.jpeg_quality if rgb is image.rgb else None  # None: the shrunk original ran
     title = f"How {analysis.model_name} enlarges {args.image.name} x{analysis.scale} ({engine.precision})"
     options = Options(photo=(args.original or args.image).name, original=original is not None, focus=args.focus,
                       precision=engine.precision)

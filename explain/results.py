@@ -34,6 +34,7 @@ class BaseAnalysis:
     workflow: list[Stage]
     timings: dict[str, float] = field(default_factory=dict)
     retrained: Retrained | None = None  # the ablation study's retrained arms on the region (None: no study here)
+    jpeg_quality: int | None = None  # the quality the analysed photo was saved at as a JPEG (None: not a JPEG)
 
     @property
     def scale(self) -> int:
@@ -55,6 +56,7 @@ class BaseAnalysis:
             "input": {
                 "size": [width, height],
                 "mode": self.image_mode,
+                "jpeg_quality": self.jpeg_quality,
                 "working_region": {**self.region.to_dict(), "how": self.region_note},
             },
             "texture": {**(texture_extra or {}), **texture_metrics(self.texture, self.model_name.lower())},

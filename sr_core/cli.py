@@ -32,8 +32,9 @@ def positive_int(text: str) -> int:
 def add_weight_options(parser: argparse.ArgumentParser, allow_bicubic: bool = False) -> None:
     extra = "|bicubic" if allow_bicubic else ""
     parser.add_argument("--weights", default=None,
-                        help=f"PATH|bundled|bundled-safmn|hub|hub-safmn{extra} (default: $SR_WEIGHTS, else the Hub "
-                             "with the bundled fallback); hub-safmn = the SAFMN authors' Meloo/SAFMN SAFMN_DF2K_x3.pth, "
+                        help=f"PATH|bundled|bundled-jpeg|bundled-safmn|hub|hub-safmn{extra} (default: $SR_WEIGHTS, else "
+                             "the Hub with the bundled fallback; upscale picks bundled-jpeg for JPEG photos, "
+                             "sr_core.choice); bundled-jpeg = the JPEG-aware RCAN; hub-safmn = the SAFMN authors' Meloo/SAFMN SAFMN_DF2K_x3.pth, "
                              "else the bundled SAFMN")
     parser.add_argument("--hub-repo", default=None,
                         help="Hub repo id (default: $SR_HUB_REPO; for hub-safmn $SR_SAFMN_HUB_REPO or Meloo/SAFMN)")
@@ -108,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fine-tune from this checkpoint (its network; the recipe gives the schedule)")
     tr.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                     help="bf16: autocast forward and loss (about twice as fast on CPUs with native bf16)")
+    tr.add_argument("--degradation", choices=["bicubic", "jpeg"], default="bicubic",
+                    help="LR inputs: the paper's bicubic /3, or that then a 4:2:0 JPEG round trip per crop at a random "
+                         "quality (sr_core.tools.train.JPEG_QUALITIES; the JPEG-aware RCAN's recipe)")
+    tr.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
 
     be = commands.add_parser("bench", help="engine vs plain reference: time, agreement, GFLOP/s, memory")
     be.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -220,18 +225,39 @@ def check_device(device: str | None) -> None:
 
 
 def run_upscale(args: argparse.Namespace) -> int:
+    from sr_core.choice import choose, weights_named_by_server
     from sr_core.engine import Upscaler
-    from sr_core.weights import load_weights
+    from sr_core.jpeg import file_quality
+    from sr_core.weights import LoadedWeights, load_weights
 
     check_inputs(args.inputs)
-    loaded = load_weights(args.weights, args.hub_repo, args.hub_file, args.hub_revision)
-    stderr(f"weights: {loaded.describe()}")
-    targets = output_paths(args.inputs, args.output, loaded.model.scale)  # refused before the engine is built
-    upscaler = Upscaler(loaded.model, args.device, args.precision)
-    stderr(f"precision: {upscaler.describe()}")
+    # No weights named: each photo gets the RCAN for how it was saved (sr_core.choice); the JPEG-aware one loads
+    # only when a JPEG needs it.
+    by_photo = args.weights is None and not weights_named_by_server()
+    upscalers: dict[str | None, Upscaler] = {}
+
+    def loaded_for(spec: str | None) -> LoadedWeights:
+        loaded = load_weights(spec, args.hub_repo, args.hub_file, args.hub_revision)
+        stderr(f"weights: {loaded.describe()}")
+        return loaded
+
+    def upscaler_for(spec: str | None, loaded: LoadedWeights | None = None) -> Upscaler:
+        if spec not in upscalers:
+            upscalers[spec] = Upscaler((loaded or loaded_for(spec)).model, args.device, args.precision)
+            stderr(f"precision: {upscalers[spec].describe()}")
+        return upscalers[spec]
+
+    first = loaded_for(args.weights)
+    targets = output_paths(args.inputs, args.output, first.model.scale)  # refused before the engine is built
+    default = upscaler_for(args.weights, first)
     failures = 0
     for src, dst in zip(args.inputs, targets):
         try:
+            upscaler = default
+            if by_photo:
+                choice = choose(file_quality(src))
+                stderr(f"{src.name}: {choice.reason}")
+                upscaler = upscaler_for(choice.spec)
             started = time.perf_counter()
             image, result = enlarge_file(upscaler, src, dst, args.max_pixels, args.tile, args.ensemble,
                                          progress_printer(src.name))
@@ -297,9 +323,13 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.config not in training_recipes():
         raise UsageError(f"unknown config {args.config!r}; choose from {', '.join(training_recipes())}")
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     train(args.data, args.config, args.out, iters=args.iters, minutes=args.minutes, device=args.device,
           resume=args.resume, val=args.val, seed=args.seed, init=args.init, precision=args.precision,
-          log=lambda m: print(m, flush=True))
+          degradation=args.degradation, log=lambda m: print(m, flush=True))
     return 0
 
 

@@ -24,6 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from sr_core.atomic import atomic_path
 from sr_core.errors import UserError, first_line
+from sr_core.jpeg import estimate_quality
 
 BUILTIN_MAX_PIXELS = 16_000_000
 MAX_PIXELS_ENV = "SR_MAX_PIXELS"
@@ -87,6 +88,7 @@ class InputImage:
     size: tuple[int, int]  # (width, height) after EXIF orientation
     name: str  # file stem, for naming `<name>_x3.png`
     notes: list[str] = field(default_factory=list)  # user-facing remarks (first frame only, profile dropped, ...)
+    jpeg_quality: int | None = None  # the quality a JPEG file was saved at (sr_core.jpeg), None for any other format
 
 
 def read_image(
@@ -266,6 +268,7 @@ def _to_input_image(im: Image.Image, label: str, max_pixels: int, raise_hint: st
     notes: list[str] = []
     original_mode = im.mode
     icc_profile = im.info.get("icc_profile")
+    jpeg_quality = estimate_quality(im)  # from the header's tables, before any conversion drops the format
     try:
         frames = getattr(im, "n_frames", 1)
         im.load()
@@ -286,6 +289,7 @@ def _to_input_image(im: Image.Image, label: str, max_pixels: int, raise_hint: st
         size=im.size,
         name=Path(label).stem,
         notes=notes,
+        jpeg_quality=jpeg_quality,
     )
 
 

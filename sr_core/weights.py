@@ -27,8 +27,10 @@ from sr_core.models import architecture_named, count_parameters, model_from_stat
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 # Models trained by this project and shipped in the repo, by spec name ("bundled" is the default RCAN): the
 # architecture of each, and its file (the descriptor's `bundled`).
-BUNDLED_ARCH = {"bundled": "RCAN", "bundled-safmn": "SAFMN"}
+BUNDLED_ARCH = {"bundled": "RCAN", "bundled-safmn": "SAFMN", "bundled-jpeg": "RCAN"}
 BUNDLED = {spec: BUNDLED_DIR / architecture_named(name).bundled for spec, name in BUNDLED_ARCH.items()}
+# The JPEG-aware RCAN: the bundled RCAN fine-tuned on JPEG-compressed inputs (README, its model card section).
+BUNDLED["bundled-jpeg"] = BUNDLED_DIR / "rcan_x3_jpeg.safetensors"
 BUNDLED_RCAN = BUNDLED["bundled"]
 # Hub specs: where each looks on the Hub, and which bundled model serves when the Hub cannot. "hub-safmn" is
 # `--weights hub --hub-repo Meloo/SAFMN --hub-file SAFMN_DF2K_x3.pth`, but falls back to the bundled SAFMN.
@@ -51,6 +53,11 @@ class LoadedWeights:
         """One line for the UI and the CLI."""
         text = f"{self.arch} x{self.config.get('scale', '?')}, {self.n_params / 1e6:.2f}M parameters, from {self.source} ({self.location})"
         return f"{text}. {self.note}" if self.note else text
+
+    @property
+    def file_name(self) -> str:
+        """The file that served: its name (a Hub file: repo, file and commit, as `location` says)."""
+        return self.location if self.source == "hub" else Path(self.location).name
 
     def provenance(self) -> dict:
         """Which file served, JSON-ready, for reports."""
@@ -137,7 +144,10 @@ def weight_choices() -> list[tuple[str, str]]:
         default_label = "Default: Hugging Face Hub, else bundled"
     else:
         default_label = "Default: bundled RCAN"
-    choices = [(default_label, "default"), ("Bundled RCAN (in this repo)", "bundled")]
+    if not configured or configured == "auto":  # sr_core.choice.app_weights_choice: JPEG photos go to bundled-jpeg
+        default_label += " (JPEG photos: the JPEG-aware RCAN)"
+    choices = [(default_label, "default"), ("Bundled RCAN (in this repo)", "bundled"),
+               ("JPEG-aware RCAN (in this repo, fine-tuned on JPEG inputs)", "bundled-jpeg")]
     if hub_settings().repo_id:
         choices.append((f"Hugging Face Hub: {hub_settings().describe()}", "hub"))
     return choices

@@ -6,6 +6,10 @@ Data: HR images from one or more folders; each HR image is mod-cropped and degra
 the paper's MATLAB-style bicubic (sr_core.protocol.imresize), so training sees the same LR as the
 evaluation. Each step draws random aligned LR/HR crops with random flips and transposes.
 Loss L1, optimiser Adam, learning rate warmed up then cosine-annealed, fixed seed.
+`degradation="jpeg"` (the JPEG-aware RCAN's recipe) also saves each sampled LR crop as a 4:2:0 JPEG at a quality
+drawn from JPEG_QUALITIES by the same seeded generator, and decodes it again: photos arrive that way. The SAFMN
+authors' real-world recipe (their `train_real_SAFMN` options) likewise compresses LR inputs with JPEG at random
+qualities; the code here is this project's own (sr_core.jpeg).
 A resumable state is written beside the output every `save_every` steps.
 """
 from __future__ import annotations
@@ -24,10 +28,19 @@ from torch import nn
 
 from sr_core.atomic import atomic_path
 from sr_core.engine import dihedral
+from sr_core.jpeg import jpeg_roundtrip
 from sr_core.models import ARCHITECTURES, Recipe, architecture_of, count_parameters, training_recipes
 from sr_core.protocol.evaluate import list_images, make_lr, mod_crop, read_uint8
 from sr_core.protocol.metrics import psnr_y
 from sr_core.weights import load_weights
+
+
+# How the LR crops are made from the HR images: "bicubic" is the paper's (and the bundled models'); "jpeg" adds a
+# JPEG round trip per crop at a uniformly drawn quality in JPEG_QUALITIES (inclusive). The range stops at 90:
+# near-lossless JPEGs are served by the clean model (sr_core.choice), so training on them would spend steps on
+# inputs this model never sees by default.
+DEGRADATIONS = ("bicubic", "jpeg")
+JPEG_QUALITIES = (30, 90)
 
 
 @dataclass(frozen=True)
@@ -47,7 +60,11 @@ def _hr_lr_pair(path: Path, scale: int) -> tuple[np.ndarray, np.ndarray]:
 class PatchSampler:
     """All HR/LR pairs held as uint8 tensors on the training device; crops drawn by a seeded generator."""
 
-    def __init__(self, folders: list[Path], scale: int, lr_patch: int, device: torch.device, workers: int = 8) -> None:
+    def __init__(self, folders: list[Path], scale: int, lr_patch: int, device: torch.device, workers: int = 8,
+                 degradation: str = "bicubic") -> None:
+        if degradation not in DEGRADATIONS:
+            raise ValueError(f"degradation must be one of {', '.join(DEGRADATIONS)}, got {degradation!r}")
+        self.degradation = degradation
         paths = [p for folder in folders for p in list_images(folder)]
         if not paths:
             raise ValueError(f"no training images in {', '.join(map(str, folders))}")
@@ -76,9 +93,19 @@ class PatchSampler:
             y = int(torch.randint(0, h - p + 1, (1,), generator=generator))
             x = int(torch.randint(0, w - p + 1, (1,), generator=generator))
             k = int(torch.randint(0, 8, (1,), generator=generator))
-            lr_crops.append(dihedral(self.lr[i][:, y : y + p, x : x + p], k))
+            lr_crop = dihedral(self.lr[i][:, y : y + p, x : x + p], k)
+            if self.degradation == "jpeg":
+                quality = int(torch.randint(JPEG_QUALITIES[0], JPEG_QUALITIES[1] + 1, (1,), generator=generator))
+                lr_crop = self.jpeg(lr_crop, quality)
+            lr_crops.append(lr_crop)
             hr_crops.append(dihedral(self.hr[i][:, y * s : (y + p) * s, x * s : (x + p) * s], k))
         return torch.stack(lr_crops).float(), torch.stack(hr_crops).float()
+
+    @staticmethod
+    def jpeg(crop: torch.Tensor, quality: int) -> torch.Tensor:
+        """A (3, p, p) uint8 crop through a JPEG round trip (on the CPU: Pillow), back on its device."""
+        rgb = crop.permute(1, 2, 0).cpu().numpy()
+        return torch.from_numpy(jpeg_roundtrip(rgb, quality).copy()).permute(2, 0, 1).to(crop.device)
 
 
 def recipe_model(recipe: Recipe) -> nn.Module:
@@ -117,10 +144,13 @@ def state_path(out: Path) -> Path:
     return out.with_name(out.name + ".state.pt")
 
 
-def save_weights(model: nn.Module, out: Path, recipe_name: str, steps: int) -> None:
+def save_weights(model: nn.Module, out: Path, recipe_name: str, steps: int, degradation: str = "bicubic") -> None:
     """fp16 safetensors with the official keys (half the size; the loader casts back to float32)."""
     tensors = {k: v.detach().half().contiguous().cpu() for k, v in model.state_dict().items()}
-    metadata = {"arch": architecture_of(model).name, "recipe": recipe_name, "steps": str(steps)}
+    metadata = {"arch": architecture_of(model).name, "recipe": recipe_name, "steps": str(steps),
+                "degradation": degradation}
+    if degradation == "jpeg":
+        metadata["jpeg_qualities"] = f"{JPEG_QUALITIES[0]}-{JPEG_QUALITIES[1]}"
     metadata.update({k: str(v) for k, v in model.config.to_dict().items()})
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as staging:  # a full disk never leaves half a checkpoint under the final name
@@ -140,6 +170,7 @@ def train(
     init: Path | None = None,
     precision: str = "fp32",
     stop_at: int | None = None,
+    degradation: str = "bicubic",
     log: Callable[[str], None] = print,
 ) -> Trained:
     """Run the recipe, or resume it from the state beside `out`.
@@ -147,7 +178,8 @@ def train(
     `init`: fine-tune from this checkpoint (its network, as detected from the file, replaces the recipe's;
     the recipe gives the schedule). `precision` "bf16" runs forward and loss under bf16 autocast (the
     weights and the optimiser stay float32). `stop_at`: save and return at that step, the schedule still
-    planned for `iters` (a halfway checkpoint; resume to go on).
+    planned for `iters` (a halfway checkpoint; resume to go on). `degradation`: one of DEGRADATIONS; a resumed
+    run must keep the one it started with.
 
     The seconds are those of the training loop up to the last saved state, summed over sessions: steps
     lost to an interruption and done again are counted once; loading the data is not counted.
@@ -161,7 +193,7 @@ def train(
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     # Data first: the worker processes that degrade the images fork before CUDA starts.
-    sampler = PatchSampler(data, recipe.model.scale, recipe.lr_patch, dev)
+    sampler = PatchSampler(data, recipe.model.scale, recipe.lr_patch, dev, degradation=degradation)
     log(f"{len(sampler)} training images from {', '.join(str(d) for d in data)}")
     model = (load_weights(str(init)).model.train() if init is not None else recipe_model(recipe)).to(dev)
     if dev.type == "cuda":
@@ -171,12 +203,15 @@ def train(
     step, total, seconds_before = 0, iters, 0.0
     if resume and state_path(out).is_file():
         state = torch.load(state_path(out), map_location=dev, weights_only=True)
+        if state.get("degradation", "bicubic") != degradation:
+            raise ValueError(f"{state_path(out)} was trained with --degradation {state.get('degradation', 'bicubic')}, "
+                             f"not {degradation}; resume with the same one or start a new --out")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
         step, total, seconds_before = state["step"], state["total"], float(state.get("seconds", 0.0))
         log(f"resumed at step {step} of {total}")
-    log(f"model {config}: {model.config} - {count_parameters(model):,} parameters, device {dev}")
+    log(f"model {config}: {model.config}, LR inputs {degradation} - {count_parameters(model):,} parameters, device {dev}")
 
     saved_seconds = seconds_before
 
@@ -187,7 +222,7 @@ def train(
         with atomic_path(state_path(out)) as staging:  # an interruption while saving leaves the previous state
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "generator": generator.get_state(), "step": step, "total": total, "config": config,
-                        "seconds": saved_seconds}, staging)
+                        "seconds": saved_seconds, "degradation": degradation}, staging)
 
     started = time.perf_counter()
     deadline = started + minutes * 60 if minutes is not None else None
@@ -227,8 +262,8 @@ def train(
             log(message)
         if step % recipe.save_every == 0 or step in (total, stop_at):
             save_state()
-            save_weights(model, out, config, step)
+            save_weights(model, out, config, step, degradation)
     if step == stop_at == 0:  # nothing trained: the start itself is the checkpoint (a control at 0 steps)
         save_state()
-        save_weights(model, out, config, step)
+        save_weights(model, out, config, step, degradation)
     return Trained(step, saved_seconds, last_psnr)

@@ -106,6 +106,33 @@ def test_the_info_line_says_when_the_hub_fell_back(app_module, tiny_checkpoint: 
     assert str(tiny_checkpoint.parent) not in info and "sr_core/bundled" not in info
 
 
+def test_a_jpeg_gets_the_jpeg_aware_rcan_and_a_photo_over_the_limit_a_region(app_module, tmp_path: Path,
+                                                                             monkeypatch) -> None:
+    import sr_core.weights
+    from tests.conftest import save_model, tiny_random_rcan
+
+    monkeypatch.setenv("SR_WEIGHTS", "auto")
+    monkeypatch.setenv("SR_MAX_PIXELS", "60000")
+    monkeypatch.delenv("SR_HUB_REPO", raising=False)
+    for spec, seed in (("bundled", 0), ("bundled-jpeg", 1)):
+        monkeypatch.setitem(sr_core.weights.BUNDLED, spec, save_model(tiny_random_rcan(seed), tmp_path / f"{spec}.safetensors"))
+    monkeypatch.setattr(app_module, "ENGINES", serving.ServedModels())
+    monkeypatch.setattr(serving, "measure_speed", lambda upscaler: None)
+    photo = tmp_path / "holiday.jpg"  # 300x250 = 75,000 pixels, over the 60,000-pixel limit
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (250, 300, 3), dtype=np.uint8)).save(photo, quality=70)
+
+    _, download, info = app_module.upscale(str(photo), centre="290,5", precision="fp32")
+    assert "Saved at JPEG quality about 70, so the JPEG-trained RCAN serves" in info
+    assert "268×223 px region around x=166, y=111 (left 32, top 0)" in info
+    assert "python -m sr_core upscale holiday.jpg -o holiday_x3.png" in info
+    assert _read_png(download).size == (268 * 3, 223 * 3)
+    _, forced, info = app_module.upscale(str(photo), weights="bundled", centre="290,5", precision="fp32")
+    assert "JPEG-trained" not in info
+    assert not np.array_equal(np.asarray(_read_png(forced)), np.asarray(_read_png(download)))
+    with pytest.raises(Exception, match="region centre must be two numbers"):
+        app_module.upscale(str(photo), centre="middle")
+
+
 def test_upload_reaches_the_handler_undecoded(demo, tmp_path: Path) -> None:
     """A file Pillow cannot open must reach read_image (which explains the refusal), not fail inside Gradio."""
     from gradio.data_classes import ImageData
@@ -149,6 +176,7 @@ def test_the_workflow_tab_shows_the_distillation_study_and_its_finding(demo) -> 
 def test_weights_choice_accepts_only_listed_values(app_module) -> None:
     assert weights.spec_for("default") is None
     assert weights.spec_for("bundled") == "bundled"
+    assert weights.spec_for("bundled-jpeg") == "bundled-jpeg"  # the JPEG-aware RCAN can be chosen by name
     with pytest.raises(ValueError, match="unknown weights choice"):
         weights.spec_for("/etc/passwd")
 
@@ -443,9 +471,13 @@ def test_bad_input_gets_a_clear_error_and_the_next_call_works(client, tmp_path: 
     with pytest.raises(Exception, match="notes.txt is not an image"):
         client.predict(handle_file(str(text_file)), api_name="/upscale")
 
-    too_large = _png_file(tmp_path / "big.png", Image.new("RGB", (300, 250)))
-    with pytest.raises(Exception, match=r"too large.*75,000 pixels.*limit is 60,000"):
-        client.predict(handle_file(str(too_large)), api_name="/upscale")
+    # over the 60,000-pixel limit: the largest region of the photo's shape around the centre, and a note
+    over = _png_file(tmp_path / "big.png", Image.new("RGB", (300, 250)))
+    _, download, info = client.predict(handle_file(str(over)), api_name="/upscale")
+    assert _read_png(download).size == (268 * 3, 223 * 3)
+    assert "268×223 px region around x=150, y=125" in info and "python -m sr_core upscale big.png" in info
+    _, _, info = client.predict(handle_file(str(over)), centre="290,5", api_name="/upscale")
+    assert "(left 32, top 0)" in info
 
     source = _png_file(tmp_path / "ok.png", Image.new("RGB", (10, 10), (10, 200, 30)))
     _, download, _ = client.predict(handle_file(str(source)), api_name="/upscale")

@@ -70,7 +70,8 @@ def test_schema_lists_both_tools_with_their_parameters(app_url):
     upscale = tools["upscale"]
     assert upscale["description"].startswith("Enlarge a photo 3 times")
     properties = upscale["inputSchema"]["properties"]
-    assert list(properties) == ["image", "tile", "ensemble", "weights", "model", "precision"]  # new ones go last
+    assert list(properties) == ["image", "tile", "ensemble", "weights", "model", "precision", "centre"]  # new ones last
+    assert "region" in properties["centre"]["description"] and "centre" not in upscale["inputSchema"].get("required", [])
     assert upscale["inputSchema"]["required"] == ["image"]
     assert properties["image"]["type"] == "string" and "url" in properties["image"]["format"]
     assert properties["model"]["enum"] == ["rcan", "safmn"] and properties["model"]["default"] == "rcan"

@@ -71,7 +71,8 @@ def test_report_is_offline_and_metrics_hold_every_contract_key(tiny_checkpoint, 
     for key in ("attention_texture_correlation", "hf_energy_ratio_rcan_vs_bicubic"):
         assert isinstance(metrics["texture"][key], float), key
     assert metrics["texture"]["original"]["psnr_bicubic"] > 0
-    assert metrics["input"] == {**metrics["input"], "size": [24, 20], "mode": "RGBA"}
+    assert metrics["input"] == {**metrics["input"], "size": [24, 20], "mode": "RGBA", "jpeg_quality": None}
+    assert metrics["model"]["weights"] == tiny_checkpoint.name  # the file that served
     assert {"forward", "feature_views", "figures", "report_html"} <= set(metrics["timings"])
     assert [stage["name"] for stage in metrics["workflow"]][:3] == ["input", "preprocessing", "head"]
     # the retrained ablation arms on the region, the claims they support, where the added detail sits
@@ -96,6 +97,17 @@ def test_an_original_that_is_not_x3_of_the_image_becomes_the_input_shrunk_x3(tin
     assert "shrunk x3 with the paper's bicubic (12x10)" in capsys.readouterr().err
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["attention"]["computed_on"] == [12, 10] == metrics["input"]["size"]
+
+
+def test_metrics_say_the_jpeg_quality_of_the_photo(tiny_checkpoint, tmp_path, capsys):
+    image = tmp_path / "photo.jpg"
+    Image.fromarray((RNG.random((20, 24, 3)) * 255).astype(np.uint8)).save(image, quality=60)
+    out = tmp_path / "report"
+    assert main(["report", str(image), "-o", str(out), "--weights", str(tiny_checkpoint)]) == 0, capsys.readouterr().err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["input"]["jpeg_quality"] == 60 and metrics["model"]["weights"] == tiny_checkpoint.name
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "This photo is a JPEG" in page and "saved at quality about 60" in page
 
 
 def _safmn_checkpoint(path: Path) -> Path:
