@@ -311,7 +311,7 @@ def test_a_cancelled_job_stops_the_engine(server, tmp_path: Path) -> None:
 def test_closing_the_tab_stops_the_engine(server) -> None:
     """The issue: a closed tab let the run go on for 90 s, and the next visitor waited 89.9 s."""
     before = server.log_path.read_text().count("nobody is waiting")
-    join_queue(server.url, fn_index(server.url, "upscale"), [data_url_payload(long_photo_bytes(), "long.png"), 256, True, "default", "rcan", "auto"],
+    join_queue(server.url, fn_index(server.url, "upscale"), [data_url_payload(long_photo_bytes(), "long.png"), 256, True, "default", "rcan", "auto", ""],
                "closed-tab")
     seen = open_then_close_tab(server.url, "closed-tab", until="progress")
     assert "progress" in seen, seen
