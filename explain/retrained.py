@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from torch import nn
 
 from explain.experiments import Measure
 from explain.measures import luminance
@@ -116,14 +115,15 @@ def load_study(path: Path = STUDY_JSON) -> list[dict]:
 
 
 @lru_cache(maxsize=16)
-def arm_model(checkpoint: str) -> nn.Module:
-    """An arm's network, loaded once per process (they are small: 0.1 to 3.5 MB)."""
+def arm_engine(checkpoint: str) -> Upscaler:
+    """An arm's network and engine, built once per process (the files are small: 0.1 to 3.5 MB), so that later
+    explanations pay only for the passes."""
     path = Path(checkpoint)
-    return load_weights(str(path if path.is_absolute() else REPO / path)).model
+    return Upscaler(load_weights(str(path if path.is_absolute() else REPO / path)).model, "cpu", precision=PRECISION)
 
 
 def run_arm(row: dict, lr_region: np.ndarray, measure: Measure, textured: np.ndarray | None) -> ArmRun:
-    output = Upscaler(arm_model(row["checkpoint"]), "cpu", precision=PRECISION).upscale(lr_region)
+    output = arm_engine(row["checkpoint"]).upscale(lr_region)
     added = np.abs(luminance(output) - measure.bicubic_luma)
     tile_psnr = None
     if textured is not None and measure.hr is not None:
