@@ -114,16 +114,20 @@ def load_study(path: Path = STUDY_JSON) -> list[dict]:
     return json.loads(path.read_text())
 
 
+def checkpoint_path(row: dict) -> Path:
+    path = Path(row["checkpoint"])
+    return path if path.is_absolute() else REPO / path
+
+
 @lru_cache(maxsize=16)
-def arm_engine(checkpoint: str) -> Upscaler:
+def arm_engine(checkpoint: Path) -> Upscaler:
     """An arm's network and engine, built once per process (the files are small: 0.1 to 3.5 MB), so that later
     explanations pay only for the passes."""
-    path = Path(checkpoint)
-    return Upscaler(load_weights(str(path if path.is_absolute() else REPO / path)).model, "cpu", precision=PRECISION)
+    return Upscaler(load_weights(str(checkpoint)).model, "cpu", precision=PRECISION)
 
 
 def run_arm(row: dict, lr_region: np.ndarray, measure: Measure, textured: np.ndarray | None) -> ArmRun:
-    output = arm_engine(row["checkpoint"]).upscale(lr_region)
+    output = arm_engine(checkpoint_path(row)).upscale(lr_region)
     added = np.abs(luminance(output) - measure.bicubic_luma)
     tile_psnr = None
     if textured is not None and measure.hr is not None:
@@ -150,8 +154,8 @@ def retrained_experiments(lr_region: np.ndarray, measure: Measure, rows: list[di
     """Every arm of the study on the region, and each mechanism's claim; None when the study is absent.
     `between_arms` runs before each pass (a cancelled request stops there)."""
     rows = load_study() if rows is None else rows
-    if not rows:
-        return None
+    if not rows or not all(checkpoint_path(row).is_file() for row in rows):
+        return None  # a copy without the study's checkpoints says so rather than failing the explanation
     textured = None
     if measure.hr is not None:
         try:

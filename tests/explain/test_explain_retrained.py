@@ -92,6 +92,7 @@ def test_claims_on_the_photo_with_the_original_and_on_the_study_without(rows: li
 def test_no_study_no_claims() -> None:
     _, lr, measure = region()
     assert retrained_experiments(lr, measure, []) is None
+    assert retrained_experiments(lr, measure, [{"arm": "control", "checkpoint": "/nonexistent.safetensors"}]) is None
     assert "no part is named as a cause" in causes_sentence(None)
 
 
