@@ -17,6 +17,8 @@ CAPTIONS = {
     "feature_views": "Feature views (FeatSharp-style)",
     "feature_view_metrics": "Feature views, scored",
     "workflow": "Workflow: input -> model -> output",
+    "photo": "Your photo and its enlargement",
+    "training_data": "What the network learned from: the kind and amount of training data",
 }
 STUDY_CAPTION = "How much data do textures need? The dataset-distillation study"
 
@@ -25,7 +27,8 @@ HOW_TO_READ: dict[str, str] = {
     "texture_evidence": (
         "The same spot enlarged by bicubic and by the network, and, with the original, the original itself; right, "
         "their spectra (finer detail to the right). A network curve close to the original's is real detail; one "
-        "above it is invented detail; right of the dashed line is detail the small photo could not hold."
+        "above it is invented detail; right of the dashed line is detail the small photo could not hold. The crops "
+        "share one brightness scale: brighter is lighter in the photo."
     ),
     "original_errors": (
         "Only with “I have the original”: where each method is wrong against the real photo, in brightness levels "
@@ -33,11 +36,10 @@ HOW_TO_READ: dict[str, str] = {
         "the RCAN paper."
     ),
     "retrained": (
-        "Each crop is the same spot enlarged by a different network. Top row: the bundled RCAN fine-tuned as it "
-        "is (the control) and retrained without channel attention, without its skip connections, and with half "
-        "its residual groups, all with one recipe; then the control again with another seed, which shows what "
-        "chance alone changes. Bottom row: small SAFMNs trained on textured or on flat patches only. Under each: "
-        "PSNR against the original (higher is closer; needs the original) and fine-detail energy over bicubic's."
+        "Each crop is the same spot enlarged by a different network, all trained with one recipe: the network "
+        "fine-tuned as it is (the control), then retrained without one part each; the control again with another "
+        "seed shows what chance alone changes. Compare each crop with the control. Under each: PSNR against the "
+        "original (higher is closer; needs the original) and fine-detail energy as a multiple of bicubic's."
     ),
     "retrained_effects": (
         "For each part, how many dB of PSNR on the most textured tiles the network loses when it is retrained "
@@ -46,18 +48,20 @@ HOW_TO_READ: dict[str, str] = {
     ),
     "depth": (
         "Experiment: the same network run with only its first k residual groups (RCAN) or blocks (SAFMN); the "
-        "skipped ones are bypassed by the skip connection. Top, the spot above for each k; below, fine-detail "
-        "energy (and PSNR against the original, when known) against k."
+        "skipped ones are bypassed by the skip connection. Top, the spot above for each k; below left, fine-detail "
+        "energy against k (the dotted line: the original's); below right, PSNR against the original, when known. "
+        "Where a curve flattens, more depth adds little."
     ),
     "ablation": (
         "Knock-out: the trained network with its channel attention (RCAN) or modulation (SAFMN) switched off at run "
         "time. Its other weights were trained with that part, so this shows the damage, not what the part "
-        "contributes (the retrained networks above answer that). Left, the altered picture; then how much each "
-        "pixel's brightness changes."
+        "contributes (the retrained networks above answer that). Top, the altered pictures; below, how much each "
+        "pixel's brightness changed, on one scale for every map: bright = a large change, dark = none."
     ),
     "added_detail": (
-        "Experiment: the network's output minus bicubic's, signed, in brightness levels: red brighter, blue darker, "
-        "white the same. This is the detail the network adds, and where."
+        "Experiment: the network's output minus bicubic's, in brightness levels (0..255): red where the network "
+        "made a pixel brighter than bicubic, blue where darker, white where they agree; the stronger the colour, "
+        "the larger the change. This is the detail the network adds, and where."
     ),
     "attention_heatmap": (
         "Each row is one residual block, each column one feature channel. The colour is the block's gate for that "
@@ -87,9 +91,19 @@ HOW_TO_READ: dict[str, str] = {
     "safm_modulation": (
         "Where SAFMN's multi-scale modulation amplifies or suppresses features. Each panel is one block: its SAFM "
         "layer computes, for every pixel and channel, a factor m (GELU of features pooled at 1, ½, ¼ and ⅛ size) that "
-        "multiplies the normalised features it adds back. Shown is |m| averaged over channels: bright where the block "
-        "amplifies, dark where it suppresses. Each map has its own colour scale; the texture effect is mean |m| on "
-        "textured minus flat 16-pixel tiles."
+        "multiplies the normalised features it adds back. Shown is |m| averaged over channels, on one colour scale "
+        "for every block: bright where a block scales its features up most, dark where least. The texture effect "
+        "is mean |m| on textured minus flat 16-pixel tiles."
+    ),
+    "photo": (
+        "Left, the pixels the network received, each drawn as a square; right, what it made of them, three times "
+        "larger each way. Everything on the right that is not on the left was predicted."
+    ),
+    "training_data": (
+        "Top: the same spot enlarged by networks that differ only in what they learned from (trained on textured "
+        "or on flat patches only; for a JPEG photo also the network trained on clean photos against the one trained "
+        "on JPEGs). Below: PSNR of small networks trained on a share of the training data; the bars show what a "
+        "second training seed alone moves, so gaps inside them are no measurable difference."
     ),
     "workflow": (
         "One box per step of the run, top to bottom, with the shape of what it produced on the working region "

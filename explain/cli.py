@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where the explanation looks, as a click on the photo in the app (pixels of IMAGE, or "
                         "with --original of HR_IMAGE); default: the most textured region")
     report.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
+    report.add_argument("--handout", action="store_true",
+                        help="write the handout for class instead of the full report: four A4 pages (the question, "
+                        "the photo, the lesson's figures, questions) and a fifth with the answers for the teacher")
     featsharp = commands.add_parser("train-featsharp", help="train the featsharp view's upsampler (recipe)")
     featsharp.add_argument("--data", type=Path, nargs="+", default=None, metavar="DIR",
                            help="training sets (default: T91, BSD200, General100 in ../shared/data/sr)")
@@ -123,7 +126,14 @@ def run_report(args: argparse.Namespace) -> int:
     title = f"How {analysis.model_name} enlarges {args.image.name} x{analysis.scale} ({engine.precision})"
     options = Options(photo=(args.original or args.image).name, original=original is not None, focus=args.focus,
                       precision=engine.precision)
-    index, metrics = write_report(analysis, args.output, title, loaded.provenance(), rgb, options)
+    if args.handout:
+        from explain.classroom import write_handout
+
+        photo = rgb if original is None else original.rgb  # the photo the user has
+        index, metrics = write_handout(analysis, args.output, loaded.provenance(), photo,
+                                       (args.original or args.image).name)
+    else:
+        index, metrics = write_report(analysis, args.output, title, loaded.provenance(), rgb, options)
     stderr(f"{args.image.name}: report in {time.perf_counter() - started:.1f}s")
     print(index)
     print(metrics)

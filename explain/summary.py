@@ -8,7 +8,9 @@ look inside RCAN stay empty: `/explain` returns the same outputs whichever model
 from __future__ import annotations
 
 from explain.captions import HOW_TO_READ
-from explain.glossary import with_tooltips
+from explain.glossary import glossary_markdown, terms_in, with_tooltips
+from explain.lesson import MAIN_PATH
+from sr_core.tools.ablation import MECHANISMS
 from explain.stats import effect_verdict
 
 # Figure slots of the explain tab (and outputs of /explain), in order, each with how to read its figure
@@ -16,12 +18,13 @@ from explain.stats import effect_verdict
 # (RCAN's gates, SAFMN's modulation maps).
 EXPLAIN_FIGURES: dict[str, str] = {key: HOW_TO_READ[key] for key in (
     "texture_evidence", "original_errors", "depth", "ablation", "added_detail", "attention_heatmap",
-    "boosted_channels", "texture_map", "feature_views", "feature_view_metrics", "retrained", "retrained_effects")}
-# The order the explain tab shows them in: the retrained networks right after the ground truth (the API's
-# outputs keep the order above, new slots at its end, so positional callers of /explain are not shifted).
-LAYOUT_ORDER = ("texture_evidence", "original_errors", "retrained", "retrained_effects", "depth", "ablation",
-                "added_detail", "attention_heatmap", "boosted_channels", "texture_map", "feature_views",
-                "feature_view_metrics")
+    "boosted_channels", "texture_map", "feature_views", "feature_view_metrics", "retrained", "retrained_effects",
+    "photo", "training_data")}
+# The order the explain tab shows them in: the lesson's main path (explain.lesson), then "Explore further" (the
+# API's outputs keep the order above, new slots at its end, so positional callers of /explain are not shifted).
+EXPLORE_FURTHER = ("retrained_effects", "original_errors", "ablation", "attention_heatmap", "boosted_channels",
+                   "texture_map", "feature_views", "feature_view_metrics")
+LAYOUT_ORDER = MAIN_PATH + EXPLORE_FURTHER
 
 # The first slot's figure by architecture (metrics["model"]["arch"] says which ran), and the slots only RCAN fills.
 FIRST_SLOT = {"RCAN": "attention_heatmap", "SAFMN": "safm_modulation"}
@@ -30,13 +33,21 @@ SAFM_HELP = HOW_TO_READ["safm_modulation"]
 
 # Section headings of the explain tab, placed before the figure they name.
 SECTION_HEADINGS = {
-    "texture_evidence": "1 · Real or invented? The result against bicubic and the original",
-    "retrained": "2 · Cause and effect: networks retrained without one part each",
-    "depth": "3 · Inside the trained network: depth and knock-outs (damage, not contribution)",
+    "photo": "1 · The lesson: six figures, one claim each",
+    "retrained_effects": "2 · Cause and effect in numbers, and the original pixel by pixel",
+    "ablation": "3 · Knock-outs in the trained network (damage, not contribution)",
     "attention_heatmap": "4 · Inside RCAN: channel attention",
     "safm_modulation": "4 · Inside SAFMN: where each block looks",
     "feature_views": "5 · Feature views: how much fine structure the deep features carry",
 }
+
+
+def lesson_glossary() -> str:
+    """The glossary of the main path, as a visible section: the terms its how-to-read texts, its claims and the
+    short answer use (the mechanisms retrained without, PSNR, fine-detail energy), each defined once."""
+    words = " ".join([*(HOW_TO_READ[key] for key in MAIN_PATH), *(m.name for m in MECHANISMS),
+                      "super-resolution, bicubic, PSNR, fine-detail energy, training, residual groups"])
+    return glossary_markdown(terms_in(words))
 
 
 def slot_figures(figures: dict) -> list:

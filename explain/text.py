@@ -12,10 +12,12 @@ import re
 from explain.distill_study import finding, load_study
 from explain.experiments import Ablation, Experiments
 from explain.glossary import glossary_markdown
+from explain.lesson import data_claim, effect_phrase, main_path_terms, where
 from explain.results import BaseAnalysis
 from explain.retrained import Retrained
 from sr_core.tools.ablation import Effect
 from explain.tiles import TEXTURE_QUANTILE
+from explain.workflow import chw
 
 RCAN = "[RCAN](https://arxiv.org/abs/1807.02758)"
 SAFMN = "[SAFMN](https://arxiv.org/abs/2302.13800)"
@@ -48,7 +50,8 @@ SOURCES = """\
   bilateral upsampler (the part of FeatSharp it builds on) with features of tiled views; the *feature views*
   figure applies its recipe, training-free, to RCAN's deep features, and scores each view with its consistency
   and, given the original, against the original's features.
-- **Dataset distillation for SR**: Dietz et al., {distillation}. SR networks trained on a distilled 9% of their
+- **Dataset distillation for SR**: Dietz et al., {distillation},
+  [arXiv 2502.03656](https://arxiv.org/abs/2502.03656). SR networks trained on a distilled 9% of their
   training data keep nearly the same PSNR: how much training data a model needs. The bundled models saw 371
   photos (T91, BSD200, General100; see the README), where the RCAN paper trained on DIV2K's 800 larger ones.
   This project re-ran the question on a CPU (chart *How much data do textures need?*, Workflow & sources tab):
@@ -210,6 +213,23 @@ def retrained_text(a: BaseAnalysis) -> str:
     )
 
 
+def training_data_text(a: BaseAnalysis) -> str:
+    """What the data arms show on this photo, and what the dataset-distillation study found."""
+    r = a.retrained
+    arms = [] if r is None else [arm for arm in r.arms if arm.arm in ("data_texture", "data_flat")]
+    rows = "".join(f"- *{arm.label}*: PSNR {fmt(arm.psnr)} dB against the original, fine detail "
+                   f"{fmt(arm.detail_ratio)}× bicubic's\n" for arm in arms)
+    claim = data_claim(a)
+    verdict = ("" if claim is None else
+               f"Textured against flat training patches, on {where(claim)}: {effect_phrase(claim)}.\n\n")
+    return (
+        "### What the network learned from: training data (*training data* figure)\n\n"
+        "Two small networks of the same design, trained the same way, differ only in their training patches: "
+        "the most textured or the flattest 8.88% of them. Here they enlarged the same spot:\n\n"
+        f"{rows}\n{verdict}How much data? {_study_finding()}\n"
+    )
+
+
 def added_text(e: Experiments, model: str) -> str:
     return (
         f"### What the network adds (*added detail* figure)\n\n"
@@ -286,7 +306,7 @@ def workflow(a: BaseAnalysis) -> str:
              "Each step with the shape it produces on the working region and the time it took "
              "(the *workflow* figure):\n"]
     for i, stage in enumerate(a.workflow, start=1):
-        shape = "x".join(str(n) for n in stage.shape)
+        shape = chw(stage.shape)
         params = f", {stage.params:,} parameters" if stage.params else ""
         lines.append(f"{i}. **{stage.name}** ({shape}{params}, {1000 * stage.seconds:.0f} ms): {stage.detail}")
     return "\n".join(lines) + "\n"
@@ -299,6 +319,7 @@ def explainer_markdown(a: BaseAnalysis, answer: str, details: list[str], reveale
         "## The short answer\n", answer + "\n",
         "## The details, each with its figure\n", *details,
         revealed, workflow(a),
-        "## Glossary (hover a term anywhere to see its definition)\n", glossary_markdown() + "\n",
+        "## Glossary (hover or tap an underlined term anywhere to see its definition)\n",
+        glossary_markdown(main_path_terms(a, answer)) + "\n",
         "## Papers and tools\n", SOURCES,
     ])

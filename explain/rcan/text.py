@@ -10,7 +10,7 @@ from explain.rcan.feature_views import VIEW_NAMES
 from explain.stats import effect_verdict
 from explain.text import (
     FEATSHARP, RCAN, ablation_text, added_text, closing, depth_text, explainer_markdown, fmt, ground_truth,
-    retrained_text, short_answer, task,
+    retrained_text, short_answer, task, training_data_text,
 )
 
 TECHNOLOGY = (
@@ -87,8 +87,8 @@ def views(a: Analysis) -> str:
     w = a.views.window
     names = [n for n in VIEW_NAMES if n in v]
     with_hr = a.views.hr_image is not None
-    rows = "\n".join(f"| {n} | {fmt(v[n].hr_similarity, '.3f')} | {fmt(v[n].consistency, '.3f')} | "
-                     f"{v[n].lineage} |" for n in names)
+    rows = "\n".join(f"| {n} | {fmt(v[n].hr_similarity, '.3f')} | {fmt(v[n].consistency, '.3f')} |" for n in names)
+    lineage = "\n".join(f"- *{n}*: {v[n].lineage}" for n in names)
     if with_hr:
         best = max(names, key=lambda n: v[n].hr_similarity if math.isfinite(v[n].hr_similarity) else -2)
         verdict = (f"Closest to the original's own features on this window: *{best}* "
@@ -109,8 +109,8 @@ def views(a: Analysis) -> str:
         "view shrunk "
         "x3 against the input's features, a necessary condition only: nearest enlargement passes it perfectly "
         "while adding no detail.\n\n"
-        "| view | vs original | consistency | lineage |\n|---|---|---|---|\n"
-        f"{rows}\n\n{verdict}\n\n{learned_text(a)}"
+        "| view | vs original | consistency |\n|---|---|---|\n"
+        f"{rows}\n\nWhere each view comes from:\n\n{lineage}\n\n{verdict}\n\n{learned_text(a)}"
     )
 
 
@@ -124,6 +124,7 @@ def rcan_markdown(a: Analysis) -> str:
         added_text(e, "RCAN"),
         ground_truth(a),
         retrained_text(a),
+        training_data_text(a),
         attention(a),
         views(a),
     ]

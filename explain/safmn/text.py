@@ -6,7 +6,7 @@ import numpy as np
 from explain.safmn.analysis import SAFMNAnalysis
 from explain.text import (
     SAFMN, ablation_text, added_text, closing, depth_text, explainer_markdown, fmt, ground_truth, retrained_text,
-    short_answer, task,
+    short_answer, task, training_data_text,
 )
 
 TECHNOLOGY = (
@@ -55,6 +55,7 @@ def safmn_markdown(a: SAFMNAnalysis) -> str:
         added_text(e, "SAFMN"),
         ground_truth(a),
         retrained_text(a),
+        training_data_text(a),
         modulation(a),
     ]
     revealed = closing(a, [e.ablations["modulation_off"]], "the modulation", "blocks")
