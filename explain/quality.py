@@ -9,6 +9,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import plotly.graph_objects as go
+
+from explain.figures import quality_vs_time_figure
+
 QUALITY_VS_TIME = Path(__file__).resolve().parent / "quality_vs_time.json"
 POINT_KEYS = ("label", "arch", "kind", "psnr_set5", "ms_per_mp", "n_params", "psnr_source", "speed_source")
 KINDS = ("measured", "published")
@@ -59,3 +63,13 @@ def tradeoff_line(quality: dict | None) -> str:
     gap = rcan["psnr_set5"] - safmn["psnr_set5"]
     return (f"Measured here: SAFMN runs {rcan['ms_per_mp'] / safmn['ms_per_mp']:.1f}× faster and scores "
             f"{abs(gap):.2f} dB {'lower' if gap >= 0 else 'higher'} on Set5 (chart under Workflow & sources).")
+
+
+def quality_section(path: Path = QUALITY_VS_TIME) -> tuple[go.Figure | None, str, dict | None]:
+    """(chart, its caption, the record) for the app; without a usable record, no chart and a line saying how to
+    make it."""
+    try:
+        data = load_quality_vs_time(path)
+    except (FileNotFoundError, ValueError) as exc:
+        return None, f"*No quality-versus-time record ({exc}); `python bench/quality_vs_time.py` writes it.*", None
+    return quality_vs_time_figure(data), quality_caption(data), data

@@ -8,7 +8,8 @@ Why Ray Data: a callable class passed to `Dataset.map_batches` becomes a statefu
 The guarantees are `upscale`'s: every planned output is checked against every input by identity before any work
 (`sr_core.files.refuse_overwriting_inputs`), outputs are named as `upscale` names them (`<name>_x3.png`, the folder
 structure kept under OUTPUT_DIR) and written atomically (`sr_core.atomic`) by the worker that enlarged them, a bad
-image fails alone with one line, the pixel limit and the weights choice are the same.
+image fails alone with one line, the pixel limit and the weights choice are the same: with no weights named, each
+photo gets the RCAN for how it was saved (`sr_core.choice`), and the JPEG-aware one loads only when a JPEG needs it.
 
 Resume: the outputs themselves are the record of what is done. An output that exists and is complete (its PNG
 header has the input's size x3 and the file ends with the IEND chunk) is skipped; the atomic writes mean that a
@@ -27,6 +28,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sr_core.atomic import staging_files
 from sr_core.files import UsageError, enlarge_file, output_name, refuse_overwriting_inputs, stderr
@@ -37,6 +39,9 @@ try:  # an advisory lock on the manifest keeps two runs out of one OUTPUT_DIR (t
 except ImportError:  # pragma: no cover - not on Linux/macOS
     fcntl = None
 
+if TYPE_CHECKING:
+    from sr_core.weights import LoadedWeights
+
 MANIFEST = "manifest.jsonl"
 MANIFEST_KEYS = ("input", "output", "status", "seconds", "error")
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
@@ -46,12 +51,15 @@ MAX_BLOCKS = 10_000
 PROGRESS_EVERY_S = 1.0
 LISTED_FAILURES = 20  # failed inputs named in the summary; the manifest has them all
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the last 12 bytes of every complete PNG
+DEFAULT_WEIGHTS = ""  # the models' key for the weights the run loaded first (named, or the usual default)
 
 
 @dataclass
 class Job:
     src: Path
     dst: Path
+    weights: str = DEFAULT_WEIGHTS  # the key of the model that enlarges it (UpscalerActor's `models`)
+    reason: str = ""  # why that model, for the photo's line on stderr; empty when the weights were named
 
 
 def readable_suffixes() -> set[str]:
@@ -182,12 +190,12 @@ def remove_staging_files(output_dir: Path, scale: int) -> int:
 
 
 class UpscalerActor:
-    """One per worker (a Ray actor, through `Dataset.map_batches`): the engine is built once, then each batch of
-    rows {input, output} is enlarged and written, and comes back as rows {input, output, status, seconds, error,
-    notes}. Nothing an image does (bad data, too large, a failed write) escapes as an exception: that would stop
-    the whole dataset."""
+    """One per worker (a Ray actor, through `Dataset.map_batches`): the engines are built once, one per model, then
+    each batch of rows {input, output, weights, reason} is enlarged by the model its `weights` names and written, and
+    comes back as rows {input, output, status, seconds, error, notes}. Nothing an image does (bad data, too large, a
+    failed write) escapes as an exception: that would stop the whole dataset."""
 
-    def __init__(self, model, device: str, precision: str, threads: int | None, tile: int | None,
+    def __init__(self, models: dict, device: str, precision: str, threads: int | None, tile: int | None,
                  max_pixels: int) -> None:
         import torch
 
@@ -195,31 +203,34 @@ class UpscalerActor:
 
         if device == "cpu" and threads:
             torch.set_num_threads(threads)  # the CPUs are split between the actors, not contended
-        self.upscaler = Upscaler(model, device, precision)
-        self.upscaler.threads = threads if device == "cpu" else None
+        self.upscalers = {key: Upscaler(model, device, precision) for key, model in models.items()}
+        for upscaler in self.upscalers.values():
+            upscaler.threads = threads if device == "cpu" else None
         self.tile, self.max_pixels = tile, max_pixels
 
     def __call__(self, batch: dict) -> dict:
         rows: dict[str, list] = {key: [] for key in (*MANIFEST_KEYS, "notes")}
-        for src, dst in zip(batch["input"], batch["output"]):
-            for key, value in self.enlarge(Path(str(src)), Path(str(dst))).items():
+        for src, dst, weights, reason in zip(batch["input"], batch["output"], batch["weights"], batch["reason"]):
+            job = Job(Path(str(src)), Path(str(dst)), str(weights), str(reason))
+            for key, value in self.enlarge(job).items():
                 rows[key].append(value)
         return rows
 
-    def enlarge(self, src: Path, dst: Path) -> dict:
+    def enlarge(self, job: Job) -> dict:
         started = time.perf_counter()
-        notes: list[str] = []
+        notes: list[str] = [f"{job.src.name}: {job.reason}"] if job.reason else []
         status, error = DONE, None
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the image's remarks come back in `notes`
-                enlarge_file(self.upscaler, src, dst, self.max_pixels, self.tile, note=notes.append)
+                enlarge_file(self.upscalers[job.weights], job.src, job.dst, self.max_pixels, self.tile,
+                             note=notes.append)
         except Exception as exc:  # noqa: BLE001 - one image fails alone, whatever it raised
             status, error = FAILED, first_line(exc)
-            if src.name not in error:
-                error = f"{src.name}: {error}"
-        return {"input": str(src), "output": str(dst), "status": status, "seconds": time.perf_counter() - started,
-                "error": error, "notes": "\n".join(notes)}
+            if job.src.name not in error:
+                error = f"{job.src.name}: {error}"
+        return {"input": str(job.src), "output": str(job.dst), "status": status,
+                "seconds": time.perf_counter() - started, "error": error, "notes": "\n".join(notes)}
 
 
 @dataclass
@@ -318,6 +329,29 @@ class Progress:
         return (self.done + self.failed) / elapsed if elapsed > 0 else 0.0
 
 
+def models_by_photo(jobs: list[Job], first: LoadedWeights, args) -> dict:
+    """With no weights named, each job gets the RCAN for how its photo was saved (`sr_core.choice`, as `upscale`
+    chooses); the other weights load only if some photo needs them. Returns the models by key for the actors."""
+    from sr_core.choice import choose, weights_named_by_server
+    from sr_core.jpeg import file_quality
+    from sr_core.weights import load_weights
+
+    models = {DEFAULT_WEIGHTS: first.model}
+    if args.weights is not None or weights_named_by_server():
+        return models
+    for job in jobs:
+        choice = choose(file_quality(job.src))
+        job.weights, job.reason = choice.spec or DEFAULT_WEIGHTS, choice.reason
+        if job.weights not in models:
+            loaded = load_weights(choice.spec, args.hub_repo, args.hub_file, args.hub_revision)
+            stderr(f"weights: {loaded.describe()}")
+            if loaded.model.scale != first.model.scale:  # outputs are named and checked by one scale
+                raise UsageError(f"{choice.spec} enlarges x{loaded.model.scale}, the other weights "
+                                 f"x{first.model.scale}; name one with --weights")
+            models[job.weights] = loaded.model
+    return models
+
+
 def run_batch(args) -> int:
     from sr_core.weights import load_weights
 
@@ -362,7 +396,7 @@ def run_batch(args) -> int:
         stderr(f"batch: {len(jobs) + len(collisions)} images, {skipped} already done, {len(todo)} to enlarge")
         progress = Progress(len(todo))
         if todo:
-            enlarge_on_ray(args, loaded.model, todo, manifest, progress, failed)
+            enlarge_on_ray(args, models_by_photo(todo, loaded, args), todo, manifest, progress, failed)
     finally:
         manifest.close()
     summary = (f"batch: {progress.done} enlarged, {skipped} already done, {len(failed)} failed, in "
@@ -377,7 +411,8 @@ def run_batch(args) -> int:
     return 1 if failed else 0
 
 
-def enlarge_on_ray(args, model, todo: list[Job], manifest: Manifest, progress: Progress, failed: list[str]) -> None:
+def enlarge_on_ray(args, models: dict, todo: list[Job], manifest: Manifest, progress: Progress,
+                   failed: list[str]) -> None:
     """Run `todo` on Ray Data, recording each result as it arrives; an image whose worker died on every try is
     failed. On an interrupt, the Ray this run started is stopped and the staging files it left are removed."""
     ray, started = start_ray(args.address)
@@ -389,14 +424,15 @@ def enlarge_on_ray(args, model, todo: list[Job], manifest: Manifest, progress: P
         context.enable_progress_bars = False  # ours counts images, not blocks
         logging.getLogger("ray.data").setLevel(logging.ERROR)  # its plan and timings; errors still show
         context.max_errored_blocks = -1  # a block that fails anyway is reported as failed images, not fatal
-        items = [{"input": str(job.src), "output": str(job.dst)} for job in todo]
+        items = [{"input": str(job.src), "output": str(job.dst), "weights": job.weights, "reason": job.reason}
+                 for job in todo]
         # Ray Data's actors are restarted, and their unfinished batches retried, whenever they die (its defaults:
         # max_restarts=-1, max_task_retries=-1): a killed worker costs its image a second try, nothing more.
         dataset = ray.data.from_items(items, override_num_blocks=min(len(items), MAX_BLOCKS)).map_batches(
             UpscalerActor, batch_size=1, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=placement.workers),
             num_cpus=placement.num_cpus, num_gpus=placement.num_gpus,
-            fn_constructor_kwargs=dict(model=model, device=placement.device, precision=args.precision,
+            fn_constructor_kwargs=dict(models=models, device=placement.device, precision=args.precision,
                                        threads=placement.threads, tile=args.tile, max_pixels=args.max_pixels))
         pending = {str(job.src): job for job in todo}
         try:
@@ -420,7 +456,7 @@ def enlarge_on_ray(args, model, todo: list[Job], manifest: Manifest, progress: P
         if started:
             ray.shutdown()
             started = False
-        remove_staging_files(Path(args.output).absolute(), model.scale)
+        remove_staging_files(Path(args.output).absolute(), models[DEFAULT_WEIGHTS].scale)
         raise
     finally:
         if started:

@@ -33,7 +33,7 @@ def add_weight_options(parser: argparse.ArgumentParser, allow_bicubic: bool = Fa
     extra = "|bicubic" if allow_bicubic else ""
     parser.add_argument("--weights", default=None,
                         help=f"PATH|bundled|bundled-jpeg|bundled-safmn|hub|hub-safmn{extra} (default: $SR_WEIGHTS, else "
-                             "the Hub with the bundled fallback; upscale picks bundled-jpeg for JPEG photos, "
+                             "the Hub with the bundled fallback; upscale and batch pick bundled-jpeg for JPEG photos, "
                              "sr_core.choice); bundled-jpeg = the JPEG-aware RCAN; hub-safmn = the SAFMN authors' Meloo/SAFMN SAFMN_DF2K_x3.pth, "
                              "else the bundled SAFMN")
     parser.add_argument("--hub-repo", default=None,

@@ -31,8 +31,8 @@ def top_level_modules_loaded_by(package: str) -> set[str]:
 
 
 @pytest.mark.parametrize("package, never", [
-    ("sr_core", {"gradio", "explain", "app", "plotly"}),
-    ("explain", {"gradio", "app"}),
+    ("sr_core", {"gradio", "explain", "app", "app_serving", "plotly"}),
+    ("explain", {"gradio", "app", "app_serving"}),
 ])
 def test_a_layer_never_loads_the_layers_above_it(package: str, never: set[str]) -> None:
     loaded = top_level_modules_loaded_by(package)
@@ -41,8 +41,8 @@ def test_a_layer_never_loads_the_layers_above_it(package: str, never: set[str]) 
 
 
 @pytest.mark.parametrize("package, never", [
-    ("sr_core", {"gradio", "explain", "app", "plotly"}),
-    ("explain", {"gradio", "app"}),
+    ("sr_core", {"gradio", "explain", "app", "app_serving", "plotly"}),
+    ("explain", {"gradio", "app", "app_serving"}),
 ])
 def test_no_import_inside_a_function_reaches_up_either(package: str, never: set[str]) -> None:
     """The fresh-interpreter probe sees imports made at load time; the CLIs import lazily inside functions."""
@@ -58,7 +58,7 @@ def test_no_import_inside_a_function_reaches_up_either(package: str, never: set[
 def test_only_the_batch_module_imports_ray() -> None:
     """Ray is an optional dependency (requirements-batch.txt): sr_core.batch imports it lazily, nothing else at all,
     so the app, the other commands and `import sr_core` work without it."""
-    sources = [REPO_ROOT / "app.py", *(p for folder in ("sr_core", "explain", "bench") for p in (REPO_ROOT / folder).rglob("*.py"))]
+    sources = [REPO_ROOT / "app.py", *(p for folder in ("app_serving", "sr_core", "explain", "bench") for p in (REPO_ROOT / folder).rglob("*.py"))]
     found, eager = [], []
     for path in sources:
         tree = ast.parse(path.read_text(encoding="utf-8"))

@@ -16,6 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
+from app_serving import jobs
 from sr_core import serving, weights
 from tests.app_server import running_app
 from tests.conftest import TINY_SAFMN_BLOCKS, save_tiny_safmn
@@ -77,7 +78,7 @@ def test_fallback_weights_are_announced_in_plain_words(app_module, tiny_checkpoi
     monkeypatch.setenv("SR_WEIGHTS", "auto")
     monkeypatch.delenv("SR_HUB_REPO", raising=False)
     monkeypatch.setitem(sr_core.weights.BUNDLED, "bundled", tiny_checkpoint)
-    monkeypatch.setattr(app_module, "ENGINES", serving.ServedModels())
+    monkeypatch.setattr(jobs, "ENGINES", serving.ServedModels())
     with caplog.at_level("WARNING", logger="sr_app"):
         demo = app_module.build_demo()
     banner = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "banner")
@@ -99,7 +100,7 @@ def test_the_info_line_says_when_the_hub_fell_back(app_module, tiny_checkpoint: 
     monkeypatch.setenv("SR_HUB_REPO", "nobody/no-such-weights")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(sr_core.weights, "BUNDLED_RCAN", tiny_checkpoint)
-    monkeypatch.setattr(app_module, "ENGINES", serving.ServedModels())
+    monkeypatch.setattr(jobs, "ENGINES", serving.ServedModels())
     monkeypatch.setattr(serving, "measure_speed", lambda upscaler: None)
     _, _, info = app_module.upscale(str(EXAMPLES / "brick_wall.png"), weights="hub")
     assert "fallback: the Hugging Face Hub could not be reached" in info
@@ -116,7 +117,7 @@ def test_a_jpeg_gets_the_jpeg_aware_rcan_and_a_photo_over_the_limit_a_region(app
     monkeypatch.delenv("SR_HUB_REPO", raising=False)
     for spec, seed in (("bundled", 0), ("bundled-jpeg", 1)):
         monkeypatch.setitem(sr_core.weights.BUNDLED, spec, save_model(tiny_random_rcan(seed), tmp_path / f"{spec}.safetensors"))
-    monkeypatch.setattr(app_module, "ENGINES", serving.ServedModels())
+    monkeypatch.setattr(jobs, "ENGINES", serving.ServedModels())
     monkeypatch.setattr(serving, "measure_speed", lambda upscaler: None)
     photo = tmp_path / "holiday.jpg"  # 300x250 = 75,000 pixels, over the 60,000-pixel limit
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (250, 300, 3), dtype=np.uint8)).save(photo, quality=70)
@@ -243,8 +244,8 @@ def test_enlarging_never_waits_for_the_explainer(demo) -> None:
 
 def test_explanations_are_cached_per_photo_and_options(app_module, monkeypatch, tmp_path: Path) -> None:
     calls = []
-    real = app_module.analyze_any
-    monkeypatch.setattr(app_module, "analyze_any", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = jobs.analyze_any
+    monkeypatch.setattr(jobs, "analyze_any", lambda *a, **k: calls.append(1) or real(*a, **k))
     rng = np.random.default_rng(3)
     photo = _png_file(tmp_path / "a.png", Image.fromarray(rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)))
     first = app_module.explain(str(photo))
@@ -314,7 +315,7 @@ def test_durations_read_naturally(app_module) -> None:
 
 
 def test_time_estimate_scales_with_pixels_and_ensemble(app_module, demo) -> None:
-    engine = app_module.ENGINES.get("default")
+    engine = jobs.ENGINES.get("default")
     tile = app_module.DEFAULT_TILE
     small = engine.estimate_s(100, 100, tile, ensemble=False)
     assert small is not None and small > 0

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from app_serving import jobs, zerogpu
 from tests.app.test_app import app_module, demo, tiny_safmn  # noqa: F401 - the app imported with tiny weights
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,21 +70,21 @@ def test_zerogpu_reservation_follows_the_estimate(app_module, monkeypatch, tmp_p
         calls.append((width, height, tile, ensemble))
         return 40.0
 
-    monkeypatch.setattr(app_module.ENGINES, "peek", lambda weights, model: SimpleNamespace(estimate_s=estimate_s))
+    monkeypatch.setattr(jobs.ENGINES, "peek", lambda weights, model: SimpleNamespace(estimate_s=estimate_s))
     assert app_module.upscale_gpu_seconds(str(photo), 128, True, "default", "rcan") == 90  # 2 x 40 s + 10 s
     assert calls == [(200, 100, 128, True)]
     calls.clear()
     assert app_module.upscale_gpu_seconds(str(photo), 128, False, "default", "rcan", None, None) == 90  # + request
-    monkeypatch.setattr(app_module, "ZEROGPU_MAX_S", 60)
+    monkeypatch.setattr(zerogpu, "ZEROGPU_MAX_S", 60)
     assert app_module.upscale_gpu_seconds(str(photo)) == 60
     assert app_module.upscale_gpu_seconds(str(tmp_path / "missing.png")) == app_module.ZEROGPU_DEFAULT_S
     assert app_module.upscale_gpu_seconds(None) == app_module.ZEROGPU_DEFAULT_S
-    monkeypatch.setattr(app_module.ENGINES, "peek", lambda weights, model: None)  # not loaded yet: no speed known
+    monkeypatch.setattr(jobs.ENGINES, "peek", lambda weights, model: None)  # not loaded yet: no speed known
     assert app_module.upscale_gpu_seconds(str(photo)) == app_module.ZEROGPU_DEFAULT_S
 
 
 def test_the_first_run_teaches_the_speed_when_there_was_no_probe(app_module, demo):
-    engine = app_module.ENGINES.get("default")
+    engine = jobs.ENGINES.get("default")
     saved = engine.throughput
     try:
         engine.throughput = None  # as on ZeroGPU, where the start-up probe cannot reach the GPU

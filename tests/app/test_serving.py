@@ -24,6 +24,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from app_serving import guards, inputs
+from sr_core.run_folders import RunFolders
 from tests.app_server import running_app_process
 from tests.conftest import save_tiny_safmn
 from tests.attacks import (
@@ -198,34 +200,34 @@ def test_an_abandoned_run_stops_between_two_steps(app_module, demo) -> None:
         if isinstance(value, tuple):
             gone[0] = True
 
-    import app_serving
+    from app_serving import runs
 
-    real = app_serving.RunCancel.__init__
+    real = runs.RunCancel.__init__
 
     def watching(self, stop, abandoned=None):  # noqa: ANN001
         real(self, stop, lambda: gone[0])
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(app_serving.RunCancel, "__init__", watching)
+        mp.setattr(runs.RunCancel, "__init__", watching)
         with pytest.raises(gr.Error, match="Stopped"):
             app_module.upscale(str(EXAMPLES / "brick_wall.png"), progress=progress)
     assert len([s for s in steps if isinstance(s, tuple)]) == 1
 
 
 def test_outside_a_queued_event_a_run_is_always_wanted(app_module) -> None:
-    import app_serving
+    from app_serving import runs
 
-    assert app_serving.run_abandoned() is False
+    assert runs.run_abandoned() is False
 
 
 # --- 10. temp folders of dead processes -------------------------------------------------------------------------
 
 
 def test_start_up_removes_the_temp_folders_of_dead_processes_only(app_module, tmp_path: Path) -> None:
-    live = app_module.RunFolders(tmp_path)
+    live = RunFolders(tmp_path)
     (live.new() / "result.png").write_bytes(b"x")
     killed = subprocess.run(  # a process that makes its folder, then dies by SIGKILL without cleaning up
-        [sys.executable, "-c", "import os, signal, app; app.RunFolders(os.environ['BASE']).new(); "
+        [sys.executable, "-c", "import os, signal; from sr_core.run_folders import RunFolders; RunFolders(os.environ['BASE']).new(); "
                                "os.kill(os.getpid(), signal.SIGKILL)"],
         cwd=Path(app_module.__file__).parent, env={**os.environ, "BASE": str(tmp_path)}, capture_output=True)
     assert killed.returncode == -9
@@ -234,7 +236,7 @@ def test_start_up_removes_the_temp_folders_of_dead_processes_only(app_module, tm
     os.utime(legacy, (time.time() - 2 * 3600,) * 2)
     assert len(list(tmp_path.glob("sr-app-*"))) == 3  # live, killed, legacy
 
-    restarted = app_module.RunFolders(tmp_path)
+    restarted = RunFolders(tmp_path)
     left = set(tmp_path.glob("sr-app-*"))
     assert left == {live.root, restarted.root}
     assert len(restarted.swept) == 2 and (live.runs).exists()
@@ -242,7 +244,7 @@ def test_start_up_removes_the_temp_folders_of_dead_processes_only(app_module, tm
 
 def test_gradio_cache_lives_in_the_process_folder(app_module, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))  # restored after the test, whatever the app sets
-    folders = app_module.RunFolders(tmp_path)
+    folders = RunFolders(tmp_path)
     folders.use_for_gradio_cache()
     assert Path(os.environ["GRADIO_TEMP_DIR"]).parent == folders.root
 
@@ -471,18 +473,16 @@ def test_an_mcp_request_over_the_transport_limit_gets_a_clear_message() -> None:
     from starlette.routing import Route
     from starlette.testclient import TestClient
 
-    import app_serving
-
     mcp = pytest.importorskip("mcp.server.transport_security")
-    assert app_serving.MCP_BODY_LIMIT == mcp.DEFAULT_MAX_REQUEST_BODY_SIZE  # the limit stated is the real one
+    assert guards.MCP_BODY_LIMIT == mcp.DEFAULT_MAX_REQUEST_BODY_SIZE  # the limit stated is the real one
 
     async def handled(request):  # noqa: ANN001
         return PlainTextResponse(f"read {len(await request.body())}")
 
     inner = Starlette(routes=[Route("/gradio_api/mcp/", handled, methods=["POST"]),
                               Route("/gradio_api/run/predict", handled, methods=["POST"])])
-    client = TestClient(app_serving.RequestBodyLimit(inner, max_bytes=30 * 2**20))
-    body = b"x" * (app_serving.MCP_BODY_LIMIT + 1)
+    client = TestClient(guards.RequestBodyLimit(inner, max_bytes=30 * 2**20))
+    body = b"x" * (guards.MCP_BODY_LIMIT + 1)
     response = client.post("/gradio_api/mcp/", content=body)
     assert response.status_code == 413
     message = json.loads(response.content)["error"]["message"]
@@ -519,8 +519,6 @@ def test_the_upload_folder_is_bounded_oldest_files_first(tmp_path: Path) -> None
     from starlette.routing import Route
     from starlette.testclient import TestClient
 
-    import app_serving
-
     uploads = tmp_path / "gradio"
     uploads.mkdir()
     count = [0]
@@ -534,7 +532,7 @@ def test_the_upload_folder_is_bounded_oldest_files_first(tmp_path: Path) -> None
         return PlainTextResponse("ok")
 
     inner = Starlette(routes=[Route("/gradio_api/upload", upload, methods=["POST"])])
-    client = TestClient(app_serving.UploadCacheBound(inner, folder=lambda: uploads, max_bytes=10_000))
+    client = TestClient(guards.UploadCacheBound(inner, folder=lambda: uploads, max_bytes=10_000))
     for _ in range(30):
         assert client.post("/gradio_api/upload", content=b"x" * 1_000).status_code == 200
     left = sorted(p.parent.name for p in uploads.rglob("*.png"))
@@ -544,7 +542,7 @@ def test_the_upload_folder_is_bounded_oldest_files_first(tmp_path: Path) -> None
 def test_inline_images_count_against_the_upload_bound(app_module, demo, monkeypatch, tmp_path: Path) -> None:
     from gradio.data_classes import ImageData
 
-    monkeypatch.setattr(app_module, "upload_cache_bytes", lambda: 0)  # every file but the newest goes
+    monkeypatch.setattr(inputs, "upload_cache_bytes", lambda: 0)  # every file but the newest goes
     upload = component(demo, "upload")
     monkeypatch.setattr(upload, "GRADIO_CACHE", str(tmp_path))  # not the machine's shared /tmp/gradio
     paths = [Path(upload.preprocess(ImageData(**data_url_payload(bomb_png(20 + i), f"p{i}.png")))) for i in range(3)]

@@ -20,10 +20,12 @@ import pytest
 import ray
 from PIL import Image
 
-from sr_core.batch import MANIFEST, MANIFEST_KEYS, UpscalerActor, is_complete, Job
+import sr_core.weights
+from sr_core.batch import DEFAULT_WEIGHTS, MANIFEST, MANIFEST_KEYS, UpscalerActor, is_complete, Job
+from sr_core.choice import JPEG_SPEC
 from sr_core.cli import main
 from sr_core.image_io import DEFAULT_MAX_PIXELS
-from tests.conftest import tiny_random_rcan
+from tests.conftest import save_model, tiny_random_rcan
 from tests.sr_core.test_cli import REPO, run_cli
 
 ACTOR_TITLE = "ray::MapWorker(MapBatches(UpscalerActor))"
@@ -225,6 +227,33 @@ def test_a_killed_worker_costs_nothing(tmp_path: Path, tiny_checkpoint: Path, cl
     assert staging_left(out) == []
 
 
+def test_with_no_weights_named_each_photo_gets_its_model_as_upscale_gives_it(
+        tmp_path: Path, cluster: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """A PNG and a JPEG of quality 60 in one folder, no --weights: the JPEG goes to the JPEG-aware RCAN and the
+    PNG to the clean one, each photo's line says why, and the pixels are `upscale`'s, which chooses the same way."""
+    clean, jpeg_aware = (save_model(tiny_random_rcan(seed), tmp_path / f"rcan{seed}.safetensors") for seed in (0, 1))
+    monkeypatch.setitem(sr_core.weights.BUNDLED, "bundled", clean)
+    monkeypatch.setitem(sr_core.weights.BUNDLED, JPEG_SPEC, jpeg_aware)
+    monkeypatch.setenv("SR_HUB_REPO", "")
+    monkeypatch.delenv("SR_WEIGHTS", raising=False)
+    source = tmp_path / "in"
+    (png,) = photos(source, ["a.png"])
+    Image.open(png).save(source / "b.jpg", quality=60)
+    code = main(["batch", str(source), "-o", str(tmp_path / "out"), "--address", cluster, "--precision", "fp32"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "a.png: not a JPEG" in err and "b.jpg: saved at JPEG quality about 60, so the JPEG-trained RCAN serves" in err
+
+    assert main(["upscale", str(png), str(source / "b.jpg"), "-o", f"{tmp_path / 'single'}/", "--precision", "fp32"]) == 0
+    assert main(["upscale", str(source / "b.jpg"), "-o", str(tmp_path / "clean_b.png"), "--weights", "bundled",
+                 "--precision", "fp32"]) == 0
+    pixels = lambda path: np.asarray(Image.open(path), np.int16)
+    for name in ("a", "b"):
+        gap = np.abs(pixels(tmp_path / "out" / f"{name}_x3.png") - pixels(tmp_path / "single" / f"{name}_x3.png")).max()
+        assert gap <= 1, f"{name}: {gap} levels from upscale"
+    assert np.abs(pixels(tmp_path / "out" / "b_x3.png") - pixels(tmp_path / "clean_b.png")).max() > 1  # not the clean one
+
+
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS], ids=["full", "read-only"])
 def test_a_failed_write_fails_that_image_alone(code: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """In a worker (called here without Ray): the write of b_x3.png fails after some bytes, as on a full or
@@ -240,9 +269,10 @@ def test_a_failed_write_fails_that_image_alone(code: int, tmp_path: Path, monkey
         return real_save(self, fp, *args, **kwargs)
 
     monkeypatch.setattr(Image.Image, "save", failing_save)
-    worker = UpscalerActor(tiny_random_rcan(), "cpu", "fp32", 1, None, DEFAULT_MAX_PIXELS)
+    worker = UpscalerActor({DEFAULT_WEIGHTS: tiny_random_rcan()}, "cpu", "fp32", 1, None, DEFAULT_MAX_PIXELS)
     rows = worker({"input": np.array([str(a), str(b), str(c)]),
-                   "output": np.array([str(out / f"{p.stem}_x3.png") for p in (a, b, c)])})
+                   "output": np.array([str(out / f"{p.stem}_x3.png") for p in (a, b, c)]),
+                   "weights": np.array([DEFAULT_WEIGHTS] * 3), "reason": np.array([""] * 3)})
     assert rows["status"] == ["done", "failed", "done"]
     assert rows["error"][1] == f"b.png: cannot write b_x3.png: [Errno {code}] {os.strerror(code)}"
     assert sorted(p.name for p in out.iterdir()) == ["a_x3.png", "c_x3.png"]  # no b_x3.png, no staging file

@@ -1,0 +1,219 @@
+"""The model runs behind the app's tabs and the results they keep: each served model loaded once per choice, the
+enlargements and explanations of recent photos, so that a tab opened again (or a photo chosen again) answers at once.
+
+Results are kept by the photo's content hash where Gradio serves one photo under several paths (an upload, the
+examples' cache), and by every option that changes them.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app_serving.limits import VISITOR_RAISE_HINT, max_pixels, read_photo
+from app_serving.wording import run_info
+from explain.analysis import (analyze_any, build_figures, explainer_markdown, explore_channel, metrics,
+                              recording_for)
+from explain.glossary import with_tooltips
+from explain.pipeline import explained_input
+from explain.results import BaseAnalysis
+from explain.steps import Step, step_through_photo
+from explain.summary import slot_figures, summary_markdown
+from sr_core.choice import app_weights_choice
+from sr_core.estimate import format_duration
+from sr_core.image_io import InputImage, enlarge, from_uint8, image_size, save_png, to_uint8
+from sr_core.photo_region import SOURCE_MAX_PIXELS, parse_centre, read_region, region_around, region_note
+from sr_core.protocol.imresize import imresize
+from sr_core.run_folders import RunFolders
+from sr_core.serving import RecentResults, ServedModel, ServedModels
+from sr_core.tiling import CancelFlag, Progress
+
+ENGINES = ServedModels()  # each (weights, model, precision) loaded once, with its measured speed
+RUN_FOLDERS = RunFolders()
+
+# Enlargements (uint8) with what the engine recorded while making them (RCAN's gates), by (upload path, weights
+# choice, model choice), so that "How textures are kept" explains exactly the picture the user got without
+# enlarging it again (Gradio names uploads by content hash, so the path is a stable key).
+RECENT: RecentResults[tuple[str, str, str], tuple[np.ndarray, dict]] = RecentResults()
+# Explanations by (photo's content hash, ground-truth mode, weights, model, click): reopening the tab, or coming
+# back to a photo (an example clicked again), shows its figures at once.
+EXPLAINED: RecentResults[tuple, tuple] = RecentResults(size=6)
+# Channel views by (photo's content hash, ground-truth mode, weights, model, click, group, block, channel).
+EXPLORED: RecentResults[tuple, tuple] = RecentResults(size=12)
+# Step-throughs by (photo's content hash, weights, model): each is a whole forward pass.
+STEPPED: RecentResults[tuple[str, str, str], list[Step]] = RecentResults()
+
+
+def file_digest(path: str) -> str:
+    """The photo's content hash: Gradio serves the same photo under several paths (upload, example cache)."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return path
+
+
+def clicked_point(image: str, clicked: tuple | None) -> tuple[int, int] | None:
+    """(x, y) on the photo where the user clicked; a click (photo, x, y) counts only for the photo it was made on."""
+    if clicked and len(clicked) == 3:
+        clicked = clicked[1:] if clicked[0] == image else None
+    return None if not clicked else (int(clicked[0]), int(clicked[1]))
+
+
+def enlarged_size(width: int, height: int) -> tuple[int, int]:
+    """What `upscale` enlarges of a width x height photo: all of it, or over the pixel limit the largest region
+    the limit allows (sr_core.photo_region)."""
+    if width * height <= max_pixels():
+        return width, height
+    region = region_around(width, height, max_pixels())
+    return region.width, region.height
+
+
+def ready_text(width: int, height: int, tile: int, ensemble: bool, weights: str, model: str, precision: str,
+               scale: int) -> str:
+    """The line shown as soon as a photo is chosen: the size enlarged and the expected time, when known."""
+    part = enlarged_size(width, height)
+    over = ""
+    if part != (width, height):
+        over = (f"{width}×{height} px is over the {max_pixels():,}-pixel limit: the {part[0]}×{part[1]} px region "
+                "around the centre (or where you click) is enlarged. ")
+    engine = ENGINES.peek(weights, model, precision)
+    estimate = engine.estimate_s(*part, tile, ensemble) if engine else None
+    timing = f" · expected time: about {format_duration(estimate)}" if estimate is not None else ""
+    return f"{over}Ready: {part[0]}×{part[1]} px → {part[0] * scale}×{part[1] * scale} px{timing}"
+
+
+@dataclass
+class Enlargement:
+    """One enlargement: the photo (or, over the pixel limit, its region) read and checked, the model that serves
+    it, and the reasons the info line gives for both."""
+
+    image: str
+    weights: str
+    model: str
+    photo: InputImage
+    engine: ServedModel
+    why: tuple[str, ...]
+    whole_photo_as_chosen: bool  # what an explanation of (photo, weights, model) would enlarge
+
+    @classmethod
+    def prepare(cls, image: str | None, weights: str, model: str, precision: str, centre: str) -> Enlargement:
+        if not image:
+            read_photo(image)  # says how to give one
+        photo, region = read_region(image, max_pixels(), parse_centre(centre), VISITOR_RAISE_HINT)
+        served, chosen = app_weights_choice(weights, model, photo.jpeg_quality)  # a JPEG gets the JPEG-aware RCAN
+        why = (f"Model: {chosen.reason[:1].upper()}{chosen.reason[1:]}.",) if chosen else ()
+        if region is not None:
+            full = image_size(image, SOURCE_MAX_PIXELS)
+            why += (f"Region: {region_note(region, full, max_pixels(), Path(image).name)}",)
+        return cls(image, weights, model, photo, ENGINES.get(served, model, precision), why,
+                   region is None and served == weights)
+
+    @property
+    def scale(self) -> int:
+        return self.engine.upscaler.scale  # the served model's, which the bicubic baseline matches
+
+    def estimate_s(self, tile: int, ensemble: bool) -> float | None:
+        return self.engine.estimate_s(*self.photo.size, tile, ensemble)
+
+    def run(self, tile: int, ensemble: bool, report: Callable[[Progress], None],
+            cancel: CancelFlag) -> tuple[InputImage, float]:
+        """The enlarged photo and the seconds it took; the engine learns its speed from them."""
+        outputs: list[np.ndarray] = []
+        recorded: dict = {}
+        upscaler = self.engine.upscaler
+
+        def network(rgb: np.ndarray) -> np.ndarray:
+            # What the explainer needs from this very enlargement (RCAN's gates of the whole photo); an ensemble
+            # run averages eight passes, so it has no single set to record.
+            with nullcontext() if ensemble else recording_for(upscaler, recorded):
+                outputs.append(upscaler.upscale(rgb, tile, ensemble, progress=report, cancel=cancel))
+            return outputs[-1]
+
+        started = time.perf_counter()
+        result = enlarge(self.photo, network, self.scale)
+        seconds = time.perf_counter() - started
+        self.engine.learn_speed(*self.photo.size, tile, ensemble, seconds)
+        if self.whole_photo_as_chosen:
+            RECENT.put((self.image, self.weights, self.model), (to_uint8(outputs[0]), recorded))
+        return result, seconds
+
+    def save(self, result: InputImage) -> tuple[str, str]:
+        """(bicubic PNG, enlarged PNG) in a fresh run folder, named after the photo. The baseline is MATLAB-style
+        bicubic, the one the RCAN paper compares against."""
+        folder = RUN_FOLDERS.new()
+        name = self.photo.name or "image"
+        bicubic, enlarged = folder / f"{name}_bicubic_x{self.scale}.png", folder / f"{name}_x{self.scale}.png"
+        save_png(enlarge(self.photo, lambda rgb: imresize(rgb, self.scale), self.scale), bicubic)
+        save_png(result, enlarged)
+        return str(bicubic), str(enlarged)
+
+    def info(self, seconds: float, ensemble: bool) -> str:
+        return run_info(self.engine, self.photo, seconds, ensemble, self.why)
+
+
+def explanation(image: str, photo: InputImage, have_original: bool, weights: str, model: str,
+                focus: tuple[int, int] | None) -> tuple:
+    """The /explain outputs for the photo with the chosen model (kept): EXPLAIN_FIGURES' figures, the summary, the
+    numbers, the workflow figure and the explanation with tooltips."""
+    key = (file_digest(image), bool(have_original), weights, model, focus)
+    cached = EXPLAINED.get(key)
+    if cached is None:
+        analysis = analyze_photo(image, photo, have_original, weights, model, focus)
+        figures = build_figures(analysis)
+        numbers = metrics(analysis)
+        cached = (*slot_figures(figures), summary_markdown(numbers), numbers, figures["workflow"],
+                  with_tooltips(explainer_markdown(analysis)))
+        EXPLAINED.put(key, cached)
+    return cached
+
+
+def analyze_photo(image: str, photo: InputImage, have_original: bool, weights: str, model: str,
+                  focus: tuple[int, int] | None) -> BaseAnalysis:
+    """The analysis of the photo with the chosen model: of the enlargement the visitor got when it is at hand (and
+    its recorded gates), or, with the original, of the photo shrunk x3 and scored against it."""
+    engine = ENGINES.get(weights, model)
+    if have_original:
+        low_res, original, low_res_focus = explained_input(photo.rgb, True, focus, engine.upscaler.scale)
+        analysis = analyze_any(engine.weights.model, low_res, original=original, image_mode=photo.original_mode,
+                               upscaler=engine.upscaler, focus=low_res_focus)
+    else:
+        sr, recorded = RECENT.get((image, weights, model)) or (None, None)
+        analysis = analyze_any(engine.weights.model, photo.rgb, sr=None if sr is None else from_uint8(sr),
+                               image_mode=photo.original_mode, upscaler=engine.upscaler, recorded=recorded,
+                               focus=focus)
+    analysis.model_info["weights"] = engine.weights.file_name  # metrics.json: the file that served
+    analysis.jpeg_quality = None if have_original else photo.jpeg_quality
+    return analysis
+
+
+def channel_view(image: str, have_original: bool, weights: str, model: str, focus: tuple[int, int] | None,
+                 group: float, block: float, channel: float) -> tuple[object | None, str]:
+    """(figure, readout without tooltips) of one channel over the explanation's region, or (None, "⚠️ why") for
+    a model or a choice without one. Two forward passes, kept."""
+    key = (file_digest(image), bool(have_original), weights, model, focus, group, block, channel)
+    cached = EXPLORED.get(key)
+    if cached is not None:
+        return cached
+    engine = ENGINES.get(weights, model)
+    rgb, _, focus = explained_input(read_photo(image).rgb, have_original, focus, engine.upscaler.scale)
+    try:
+        figure, text, _ = explore_channel(engine.weights.model, rgb, group, block, channel, focus)
+    except ValueError as exc:  # not an RCAN, or a choice it does not have: said where the view would be
+        return None, f"⚠️ {exc}"
+    EXPLORED.put(key, (figure, text))
+    return EXPLORED.get(key)
+
+
+def steps_of(image: str, weights: str, model: str) -> list[Step]:
+    """The network run once on the whole photo, stage by stage; kept."""
+    key = (file_digest(image), weights, model)
+    steps = STEPPED.get(key)
+    if steps is None:
+        steps = step_through_photo(ENGINES.get(weights, model).weights.model, read_photo(image).rgb)
+        STEPPED.put(key, steps)
+    return steps
