@@ -20,6 +20,7 @@ from app_serving.wording import run_info
 from explain.analysis import (analyze_any, build_figures, explainer_markdown, explore_channel, metrics,
                               recording_for)
 from explain.glossary import with_tooltips
+from explain.jpeg_view import note_jpeg
 from explain.pipeline import explained_input
 from explain.results import BaseAnalysis
 from explain.steps import Step, step_through_photo
@@ -46,7 +47,7 @@ EXPLAINED: RecentResults[tuple, tuple] = RecentResults(size=6)
 # Channel views by (photo's content hash, ground-truth mode, weights, model, click, group, block, channel).
 EXPLORED: RecentResults[tuple, tuple] = RecentResults(size=12)
 # Step-throughs by (photo's content hash, weights, model): each is a whole forward pass.
-STEPPED: RecentResults[tuple[str, str, str], list[Step]] = RecentResults()
+STEPPED: RecentResults[tuple[str, str, str, bool], list[Step]] = RecentResults()
 
 
 def file_digest(path: str) -> str:
@@ -187,7 +188,7 @@ def analyze_photo(image: str, photo: InputImage, have_original: bool, weights: s
                                image_mode=photo.original_mode, upscaler=engine.upscaler, recorded=recorded,
                                focus=focus)
     analysis.model_info["weights"] = engine.weights.file_name  # metrics.json: the file that served
-    analysis.jpeg_quality = None if have_original else photo.jpeg_quality
+    note_jpeg(analysis, None if have_original else photo.jpeg_quality)
     return analysis
 
 
@@ -209,11 +210,14 @@ def channel_view(image: str, have_original: bool, weights: str, model: str, focu
     return EXPLORED.get(key)
 
 
-def steps_of(image: str, weights: str, model: str) -> list[Step]:
-    """The network run once on the whole photo, stage by stage; kept."""
-    key = (file_digest(image), weights, model)
+def steps_of(image: str, weights: str, model: str, have_original: bool = False) -> list[Step]:
+    """The network run once, stage by stage, on the image the explanation analyses: the whole photo, or with
+    "I have the original" the original shrunk as the explanation shrinks it; kept."""
+    key = (file_digest(image), weights, model, have_original)
     steps = STEPPED.get(key)
     if steps is None:
-        steps = step_through_photo(ENGINES.get(weights, model).weights.model, read_photo(image).rgb)
+        engine = ENGINES.get(weights, model)
+        rgb = explained_input(read_photo(image).rgb, have_original, None, engine.upscaler.scale)[0]
+        steps = step_through_photo(engine.weights.model, rgb)
         STEPPED.put(key, steps)
     return steps

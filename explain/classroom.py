@@ -31,9 +31,9 @@ from sr_core.atomic import write_text_atomic
 
 QUESTION = "What keeps fine textures clean when a network enlarges a photo?"
 # CSS px of each plot on pages 2 and 3: two figures, their claims and captions fill an A4 sheet
-FIGURE_HEIGHTS = {"added_detail": 300, "retrained": 440, "depth": 360, "training_data": 430}
+FIGURE_HEIGHTS = {"added_detail": 300, "retrained": 440, "depth": 350, "training_data": 420}
 FIGURE_HEIGHT = 360  # any other
-PHOTO_HEIGHT_PX = 330  # the photo on page 1, at most this tall (and the column wide)
+PHOTO_HEIGHT_PX = 380  # the photo on page 1, at most this tall (and the column wide)
 
 HANDOUT_STYLE = """
 @page { size: A4; margin: 12mm; }
@@ -169,10 +169,12 @@ def questions(analysis: BaseAnalysis, path: list[LessonFigure]) -> list[tuple[st
         qa.append((f"Figure {number['training_data']}: two identical networks, one trained on textured patches "
                    "only, one on flat patches only. Which keeps textures better, and by how much?",
                    f"The one trained on textured patches: {effect_phrase(data)} on {where(data)}."))
-    if analysis.jpeg_quality is not None:
+    if analysis.jpeg is not None:
+        clean, aware = analysis.jpeg.detail["clean"], analysis.jpeg.detail["jpeg"]
         qa.append(("Why does a network that never saw a JPEG sharpen the JPEG's 8×8 blocks?",
                    "It learned from clean photos, where every sharp edge was real detail worth keeping; the block "
-                   "edges look like such detail to it. A network trained on JPEGs learned to smooth them instead."))
+                   f"edges look like such detail to it. Here it sharpens them {clean.edge_emphasis:.2f}× as much as "
+                   f"the rest of the photo; the network trained on JPEGs {aware.edge_emphasis:.2f}×."))
     elif tex.real_detail_share is not None and math.isfinite(tex.real_detail_share):
         qa.append(("Is all the detail the network adds real? Where does the rest come from?",
                    f"No: {100 * tex.real_detail_share:.0f}% of the added detail lies where the original's is; the "

@@ -84,6 +84,7 @@ def check_report_paths(args: argparse.Namespace) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     from explain.analysis import analyze_any
+    from explain.jpeg_view import note_jpeg
     from explain.report import Options, write_report
     from sr_core.engine import Upscaler, default_device
     from sr_core.protocol.evaluate import make_lr, mod_crop
@@ -122,7 +123,7 @@ def run_report(args: argparse.Namespace) -> int:
            f"{str(next(model.parameters()).dtype).removeprefix('torch.')}")
     analysis.model_info["precision"] = engine.precision  # what enlarged the photo, into metrics.json's "model"
     analysis.model_info["weights"] = loaded.file_name
-    analysis.jpeg_quality = image.jpeg_quality if rgb is image.rgb else None  # None: the shrunk original ran
+    note_jpeg(analysis, image.jpeg_quality if rgb is image.rgb else None)  # None: the shrunk original ran
     title = f"How {analysis.model_name} enlarges {args.image.name} x{analysis.scale} ({engine.precision})"
     options = Options(photo=(args.original or args.image).name, original=original is not None, focus=args.focus,
                       precision=engine.precision)

@@ -19,6 +19,7 @@ from PIL import Image
 from plotly.subplots import make_subplots
 
 from explain.distill_study import add_study_panels, load_study
+from explain.jpeg_view import LABELS
 from explain.lesson import title_main_path
 from explain.measures import luminance
 from explain.results import BaseAnalysis
@@ -113,7 +114,7 @@ def texture_evidence_figure(analysis: BaseAnalysis) -> go.Figure:
         curves.append((f"original ({tex.hf_energy_ratio_original:.2f}x)", tex.power_original, "#2b8a3e"))
     n = len(crops)
     widths = [0.6 / n] * n + [0.4]
-    title = "spectra; (n x) = fine-detail energy over bicubic's"
+    title = "spectra (n x: fine detail over bicubic's)"
     fig = make_subplots(rows=1, cols=n + 1, column_widths=widths, horizontal_spacing=0.09,  # room for "power"
                         subplot_titles=[c for c, _ in crops] + [title])
     for col, (_, crop) in enumerate(crops, start=1):
@@ -129,7 +130,7 @@ def texture_evidence_figure(analysis: BaseAnalysis) -> go.Figure:
     for col in range(1, n + 1):
         fig.update_xaxes(showticklabels=False, showgrid=False, row=1, col=col)
         fig.update_yaxes(showticklabels=False, showgrid=False, autorange="reversed", row=1, col=col)
-    fig.update_xaxes(title_text="frequency (cycles per output pixel; right = finer)", row=1, col=n + 1)
+    fig.update_xaxes(title_text="frequency (right = finer)", row=1, col=n + 1)
     fig.update_yaxes(type="log", title_text="power", row=1, col=n + 1)
     heading = ("Ground truth: close to the original's curve = real detail; above it = invented detail"
                if tex.original_zoom is not None else
@@ -337,22 +338,27 @@ def photo_figure(analysis: BaseAnalysis) -> go.Figure:
 
 def training_data_figure(analysis: BaseAnalysis, study: list[dict] | None) -> go.Figure | None:
     """Top, the zoomed spot enlarged by networks that differ only in their training data (the study's textured
-    and flat arms); below, the dataset-distillation study's PSNR on Set14 against the share of the data, with the
+    and flat arms; for a JPEG, the RCANs trained on clean photos and on JPEGs); below, the dataset-distillation study's PSNR on Set14 against the share of the data, with the
     seed noise as error bars. None when this copy has neither."""
     tex, s = analysis.texture, analysis.scale
     arms = [] if analysis.retrained is None else [a for a in analysis.retrained.arms
                                                   if a.arm.startswith("data_") and not a.arm.endswith("seed1")]
     crops = ([("original", tex.original_zoom)] if tex.original_zoom is not None else []) + \
         [(arm_title(a), tex.zoom.crop(a.output, s)) for a in arms]
-    if not arms and not study:
+    if analysis.jpeg is not None:  # what a network learned from: clean photos or JPEGs, on this JPEG
+        crops += [(f"{LABELS[name]}<br>detail {analysis.jpeg.detail[name].off_grid:.2f}x off the 8x8 grid, "
+                   f"{analysis.jpeg.detail[name].on_grid:.2f}x on it", zoom)
+                  for name, zoom in analysis.jpeg.zooms.items()]
+    has_crops = bool(arms) or analysis.jpeg is not None
+    if not has_crops and not study:
         return None
-    n = max(1, len(crops)) if arms else 1
-    specs = ([[{}] * n] if arms else []) + ([[{"colspan": n}] + [None] * (n - 1)] if study else [])
-    titles = ([name for name, _ in crops] if arms else []) + (["PSNR on Set14 against the share of the data"]
-                                                             if study else [])
+    n = len(crops) if has_crops else 1
+    specs = ([[{}] * n] if has_crops else []) + ([[{"colspan": n}] + [None] * (n - 1)] if study else [])
+    titles = ([name for name, _ in crops] if has_crops else []) + (["PSNR on Set14 against the share of the data"]
+                                                                  if study else [])
     fig = make_subplots(rows=len(specs), cols=n, specs=specs, subplot_titles=titles, vertical_spacing=0.18,
                         horizontal_spacing=0.02, row_heights=[0.55, 0.45] if len(specs) == 2 else None)
-    if arms:
+    if has_crops:
         for col, (_, crop) in enumerate(crops, start=1):
             fig.add_trace(image_trace(enlarged(crop, 192)), row=1, col=col)
             fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, row=1, col=col)

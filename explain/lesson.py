@@ -11,6 +11,7 @@ A claim names a cause only where its interval excludes 0; otherwise it says "no 
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass
 
 from explain.captions import HOW_TO_READ
@@ -22,6 +23,7 @@ from sr_core.tools.ablation import MECHANISMS
 # The main path, in lesson order: the photo, original | bicubic | model, what the network adds, the retrained
 # networks (cause and effect), depth, and the training data.
 MAIN_PATH = ("photo", "texture_evidence", "added_detail", "retrained", "depth", "training_data")
+TITLE_CHARS = 80  # a title line's characters: the app's plots are about 900 px wide at 17 px type
 DATA_MECHANISMS = frozenset(m.name for m in MECHANISMS if m.with_arm.startswith("data_"))
 
 
@@ -84,6 +86,10 @@ def evidence_claim(a: BaseAnalysis) -> str:
             return (f"{model} is {gain:.2f} dB closer to the original than bicubic "
                     f"(PSNR {o.psnr_rcan:.2f} against {o.psnr_bicubic:.2f} dB)")
         return f"{model} is no closer to the original than bicubic (PSNR {o.psnr_rcan:.2f} against {o.psnr_bicubic:.2f} dB)"
+    if a.jpeg is not None:
+        served = a.jpeg.detail["served"]
+        return (f"{model} has {served.off_grid:.1f}× bicubic's fine detail off the JPEG's 8×8 block edges and "
+                f"{served.on_grid:.1f}× on them; only the original could say how much is real")
     if _finite(tex.hf_energy_ratio):
         return (f"{model} has {tex.hf_energy_ratio:.1f}× bicubic's fine detail here; only the original could "
                 "say how much is real")
@@ -121,6 +127,10 @@ def depth_claim(a: BaseAnalysis) -> str:
 
 
 def data_claim_text(a: BaseAnalysis) -> str:
+    if a.jpeg is not None:
+        clean, aware = a.jpeg.detail["clean"], a.jpeg.detail["jpeg"]
+        return (f"Trained on clean photos, RCAN sharpens this JPEG's 8×8 block edges {clean.edge_emphasis:.2f}× as "
+                f"much as the rest; trained on JPEGs, {aware.edge_emphasis:.2f}×")
     claim = data_claim(a)
     if claim is None:
         return "What the network learned from decides what it treats as texture"
@@ -158,7 +168,8 @@ def explore_further(figures: dict) -> list[str]:
 
 
 def title_main_path(a: BaseAnalysis, figures: dict) -> dict:
-    """The main path's figures titled with their number and claim (in place; returns `figures`)."""
+    """The main path's figures titled with their number and claim, broken into lines that fit the app's plots
+    (plotly does not wrap), in place; returns `figures`."""
     for step in main_path(a, figures):
-        figures[step.key].update_layout(title=dict(text=step.title))
+        figures[step.key].update_layout(title=dict(text="<br>".join(textwrap.wrap(step.title, TITLE_CHARS))))
     return figures

@@ -89,6 +89,12 @@ def summary_markdown(metrics: dict) -> str:
         "on the most textured quarter "
         "(25% if it were even).",
     ]
+    if texture.get("jpeg"):
+        j = texture["jpeg"]
+        lines.append(f"**A JPEG (quality about {j['quality']}):** fine detail away from its 8×8 block edges "
+                     f"{_number(j['served_off_grid'])}×, on them {_number(j['served_on_grid'])}× bicubic's; trained on "
+                     f"clean photos {_number(j['clean_on_grid'])}× on them, trained on JPEGs "
+                     f"{_number(j['jpeg_on_grid'])}×.")
     if arch == "RCAN":
         effect = texture["attention_texture_effect"]
         trend = effect_verdict(effect)

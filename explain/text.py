@@ -11,6 +11,7 @@ import re
 
 from explain.distill_study import finding, load_study
 from explain.experiments import Ablation, Experiments
+from explain.jpeg_view import JpegView
 from explain.glossary import glossary_markdown
 from explain.lesson import data_claim, effect_phrase, main_path_terms, where
 from explain.results import BaseAnalysis
@@ -118,10 +119,13 @@ def short_answer(a: BaseAnalysis) -> str:
     truth = tex.hf_energy_ratio_original
     if truth is not None and math.isfinite(truth) and tex.hf_energy_ratio > truth * (1 + CLOSE_TO_ORIGINAL):
         limit = f"The original has only {fmt(truth, '.1f')}×: part is invented. " + limit
+    detail = (f"{fmt(tex.hf_energy_ratio, '.1f')}× bicubic's fine-detail energy" if a.jpeg is None else
+              f"{fmt(a.jpeg.detail['served'].off_grid, '.1f')}× bicubic's fine-detail energy away from the JPEG's "
+              "8×8 block edges")
     return (
         f"**Your photo was enlarged {a.scale}×: {a.scale ** 2 - 1} of every {a.scale ** 2} output pixels were "
         f"predicted** by {a.model_name}, a network trained on pairs of small and large photos; its result has "
-        f"{fmt(tex.hf_energy_ratio, '.1f')}× bicubic's fine-detail energy. {causes_sentence(a.retrained)} {limit}"
+        f"{detail}. {causes_sentence(a.retrained)} {limit}"
     )
 
 
@@ -222,11 +226,28 @@ def training_data_text(a: BaseAnalysis) -> str:
     claim = data_claim(a)
     verdict = ("" if claim is None else
                f"Textured against flat training patches, on {where(claim)}: {effect_phrase(claim)}.\n\n")
+    jpeg = "" if a.jpeg is None else jpeg_text(a.jpeg, a.model_name)
     return (
-        "### What the network learned from: training data (*training data* figure)\n\n"
+        "### What the network learned from: training data (*training data* figure)\n\n" + jpeg +
         "Two small networks of the same design, trained the same way, differ only in their training patches: "
         "the most textured or the flattest 8.88% of them. Here they enlarged the same spot:\n\n"
         f"{rows}\n{verdict}How much data? {_study_finding()}\n"
+    )
+
+
+def jpeg_text(view: JpegView, model: str) -> str:
+    """The JPEG half of the training-data answer, in plain words and this photo's numbers."""
+    served, clean, aware = view.detail["served"], view.detail["clean"], view.detail["jpeg"]
+    return (
+        f"This photo is a JPEG, saved at quality about {view.quality}: JPEG stores a photo in 8×8 blocks and throws "
+        f"fine detail away, and faint block edges remain. So the fine detail is counted apart: on the block edges "
+        f"({100 * view.grid_share:.0f}% of the pixels) and away from them, each as a multiple of bicubic's on the "
+        f"same pixels. {model}, as it served: {fmt(served.off_grid)}× away from the edges, {fmt(served.on_grid)}× "
+        f"on them. The RCAN trained on clean photos: {fmt(clean.off_grid)}× and {fmt(clean.on_grid)}×; the RCAN "
+        f"trained on JPEGs: {fmt(aware.off_grid)}× and {fmt(aware.on_grid)}×. So the first sharpens the block edges "
+        f"{fmt(clean.edge_emphasis)}× as much as the rest, the second {fmt(aware.edge_emphasis)}× (1 would be no "
+        "difference): a network that never saw a JPEG takes the block edges for texture; one trained on JPEGs "
+        "learned to leave them.\n\n"
     )
 
 

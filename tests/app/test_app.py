@@ -506,7 +506,8 @@ def _slots(app_module_keys: list[str], figures: list) -> dict:
 
 
 SLOTS = ["texture_evidence", "original_errors", "depth", "ablation", "added_detail", "attention_heatmap",
-         "boosted_channels", "texture_map", "feature_views", "feature_view_metrics", "retrained", "retrained_effects"]
+         "boosted_channels", "texture_map", "feature_views", "feature_view_metrics", "retrained", "retrained_effects",
+         "photo", "training_data"]
 
 
 @pytest.mark.server
