@@ -887,7 +887,7 @@ def on_new_photo(photo: gr.Image, examples: gr.Examples, fn, inputs, outputs) ->
 
     Not `photo.change`: in Gradio 6.31 an Image fires `change` several times for one upload, and again after
     every layout update that follows it. That storm of unqueued events left the queued explanation, opened with
-    its tab, pending forever in the browser (three browser tests timed out). `input` fires once per action;
+    its tab, pending forever in the browser. `input` fires once per action;
     "always_last": a photo chosen while the previous one's handler still runs is handled after it, never dropped."""
     return [trigger(fn, inputs, outputs, queue=False, api_visibility="private", trigger_mode="always_last")
             for trigger in (photo.input, examples.load_input_event.then)]
@@ -1108,7 +1108,7 @@ FOOTER_LINKS = ["api", "gradio", "settings"]
 def mcp_server_on() -> bool:
     """The MCP server (upscale and explain as tools) is on when gradio[mcp] is installed, as requirements.txt does;
     GRADIO_MCP_SERVER=False turns it off. GRADIO_MCP_SERVER=True without the `mcp` package stops the start-up
-    with the fix, where Gradio alone would only print an error and serve without MCP."""
+    with a one-line error, where Gradio alone would only print an error and serve without MCP."""
     setting = os.environ.get(MCP_ENV, "").strip().lower()
     installed = importlib.util.find_spec("mcp") is not None
     if setting == "true" and not installed:
