@@ -76,8 +76,10 @@ def test_the_main_path_is_six_numbered_claims_each_read_beside_it(page) -> None:
             .locator(".how-to-read").first.bounding_box()
         assert help_box["x"] > figure["x"] + figure["width"] - 5 and help_box["y"] < figure["y"] + figure["height"]
     assert not page.locator("#plot-attention-heatmap").is_visible()  # "Explore further" is collapsed
-    page.locator("#main-path-heading").scroll_into_view_if_needed()
-    page.screenshot(path=str(ARTIFACTS / "lesson_main_path.png"), full_page=True)  # README: docs/screenshots/
+    top = page.evaluate("document.querySelector('#main-path-heading').getBoundingClientRect().top + scrollY")
+    bottom = page.evaluate("document.querySelector('#lesson-glossary').getBoundingClientRect().bottom + scrollY")
+    page.screenshot(path=str(ARTIFACTS / "lesson_main_path.png"), full_page=True,  # README: docs/screenshots/
+                    clip={"x": 0, "y": top - 8, "width": 1360, "height": bottom - top + 16})
     page.locator("#plot-photo").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "lesson_main_path_top.png"))
 

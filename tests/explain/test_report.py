@@ -107,6 +107,8 @@ def test_metrics_say_the_jpeg_quality_of_the_photo(tiny_checkpoint, tmp_path, ca
     assert main(["report", str(image), "-o", str(out), "--weights", str(tiny_checkpoint)]) == 0, capsys.readouterr().err
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["input"]["jpeg_quality"] == 60 and metrics["model"]["weights"] == tiny_checkpoint.name
+    jpeg = metrics["texture"]["jpeg"]  # its fine detail counted apart on the 8x8 block edges and off them
+    assert jpeg["quality"] == 60 and 0 < jpeg["grid_share"] < 1 and jpeg["clean_on_grid"] > 0
     page = (out / "index.html").read_text(encoding="utf-8")
     assert "This photo is a JPEG" in page and "saved at quality about 60" in page
 
