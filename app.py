@@ -415,7 +415,7 @@ def on_new_photo(photo: gr.Image, examples: gr.Examples, fn, inputs, outputs) ->
 
     Not `photo.change`: in Gradio 6.31 an Image fires `change` several times for one upload, and again after
     every layout update that follows it. That storm of unqueued events left the queued explanation, opened with
-    its tab, pending forever in the browser (three browser tests timed out). `input` fires once per action;
+    its tab, pending forever in the browser. `input` fires once per action;
     "always_last": a photo chosen while the previous one's handler still runs is handled after it, never dropped."""
     return [trigger(fn, inputs, outputs, **UI_ONLY, trigger_mode="always_last")
             for trigger in (photo.input, examples.load_input_event.then)]

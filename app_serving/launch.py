@@ -18,7 +18,7 @@ FOOTER_LINKS = ["api", "gradio", "settings"]
 def mcp_server_on() -> bool:
     """The MCP server (upscale and explain as tools) is on when gradio[mcp] is installed, as requirements.txt does;
     GRADIO_MCP_SERVER=False turns it off. GRADIO_MCP_SERVER=True without the `mcp` package stops the start-up
-    with the fix, where Gradio alone would only print an error and serve without MCP."""
+    with a one-line error, where Gradio alone would only print an error and serve without MCP."""
     setting = os.environ.get(MCP_ENV, "").strip().lower()
     installed = importlib.util.find_spec("mcp") is not None
     if setting == "true" and not installed:

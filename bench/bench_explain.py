@@ -1,4 +1,4 @@
-"""Seconds per explainer stage for a photo (default a 256x256 crop; `--size 400x266` for the issue's photo size).
+"""Seconds per explainer stage for a photo (default a 256x256 crop; `--size 400x266` for a small phone-photo region).
 
     python bench/bench_explain.py [--runs N] [--image PATH] [--size WxH] [--original] [--threads T]
 

@@ -1,4 +1,4 @@
-"""One 64 -> 64 3x3 conv in fp32 and bf16 (channels_last), and the variants tried for bf16 (issue 15).
+"""One 64 -> 64 3x3 conv in fp32 and bf16 (channels_last), and the variants tried for bf16.
 
     OMP_NUM_THREADS=1 python bench/bf16_conv.py
 

@@ -4,7 +4,7 @@
 
 For each example photo (examples/*.png, cropped to --side) and each model, prints the PSNR of the
 bf16 output against the fp32 engine's, the largest difference in 8-bit levels and the share of pixels
-that differ after rounding. The fidelity contract (issue 15) is >= 50 dB. "all-bf16" is the whole
+that differ after rounding. The fidelity contract is >= 50 dB. "all-bf16" is the whole
 model cast to bf16 (weights and activations, channels_last, the plain forward): it shows what the fp32
 residual stream buys. The full RCAN has random weights (`random_rcan`), run on --full-side crops.
 """

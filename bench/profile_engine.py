@@ -1,4 +1,4 @@
-"""Where the engine's time goes, per op (torch.profiler), for the full RCAN x3 with random weights (issue 15).
+"""Where the engine's time goes, per op (torch.profiler), for the full RCAN x3 with random weights.
 
     OMP_NUM_THREADS=1 python bench/profile_engine.py [--precision bf16] [--size 64]
 """

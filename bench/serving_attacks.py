@@ -1,12 +1,12 @@
-"""Rerun the attacks of issue 11 against `python app.py` on 127.0.0.1 and print what they cost the server.
+"""Run the serving attacks against `python app.py` on 127.0.0.1 and print what they cost the server.
 
-    python bench/serving_attacks.py [--repo DIR]   # DIR: another checkout's app.py (e.g. the code before the fix)
+    python bench/serving_attacks.py [--repo DIR]   # DIR: another checkout's app.py, to compare
 
 1. data: URL bomb: a 420 kB PNG of 12000x12000 pixels sent inline, 6 at once to the unqueued photo-info event
    (POST /gradio_api/run/predict; --parallel) and 2 through the queue to /upscale; then a 23 MB data URL. RSS and peak RSS.
 2. A long run (600x600, x8 ensemble) cancelled by gradio_client's job.cancel(), and one whose tab is closed:
    the cores the server keeps busy in the 3 s after, and whether the run says it stopped.
-Issue 22 (`--only issue22`):
+Runs nobody waits for and routes around the queue (`--only runs`; 1-2 alone: `--only uploads`):
 3. Three 2000x2000 explanations submitted at once, each cancelled 3 s after it starts: peak RSS, and the cores
    busy 5 s after the last cancel.
 4. Direct POSTs to /gradio_api/run/upscale, /run/predict with an fn_index, /run/<private helper>: what they get.
@@ -159,9 +159,10 @@ def direct_run_attack(url: str, photo_bytes: bytes) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repo", type=Path, default=ROOT, help="checkout whose app.py is attacked")
-    parser.add_argument("--parallel", type=int, default=6, help="bombs sent at once (the issue: 6, ~1 GB each "
-                        "on the code before the fix)")
-    parser.add_argument("--only", choices=["issue11", "issue22"], default=None, help="one issue's attacks")
+    parser.add_argument("--parallel", type=int, default=6, help="bombs sent at once (6: ~1 GB each "
+                        "on a server that decodes them)")
+    parser.add_argument("--only", choices=["uploads", "runs"], default=None,
+                        help="uploads: attacks 1-2 (bombs, cancel, closed tab); runs: 3-4 (explanations, direct POSTs)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
         photo_bytes = long_photo()
@@ -169,12 +170,12 @@ def main() -> None:
         photo.write_bytes(photo_bytes)
         with running_app_process("bundled", Path(workdir), repo=args.repo) as app:
             print(f"app.py of {args.repo} on {app.url}, pid {app.pid}")
-            if args.only != "issue22":
+            if args.only != "runs":
                 data_url_attack(app.url, app.pid, args.parallel)
                 cancel_attack(app.url, app.pid, app.log_path, photo)
                 time.sleep(2)
                 tab_close_attack(app.url, app.pid, app.log_path, photo_bytes)
-            if args.only != "issue11":
+            if args.only != "uploads":
                 direct_run_attack(app.url, bomb_png(20))
                 cancelled_explanations_attack(app.url, app.pid, app.log_path,
                                               [big_photo(Path(workdir) / f"big{i}.png", seed=i) for i in range(3)])

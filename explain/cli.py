@@ -10,7 +10,7 @@ paper's bicubic, so that every output pixel has its ground truth; stderr says wh
 
 `--focus X,Y` is the app's click on the photo: where the working region and the zoomed crops look, in the pixels of
 the photo the app would be given (IMAGE, or with `--original` the original, which the app shrinks itself). The
-same photo and options give the app's numbers (tests/explain/test_explain_report.py checks it); the page says which.
+same photo and options give the app's numbers (tests/explain/test_report.py checks it); the page says which.
 
 `python -m explain train-featsharp` trains the FeatSharp-style upsampler of the `featsharp` feature view
 (explain/rcan/featsharp_train.py) and writes its weights and card; `--check` compares them with the shipped file.

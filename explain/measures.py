@@ -50,14 +50,6 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float((x * y).sum() / denominator) if denominator > 1e-12 else float("nan")
 
 
-def gradient_magnitude(x: np.ndarray) -> np.ndarray:
-    """HxW, or CxHxW summed over channels: sqrt of the squared central differences."""
-    x = np.asarray(x, dtype=np.float64)
-    stack = x[None] if x.ndim == 2 else x
-    gy, gx = np.gradient(stack, axis=(1, 2))
-    return np.sqrt((gx * gx + gy * gy).sum(axis=0))
-
-
 def _power_spectrum(x: np.ndarray) -> np.ndarray:
     """|FFT|^2 of each channel (mean removed, Hann window against edge leakage), summed over channels, centred."""
     stack = np.asarray(x, dtype=np.float64)

@@ -137,7 +137,7 @@ class Upscaler:
     and keeps everything between them (the residual stream, attention, norms) in float32
     (`ReducedPrecisionConv`); it runs on as many threads as there are idle CPUs (`cpu_threads_worth_using`),
     and in fp32 the first run for each thread count times the candidate paths on a small probe and keeps
-    the fastest (`choose_fastest`; rules tuned on one CPU lost on the next, issue 15); bf16 has one path. Every pass goes through
+    the fastest (`choose_fastest`; rules tuned on one CPU lost on the next); bf16 has one path. Every pass goes through
     the layer-wise tiled forward, so progress, cancel and bounded memory work the same whatever the tile
     size, and tiling is exact within each precision.
     """

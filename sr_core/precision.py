@@ -24,7 +24,7 @@ def cpu_bf16_instructions() -> str | None:
 
     Why not `torch.ops.mkldnn._is_mkldnn_bf16_supported()` alone: oneDNN also "supports" bf16 on any
     AVX-512 CPU by converting to fp32 in software, and on AVX2-only CPUs torch falls back to reference
-    kernels; both are many times slower than fp32 (issue 15). Native means oneDNN has a bf16 path *and*
+    kernels; both are many times slower than fp32. Native means oneDNN has a bf16 path *and*
     the CPU has bf16 dot-product instructions.
     """
     try:

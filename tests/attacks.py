@@ -1,6 +1,6 @@
 """What an attacker (or a careless client) sends to the launched app, and how the server's cost is read.
 
-Shared by tests/app/test_serving.py (small, bounded versions) and bench/serving_attacks.py (the issue's figures).
+Shared by tests/app/test_app_serving.py (small, bounded versions) and bench/serving_attacks.py (full size).
 Everything talks to 127.0.0.1 only.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ def bomb_png(side: int) -> bytes:
 
 
 def data_url_payload(png: bytes, name: str = "bomb.png") -> dict:
-    """An image sent inline, as the issue's attacker did: no path, so Gradio's /upload limit never sees it."""
+    """An image sent inline, as an attacker can: no path, so Gradio's /upload limit never sees it."""
     url = "data:image/png;base64," + base64.b64encode(png).decode()
     return {"path": None, "url": url, "orig_name": name, "meta": {"_type": "gradio.FileData"}}
 

@@ -5,6 +5,7 @@ The factories are plain functions too, so a test module imports them (`from test
 needs a model rather than a file."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,16 @@ def shared_sr() -> Path:
     if not SHARED_SR.is_dir():
         pytest.skip("../shared/data/sr is not present")
     return SHARED_SR
+
+
+@pytest.fixture(scope="module")
+def served_tiny_models(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The app's weights settings pointed at tiny models (SR_WEIGHTS: RCAN, SR_SAFMN_WEIGHTS: SAFMN), no Hub repo,
+    so the served choices load in milliseconds and never reach the network. Yields the SAFMN file."""
+    safmn = save_tiny_safmn(tmp_path_factory.mktemp("safmn") / "tiny_safmn.safetensors")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SR_WEIGHTS", str(tiny_checkpoint))
+    patch.setenv("SR_SAFMN_WEIGHTS", str(safmn))
+    patch.delenv("SR_HUB_REPO", raising=False)
+    yield safmn
+    patch.undo()

@@ -1,6 +1,6 @@
 """RCAN's experiments: what changes when the network is made shallower or its channel attention is switched off.
 
-Definitions (tests/explain/test_explain_experiments.py pins each one):
+Definitions (tests/explain/test_experiments.py pins each one):
 - depth k, for k = 0..G: the head, then only the first k residual groups; the skipped groups are bypassed through
   the long skip (their input goes straight on), and the body's closing conv, the long skip and the tail still run.
   k = G is the normal forward pass, operation for operation.

@@ -1,6 +1,6 @@
 """SAFMN's experiments, the analogues of RCAN's.
 
-Definitions (tests/explain/test_explain_experiments.py pins each one):
+Definitions (tests/explain/test_experiments.py pins each one):
 - depth k, for k = 0..N: the shallow features, then only the first k blocks; the skipped blocks are bypassed
   through the global skip, and the reconstruction (to_img) still runs. k = N is the normal forward pass.
 - modulation off: every SAFM's modulation map m = GELU(aggr(.)) replaced by 1, so SAFM passes its normalised

@@ -15,7 +15,7 @@ as documented by its Python ports; the code is written here from those facts:
 Rounding between the two 1-D passes: MATLAB's imresizemex returns the input class, so a
 uint8 image is rounded to uint8 after the first pass too (fatheral/matlab_imresize does the
 same and reports a zero uint8 difference against MATLAB). Both readings pass the bicubic x3
-protocol check (tests/sr_core/test_evaluate.py: published Set5 30.39/0.8682, Set14 27.55/0.7742):
+protocol check (tests/sr_core/protocol/test_evaluate.py: published Set5 30.39/0.8682, Set14 27.55/0.7742):
 with rounding 30.403/0.8689 and 27.537/0.7745, without 30.405/0.8690 and 27.540/0.7746,
 so the check cannot tell them apart and the MATLAB-faithful one is kept.
 """

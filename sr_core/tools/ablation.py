@@ -106,11 +106,6 @@ def results_json(results: Path) -> Path:
     return results / f"{RESULTS_NAME}.json"
 
 
-def read_study(results: Path) -> list[dict]:
-    path = results_json(results)
-    return json.loads(path.read_text()) if path.is_file() else []
-
-
 def initial_weights(arm: AblationArm, work: Path, base: Path = BUNDLED_RCAN) -> Path:
     """The RCAN arm's start: the `base` network with the arm's part removed (the control: `base` itself)."""
     if not arm.part:

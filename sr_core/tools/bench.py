@@ -43,7 +43,7 @@ class BenchResult:
     threads: list[int]  # torch intra-op threads in each timed round, the same for both
     output_std: float  # of the reference output in 8-bit levels: a constant output would hide differences
     precision: str  # what the engine computed in: "fp32", "bf16" or "fp16"
-    psnr_db: float  # the same as `psnr` (engine vs the fp32 reference), under the name issue 15 asks for
+    psnr_db: float  # the same as `psnr` (engine vs the fp32 reference), under the name the fidelity contract uses
     path: str  # the execution path the engine chose (`sr_core.engine.choose_fastest`)
     probe_s: float  # what choosing it cost the first run (0 when the choice was already made)
     probe_times: dict[str, float]  # each candidate's best probe time, s
@@ -220,7 +220,7 @@ def _run_bench(model: nn.Module, size: int, dev: torch.device, tile: int | None,
     probe_s, probe_times = engine.probe_s, engine.probe_times
     peak_mem = peak_memory_mb(dev)  # before the reference's own allocations can count
     ref_out = run_reference()  # warm-up
-    # The yardstick the engine must not lose to (issue 15): the whole model in its dtype, channels_last.
+    # The yardstick the engine must not lose to: the whole model in its dtype, channels_last.
     plain = copy.deepcopy(reference).to(dev, engine.dtype).to(memory_format=torch.channels_last)
     plain_input = x.to(dev, engine.dtype).contiguous(memory_format=torch.channels_last)
     run_plain()  # warm-up

@@ -1,4 +1,4 @@
-"""Shrink an SR training set to a fraction of its patches: which 9% keeps the textures? (issue 8)
+"""Shrink an SR training set to a fraction of its patches: which 9% keeps the textures?
 
 Facts from Dietz, Moser, Nauen, Raue, Frolov, Dengel, "A Study in Dataset Distillation for Image
 Super-Resolution", arXiv 2502.03656 (read in its abstract and summaries; code written here):

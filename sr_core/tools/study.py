@@ -1,4 +1,4 @@
-"""The dataset-distillation study on a CPU (issue 17): how much of the training set do textures need?
+"""The dataset-distillation study on a CPU: how much of the training set do textures need?
 
 Every arm gets one protocol: the same recipe (`sr_core.models.training_recipes()[config]`), seed, step count and
 learning-rate schedule, and the same evaluation (the RCAN paper's protocol, `sr_core.protocol.evaluate`, on the

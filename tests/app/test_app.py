@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from app_serving import jobs
-from sr_core import serving, weights
+from sr_core import serving
 from tests.app_server import running_app
 from tests.conftest import TINY_SAFMN_BLOCKS, save_tiny_safmn
 
@@ -172,46 +172,6 @@ def test_the_workflow_tab_shows_the_distillation_study_and_its_finding(demo) -> 
 
 
 # --- pieces ---------------------------------------------------------------------------------------------------
-
-
-def test_weights_choice_accepts_only_listed_values(app_module) -> None:
-    assert weights.spec_for("default") is None
-    assert weights.spec_for("bundled") == "bundled"
-    assert weights.spec_for("bundled-jpeg") == "bundled-jpeg"  # the JPEG-aware RCAN can be chosen by name
-    with pytest.raises(ValueError, match="unknown weights choice"):
-        weights.spec_for("/etc/passwd")
-
-
-def test_model_choice_resolves_to_its_weights(app_module, tiny_safmn: Path, monkeypatch) -> None:
-    assert weights.model_spec("rcan", "bundled") == "bundled"
-    assert weights.model_spec("safmn", "bundled") == str(tiny_safmn)  # the weights dropdown is RCAN's only
-    monkeypatch.delenv("SR_SAFMN_WEIGHTS")
-    assert weights.model_spec("safmn", "default") == "hub-safmn"
-    with pytest.raises(ValueError, match="unknown model choice"):
-        weights.model_spec("/etc/passwd", "default")
-
-
-def test_each_model_is_loaded_once_and_only_when_chosen(app_module, monkeypatch) -> None:
-    loads: list[str | None] = []
-    real_load = serving.ServedModel.load
-
-    def counting_load(spec, precision="auto"):
-        loads.append(spec)
-        return real_load(spec, precision)
-
-    monkeypatch.setattr(serving.ServedModel, "load", staticmethod(counting_load))
-    engines = serving.ServedModels()
-    assert engines.peek("default", "safmn") is None
-    first = engines.get("default", "safmn")
-    assert engines.get("default", "safmn") is first and first.weights.arch == "SAFMN"
-    assert engines.get("bundled", "safmn") is first  # SAFMN ignores the RCAN weights choice: the same file
-    assert engines.get("default").weights.arch == "RCAN"
-    assert len(loads) == 2
-    exact = engines.get("default", "rcan", "fp32")  # each precision is an engine of its own
-    assert exact.upscaler.precision == "fp32" and engines.get("default", "rcan", "fp32") is exact
-    assert len(loads) == 3
-    with pytest.raises(ValueError, match="unknown precision"):
-        engines.get("default", "rcan", "fp8")
 
 
 def test_explain_tab_shows_the_sections_of_the_model_that_ran(app_module) -> None:

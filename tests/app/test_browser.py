@@ -207,7 +207,7 @@ def test_on_a_phone_the_tabs_are_reachable_and_lists_keep_their_numbers(page) ->
         page.get_by_role("tab", name="Workflow & sources").click()
         items = page.locator("#explainer ol").last.locator("li")
         items.first.wait_for()
-        assert items.count() >= 5  # the bundled RCAN's has 11 items; "10." used to show as ".0."
+        assert items.count() >= 5  # the bundled RCAN's has 11 items; a clipped marker shows "10." as ".0."
         padding = page.locator("#explainer ol").last.evaluate("ol => parseFloat(getComputedStyle(ol).paddingLeft)")
         font = page.locator("#explainer ol").last.evaluate("ol => parseFloat(getComputedStyle(ol).fontSize)")
         assert padding >= 2 * font  # room for "10." left of the text

@@ -126,8 +126,8 @@ def test_local_urls_and_oversized_data_urls_are_refused_and_the_server_keeps_ser
 
 
 def test_a_photo_over_the_mcp_transport_limit_gets_a_clear_message(app_url):
-    """The issue: a 3.2 MB PNG as a data URL got the transport's bare 413 ("Request body too large"), while the
-    README promised 20 MB; the caller now reads the limit and what to do."""
+    """A 3.2 MB PNG as a data URL is over the transport's limit: the caller reads the limit and what to do, not
+    the bare 413 ("Request body too large") the transport alone sends."""
     big = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(3_300_000)).decode()
     from mcp.shared.exceptions import McpError
 

@@ -16,7 +16,7 @@ import pytest
 
 from bench.report_print import A4_WIDTH_PX, CHROMIUM, CHROMIUM_ARGS, open_offline, pdf_pages
 from explain.cli import main
-from tests.explain.test_explain_report import _safmn_checkpoint
+from tests.explain.test_report import _safmn_checkpoint
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"  # tests/artifacts
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -135,7 +135,7 @@ def test_evaluate_prints_a_table_and_json(tmp_path: Path, tiny_checkpoint: Path)
         assert set(scores) == {"Mini"} and 5 < scores["Mini"]["psnr"] < 60 and -1 < scores["Mini"]["ssim"] <= 1
 
 
-# --- issue 11: inputs are never overwritten, writes are atomic, the contract's edges -------------------------
+# --- inputs are never overwritten, writes are atomic, the contract's edges -------------------------
 
 
 def _tiny_png(path: Path, colour: tuple[int, int, int] = (1, 2, 3)) -> Path:
@@ -237,7 +237,7 @@ def crafted_rcan(tmp_path: Path, change) -> Path:  # noqa: ANN001 - change: stat
 
 
 def _huge_claim(state: dict) -> None:
-    """A few kB claiming 2048 features and 400 groups (the issue's file drove RSS to 4.6 GB)."""
+    """A few kB claiming 2048 features and 400 groups (such a file, unchecked, drove RSS to 4.6 GB)."""
     state["head.0.weight"] = torch.zeros(2048, 1, 1, 1)
     state["tail.0.0.weight"] = torch.zeros(2048 * 9, 1, 1, 1)  # x3
     state["body.0.body.0.body.3.conv_du.0.weight"] = torch.zeros(128, 1, 1, 1)  # reduction 16

@@ -198,7 +198,7 @@ def test_cpu_threads_follow_idle_cpus_within_torchs_limit(upscaler: Upscaler) ->
 
 
 def test_non_finite_outputs_are_refused() -> None:
-    """NaN weights used to give an all-black PNG and exit 0; the engine now refuses to hand such a picture on."""
+    """NaN weights would give an all-black PNG and exit 0; the engine refuses to hand such a picture on."""
     model = tiny_random_rcan()
     with torch.no_grad():
         model.tail[1].bias.fill_(float("nan"))

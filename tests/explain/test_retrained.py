@@ -12,6 +12,7 @@ from explain.experiments import Measure
 from explain.retrained import ArmRun, Claim, Retrained, retrained_experiments
 from explain.text import MAX_ANSWER_WORDS, causes_sentence, word_count
 from explain.texture import detail_in_place
+from sr_core import engine
 from sr_core.engine import Upscaler
 from sr_core.image_io import from_uint8
 from sr_core.protocol.evaluate import make_lr
@@ -20,7 +21,7 @@ from sr_core.tools.ablation import ARMS, MECHANISMS, Effect
 from sr_core.tools.train import save_weights
 from sr_core.weights import load_weights
 from tests.conftest import tiny_random_rcan, tiny_safmn
-from tests.sr_core.test_ablation import ABLATIONS
+from tests.sr_core.tools.test_ablation import ABLATIONS
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,9 @@ def region(seed: int = 0, side: int = 240) -> tuple[np.ndarray, np.ndarray, Meas
     return hr, lr, Measure(lr, bicubic, hr.astype(np.float32) / 255, 3)
 
 
-def test_every_arm_enlarges_the_region_for_real(rows: list[dict]) -> None:
+def test_every_arm_enlarges_the_region_for_real(rows: list[dict], monkeypatch) -> None:
+    # One thread for every run: the engine takes one per idle CPU, and 1 and 2 threads round differently.
+    monkeypatch.setattr(engine, "cpu_threads_worth_using", lambda: 1)
     hr, lr, measure = region()
     result = retrained_experiments(lr, measure, rows)
     assert [a.arm for a in result.arms][:4] == ["control", "no_channel_attention", "no_skip", "shallow"]

@@ -60,4 +60,4 @@ def test_a_large_photo_is_shrunk_to_the_budget_and_says_so() -> None:
     assert steps[0].shape == (3, 20, 30) and "shrunk from 60×40 to 30×20 px" in steps[0].detail
     assert steps[-1].shape == (3, 60, 90)
     assert step_through_photo(model, photo(20, 30), max_pixels=20 * 30)[0].shape == (3, 20, 30)  # within: as is
-    assert STEP_MAX_PIXELS >= 400 * 266  # the 400x266 photo runs at its own size
+    assert STEP_MAX_PIXELS >= 400 * 266  # a 400x266 photo runs at its own size

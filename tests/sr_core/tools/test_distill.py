@@ -1,4 +1,4 @@
-"""Dataset distillation (issue 8): exact fraction, determinism, texture ranking, matching steps, trainable output."""
+"""Dataset distillation: exact fraction, determinism, texture ranking, matching steps, trainable output."""
 from __future__ import annotations
 
 import json

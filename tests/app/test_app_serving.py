@@ -1,9 +1,9 @@
-"""Issue 11, "safe on the open internet": memory bombs, hidden endpoints, strict API types, runs nobody waits for,
-temp files of dead processes. Issue 22, round two: every model run (not only the enlargement) stops when nobody
-waits, no REST route skips the queue, the MCP limit is said, names and the upload folder are bounded.
+"""Safe on the open internet: memory bombs, hidden endpoints, strict API types, runs nobody waits for, temp
+files of dead processes; every model run (not only the enlargement) stops when nobody waits, no REST route skips
+the queue, the MCP limit is said, names and the upload folder are bounded.
 
 The in-process tests build the demo and call Gradio's own preprocessing; the others launch `python app.py` on
-127.0.0.1 (tests/app_server.py) and attack it as the issue did, reading the server's memory and CPU in /proc.
+127.0.0.1 (tests/app_server.py) and attack it, reading the server's memory and CPU in /proc.
 """
 from __future__ import annotations
 
@@ -123,8 +123,8 @@ def test_an_upload_over_the_pixel_limit_is_taken_undecoded(demo, tmp_path: Path,
 
 
 def test_no_unqueued_event_decodes_pixels(demo, no_pixel_decoding) -> None:
-    """Unqueued events run outside the model's concurrency limit, so none may decode an image (the photo-info
-    handler used to decode every upload in full)."""
+    """Unqueued events run outside the model's concurrency limit, so none may decode an image (a photo-info
+    handler that decoded every upload in full would let a burst of uploads exhaust memory)."""
     import inspect
 
     import gradio as gr
@@ -249,7 +249,7 @@ def test_gradio_cache_lives_in_the_process_folder(app_module, tmp_path: Path, mo
     assert Path(os.environ["GRADIO_TEMP_DIR"]).parent == folders.root
 
 
-# --- the launched app, attacked as in the issue --------------------------------------------------------------
+# --- the launched app, attacked ----------------------------------------------------------------------------
 
 LONG_SIDE = 600  # with the bundled RCAN and the x8 ensemble: tens of seconds on 2 cores, so it is still running
 
@@ -277,7 +277,7 @@ def long_photo_file(folder: Path) -> Path:
 
 @pytest.mark.server
 def test_a_data_url_bomb_costs_the_server_no_memory(server) -> None:
-    """The issue: a 445 kB PNG of 12000x12000 cost ~1 GB of RSS per call; six at once on the unqueued photo-info
+    """Unguarded, a 445 kB PNG of 12000x12000 cost ~1 GB of RSS per call; six at once on the unqueued photo-info
     event took the server from 886 MB to 7.3 GB."""
     index = fn_index(server.url, "estimate_text")
     bomb = data_url_payload(bomb_png(12000))
@@ -295,7 +295,7 @@ def tile_steps_started(job) -> bool:  # noqa: ANN001 - a gradio_client Job
 
 @pytest.mark.server
 def test_a_cancelled_job_stops_the_engine(server, tmp_path: Path) -> None:
-    """The issue: after job.cancel() the server kept ~1.6 cores busy for 104 s and ran the next job beside it."""
+    """Unguarded, after job.cancel() the server kept ~1.6 cores busy for 104 s and ran the next job beside it."""
     from gradio_client import Client, handle_file
 
     client = Client(server.url, verbose=False)
@@ -311,7 +311,7 @@ def test_a_cancelled_job_stops_the_engine(server, tmp_path: Path) -> None:
 
 @pytest.mark.server
 def test_closing_the_tab_stops_the_engine(server) -> None:
-    """The issue: a closed tab let the run go on for 90 s, and the next visitor waited 89.9 s."""
+    """Unguarded, a closed tab let the run go on for 90 s, and the next visitor waited 89.9 s."""
     before = server.log_path.read_text().count("nobody is waiting")
     join_queue(server.url, fn_index(server.url, "upscale"), [data_url_payload(long_photo_bytes(), "long.png"), 256, True, "default", "rcan", "auto", ""],
                "closed-tab")
@@ -337,7 +337,7 @@ def test_strict_types_reach_api_clients_as_clear_messages(server) -> None:
 
 
 def test_a_crafted_checkpoint_at_app_start_is_one_line(tmp_path: Path) -> None:
-    """reduction 0 used to end `python app.py` with a ZeroDivisionError traceback."""
+    """reduction 0 ends `python app.py` with one line, not a ZeroDivisionError traceback."""
     import torch
     from safetensors.torch import save_file
 
@@ -368,7 +368,7 @@ def test_a_request_body_over_the_limit_is_refused_before_it_is_read(server) -> N
     assert status == 200 and "100×100" in str(response["data"])
 
 
-# --- issue 22: every model run stops when nobody waits; no route skips the queue; bounded names and disk ------
+# --- every model run stops when nobody waits; no route skips the queue; bounded names and disk -----------------
 
 
 @contextlib.contextmanager
@@ -409,7 +409,7 @@ def fresh_photo(folder: Path, side: int = 40, seed: int = 0) -> str:
 @pytest.mark.parametrize("handler", ["explain", "explain_on_open", "step_through_on_open", "explore_channel_of"])
 def test_every_model_run_stops_between_two_steps_when_nobody_waits(app_module, demo, handler, tmp_path,
                                                                   caplog) -> None:
-    """The issue: three cancelled 2000x2000 explanations ran on side by side (2.6 -> 10.8 GB); an explanation
+    """Unguarded, three cancelled 2000x2000 explanations ran on side by side (2.6 -> 10.8 GB); an explanation
     (and every other model run) went on after job.cancel() or a closed tab."""
     import gradio as gr
     import torch
@@ -431,7 +431,7 @@ def test_every_model_run_stops_between_two_steps_when_nobody_waits(app_module, d
 
 
 def test_direct_rest_calls_cannot_skip_the_queue(app_module, demo) -> None:
-    """The issue: POST /gradio_api/run/upscale, /run/predict with an fn_index and /run/<private helper> ran at
+    """Unguarded, POST /gradio_api/run/upscale, /run/predict with an fn_index and /run/<private helper> ran at
     once, outside the queue and its limit of one. Unqueued helpers (no model) still answer the browser."""
     from fastapi.testclient import TestClient
     from gradio.routes import App
@@ -464,8 +464,8 @@ def test_every_model_run_is_queued_under_the_one_limit(demo) -> None:
 
 
 def test_an_mcp_request_over_the_transport_limit_gets_a_clear_message() -> None:
-    """The issue: a 3.2 MB PNG as a data URL got the MCP transport's plain-text 413 while the README promised
-    20 MB. Now the README states the real limit and the caller reads it in a JSON-RPC error."""
+    """A 3.2 MB PNG as a data URL is over the MCP transport's limit: the caller reads that limit in a JSON-RPC
+    error, not a plain-text 413, and the README states the same limit."""
     import json
 
     from starlette.applications import Starlette
@@ -498,7 +498,7 @@ def test_an_mcp_request_over_the_transport_limit_gets_a_clear_message() -> None:
 
 
 def test_a_long_file_name_is_shortened_safely(app_module, demo) -> None:
-    """The issue: a data URL with a 236-character orig_name failed with "[Errno 36] File name too long" and
+    """Unguarded, a data URL with a 236-character orig_name failed with "[Errno 36] File name too long" and
     showed the server's temp path."""
     from gradio.data_classes import ImageData
 
@@ -513,7 +513,7 @@ def test_a_long_file_name_is_shortened_safely(app_module, demo) -> None:
 
 
 def test_the_upload_folder_is_bounded_oldest_files_first(tmp_path: Path) -> None:
-    """The issue: 200 uploads of 5 MB added 1 GB in 5 s, and nothing was removed for an hour."""
+    """Unguarded, 200 uploads of 5 MB added 1 GB in 5 s, and nothing was removed for an hour."""
     from starlette.applications import Starlette
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
@@ -596,7 +596,7 @@ def test_a_direct_run_call_is_refused_by_the_launched_app(server) -> None:
 
 @pytest.mark.server
 def test_a_cancelled_explanation_stops(server, tmp_path: Path) -> None:
-    """The issue: job.cancel() 3 s into an explanation left it running while the queue started the next one."""
+    """Unguarded, job.cancel() 3 s into an explanation left it running while the queue started the next one."""
     from gradio_client import Client, handle_file
 
     path = tmp_path / "big.png"

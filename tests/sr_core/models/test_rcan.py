@@ -11,7 +11,7 @@ from tests.conftest import tiny_random_rcan
 
 
 def published_keys(groups: int = 10, blocks: int = 20) -> set[str]:
-    """The key list of the official RCAN_BIX3.pt, written out from the layout in the issue."""
+    """The key list of the official RCAN_BIX3.pt, written out from its published layout."""
     keys = {"sub_mean.weight", "sub_mean.bias", "add_mean.weight", "add_mean.bias", "head.0.weight", "head.0.bias"}
     for g in range(groups):
         for b in range(blocks):

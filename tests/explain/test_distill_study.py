@@ -1,4 +1,4 @@
-"""The learner's dataset-distillation chart and finding, drawn from the study's JSON (issue 17)."""
+"""The learner's dataset-distillation chart and finding, drawn from the study's JSON."""
 from __future__ import annotations
 
 import json

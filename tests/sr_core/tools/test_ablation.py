@@ -21,7 +21,7 @@ from sr_core.tools.ablation import (
 from sr_core.tools.train import save_weights, train
 from sr_core.weights import BUNDLED_RCAN, load_weights
 from tests.conftest import save_model, tiny_random_rcan
-from tests.sr_core.test_distill import PATCH, textured
+from tests.sr_core.tools.test_distill import PATCH, textured
 
 ABLATIONS = {"no_channel_attention": without_channel_attention, "no_skip": without_residual_skips,
              "shallow": shallower}

@@ -275,7 +275,7 @@ def test_a_focus_outside_the_photo_exits_2_in_one_line(tiny_checkpoint, tmp_path
     assert not (tmp_path / "out").exists()
 
 
-# --- issue 22: the report never overwrites its input, and refuses a bad -o before any work --------------------
+# --- the report never overwrites its input, and refuses a bad -o before any work --------------------
 
 
 @pytest.fixture()

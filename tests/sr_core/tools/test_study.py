@@ -1,4 +1,4 @@
-"""The dataset-distillation study (issue 17): one protocol per arm, rows the evaluate command reproduces, resume."""
+"""The dataset-distillation study: one protocol per arm, rows the evaluate command reproduces, resume."""
 from __future__ import annotations
 
 import json
@@ -14,10 +14,10 @@ from sr_core.cli import main
 from sr_core.tools.distill import MatchSettings
 from sr_core.models.rcan import RCANConfig
 from sr_core.tools.study import ROW_KEYS, run_study, study_arms
-from tests.sr_core.test_distill import PATCH, textured
+from tests.sr_core.tools.test_distill import PATCH, textured
 
 FAST = MatchSettings(steps=2, syn_batch=2, real_batch=4, model=RCANConfig(1, 1, 8, 4, 3))
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from explain.glossary import GLOSSARY, definition, terms_in, with_tooltips
 from explain.text import MAX_ANSWER_WORDS, word_count
 from sr_core.protocol.evaluate import make_lr
 from sr_core.image_io import from_uint8
-from tests.explain.test_explain_attention import half_textured, texture_following_rcan
+from tests.explain.rcan.test_attention import half_textured, texture_following_rcan
 
 ALLOWED_LINKS = {
     "https://arxiv.org/abs/1807.02758", "https://github.com/yulunzhang/RCAN",
