@@ -93,8 +93,8 @@ def crops_block(analysis: BaseAnalysis, step: LessonFigure) -> str:
         first = ("the pixels the network received", np.repeat(np.repeat(
             tex.zoom.crop(analysis.lr_region), analysis.scale, 0), analysis.scale, 1))
     scores = ({} if o is None else
-              {"bicubic": f", PSNR {o.psnr_bicubic:.2f} dB", model: f", PSNR {o.psnr_rcan:.2f} dB"})
-    crops = [first, ("bicubic", tex.bicubic_zoom), (model, tex.rcan_zoom)]
+              {"bicubic": f", PSNR {o.psnr_bicubic:.2f} dB", model: f", PSNR {o.psnr_model:.2f} dB"})
+    crops = [first, ("bicubic", tex.bicubic_zoom), (model, tex.model_zoom)]
     cells = "".join(f'<figure><img alt="{html.escape(name)}" src="{png_data_uri(enlarged(crop, 230))}">'
                     f"<figcaption>{html.escape(name + scores.get(name, ''))}</figcaption></figure>"
                     for name, crop in crops)
@@ -132,9 +132,9 @@ def questions(analysis: BaseAnalysis, path: list[LessonFigure]) -> list[tuple[st
     o = tex.original
     qa: list[tuple[str, str]] = []
     if o is not None:
-        gain = o.psnr_rcan - o.psnr_bicubic
+        gain = o.psnr_model - o.psnr_bicubic
         qa.append((f"Figure {number['texture_evidence']}: which crop is closest to the original, and by how many dB?",
-                   f"{model if gain > 0 else 'Bicubic'}: PSNR {o.psnr_rcan:.2f} dB for {model} against "
+                   f"{model if gain > 0 else 'Bicubic'}: PSNR {o.psnr_model:.2f} dB for {model} against "
                    f"{o.psnr_bicubic:.2f} dB for bicubic, a difference of {gain:+.2f} dB."))
     else:
         qa.append((f"Figure {number['texture_evidence']}: which crop shows more fine detail, and how much more?",

@@ -12,6 +12,9 @@ paper's bicubic, so that every output pixel has its ground truth; stderr says wh
 the photo the app would be given (IMAGE, or with `--original` the original, which the app shrinks itself). The
 same photo and options give the app's numbers (tests/explain/test_report.py checks it); the page says which.
 
+`--handout` writes the handout for class as DIR/index.html instead of the full report (explain/classroom.py): four A4
+pages for students and a fifth with the answers for the teacher; metrics.json is the same.
+
 `python -m explain train-featsharp` trains the FeatSharp-style upsampler of the `featsharp` feature view
 (explain/rcan/featsharp_train.py) and writes its weights and card; `--check` compares them with the shipped file.
 """

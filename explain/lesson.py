@@ -81,11 +81,11 @@ def evidence_claim(a: BaseAnalysis) -> str:
     tex, model = a.texture, a.model_name
     o = tex.original
     if o is not None:
-        gain = o.psnr_rcan - o.psnr_bicubic
+        gain = o.psnr_model - o.psnr_bicubic
         if gain > 0:
             return (f"{model} is {gain:.2f} dB closer to the original than bicubic "
-                    f"(PSNR {o.psnr_rcan:.2f} against {o.psnr_bicubic:.2f} dB)")
-        return f"{model} is no closer to the original than bicubic (PSNR {o.psnr_rcan:.2f} against {o.psnr_bicubic:.2f} dB)"
+                    f"(PSNR {o.psnr_model:.2f} against {o.psnr_bicubic:.2f} dB)")
+        return f"{model} is no closer to the original than bicubic (PSNR {o.psnr_model:.2f} against {o.psnr_bicubic:.2f} dB)"
     if a.jpeg is not None:
         served = a.jpeg.detail["served"]
         return (f"{model} has {served.off_grid:.1f}× bicubic's fine detail off the JPEG's 8×8 block edges and "

@@ -28,11 +28,13 @@ from PIL import Image
 from plotly.offline import get_plotlyjs
 
 from explain.analysis import BaseAnalysis, build_figures, explainer_markdown, metrics
-from explain.captions import CAPTIONS, HOW_TO_READ, STUDY_CAPTION
+from explain.captions import STUDY_CAPTION
+from explain.explainers import explainers
 from explain.distill_study import study_section
 from explain.glossary import TOOLTIP_CSS, with_tooltips
 from explain.handout import COLUMN_PX, fit_to_column
 from explain.lesson import main_path
+from explain.summary import FIGURE_CAPTIONS, FIGURE_HELP
 from sr_core.atomic import write_text_atomic
 from sr_core.image_io import to_uint8
 from sr_core.protocol.imresize import imresize
@@ -40,19 +42,15 @@ from sr_core.protocol.imresize import imresize
 MAX_PHOTO_SIDE = 1000  # the whole input is embedded up to this size, else shrunk (the crops stay pixel-exact)
 
 # Which figures follow which part of the explanation (by the start of its heading), so that each figure sits
-# next to its text; RCAN's two ablations share one figure, after the second. A figure no part claims comes last.
+# next to its text: the shared parts here, each architecture's in its explainer. A figure no part claims comes last.
 FIGURES_AFTER = {
     "Real or invented?": ("texture_evidence", "original_errors"),
     "Cause and effect": ("retrained", "retrained_effects"),
     "What the network learned from": ("training_data",),
     "Depth": ("depth",),
-    "Attention made uniform": ("ablation",),
-    "Modulation off": ("ablation",),
     "What the network adds": ("added_detail",),
-    "Channel attention": ("attention_heatmap", "boosted_channels", "texture_map"),
-    "Spatially-adaptive feature modulation": ("safm_modulation",),
-    "Feature views": ("feature_views", "feature_view_metrics"),
     "How it runs": ("workflow",),
+    **{start: keys for e in explainers().values() for start, keys in e.figures_after.items()},
 }
 FIRST_PARTS = ("The short answer", "The details", "The task", "Real or invented?")  # as the app's tab: evidence first
 
@@ -240,9 +238,9 @@ def figure_block(key: str, figure: go.Figure, after: str = "", height: int | Non
     if height is not None:
         fitted.update_layout(height=height)
     spec = fitted.to_json().replace("</", "<\\/")  # no "</script>" inside the script element
-    title = CAPTIONS.get(key, STUDY_CAPTION if key == "distill_study" else key)
+    title = FIGURE_CAPTIONS.get(key, STUDY_CAPTION if key == "distill_study" else key)
     name = f"<strong>{html.escape(title)}.</strong> " if caption_title else ""
-    caption = with_tooltips(f"{name}{html.escape(HOW_TO_READ.get(key, ''))}")
+    caption = with_tooltips(f"{name}{html.escape(FIGURE_HELP.get(key, ''))}")
     return (f'<figure class="block" id="{key}"><p class="figure-title">{_plot_text(heading)}</p>'
             f'<div class="plot" id="plot-{key}"></div>'
             f'<script type="application/json" class="plot-data">{spec}</script>'

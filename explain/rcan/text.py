@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from explain.rcan.analysis import Analysis
+from explain.rcan.analysis import RCANAnalysis
 from explain.rcan.channel_view import ChannelView
 from explain.rcan.feature_views import VIEW_NAMES
 from explain.stats import effect_verdict
@@ -13,6 +13,47 @@ from explain.text import (
     retrained_text, short_answer, task, training_data_text,
 )
 
+# Its own figures' titles and how to read them, by the figures' stable keys (registered in its explainer).
+CAPTIONS = {
+    "attention_heatmap": "Attention heatmap: the channel-attention gates of the whole photo's enlargement",
+    "boosted_channels": "The most boosted channels of one block",
+    "texture_map": "Texture map: where the texture channels' gates would be higher",
+    "feature_views": "Feature views (FeatSharp-style)",
+    "feature_view_metrics": "Feature views, scored",
+}
+HOW_TO_READ = {
+    "attention_heatmap": (
+        "Each row is one residual block, each column one feature channel. The colour is the block's gate for that "
+        "channel, on the fixed 0..1 scale: near 1 the channel passes, near 0 it is muted. These are the gates of "
+        "your enlargement, computed on the whole photo."
+    ),
+    "boosted_channels": (
+        "The channels that one block lets through most, drawn over the photo: bright where the channel responds. "
+        "Look for channels that light up on edges, stripes and fine texture rather than on flat areas."
+    ),
+    "texture_map": (
+        "The same gates re-applied to small tiles: would the network favour its texture channels where there is "
+        "texture? The title gives the difference with its bootstrap interval: if the interval includes 0, there is "
+        "no trend to see."
+    ),
+    "feature_views": (
+        "RCAN's deep features (dozens of numbers per pixel, shown as colours by one shared PCA) enlarged ×3 in up "
+        "to seven ways. JBU is guided by the input, never by the output. featsharp is the one upsampler trained by this "
+        "project, shown only for the bundled RCAN it was trained on, with its learned kernel at an edge and at a flat "
+        "pixel in the last row."
+    ),
+    "feature_view_metrics": (
+        "Two scores per view, cosine similarity (higher is better): against the features of the original (needs "
+        "the original; the score that counts) and consistency with the input's features (a necessary condition "
+        "only: nearest enlargement passes it)."
+    ),
+}
+# Which of its figures follow which part of its text in the report (by the start of the part's heading).
+FIGURES_AFTER = {"Attention made uniform": ("ablation",),
+                 "Channel attention": ("attention_heatmap", "boosted_channels", "texture_map"),
+                 "Feature views": ("feature_views", "feature_view_metrics")}
+
+
 TECHNOLOGY = (
     "Its residual-in-residual design passes most of the picture through skip connections, so its deep layers work "
     "on the missing fine detail. Channel attention turns each feature channel up or down. The enlargement itself "
@@ -20,7 +61,7 @@ TECHNOLOGY = (
 )
 
 
-def network(a: Analysis) -> str:
+def network(a: RCANAnalysis) -> str:
     cfg = a.model_info["config"]
     return (f"{RCAN} with {cfg['n_resgroups']} residual groups x {cfg['n_resblocks']} residual blocks x "
             f"{cfg['n_feats']} feature channels")
@@ -31,7 +72,7 @@ def _channel(c: dict) -> str:
             f"[{c['low']:+.4f}, {c['high']:+.4f}]")
 
 
-def attention(a: Analysis) -> str:
+def attention(a: RCANAnalysis) -> str:
     ta, e = a.texture_attention, a.texture_attention.effect
     n_groups, n_blocks, n_channels = a.attention.shape
     width, height = a.computed_on
@@ -53,7 +94,7 @@ def attention(a: Analysis) -> str:
     )
 
 
-def learned_text(a: Analysis) -> str:
+def learned_text(a: RCANAnalysis) -> str:
     """What the trained view learned, and whether training beat the training-free JBU on this photo."""
     fv, k = a.views, a.views.kernels
     if k is None:
@@ -82,7 +123,7 @@ def learned_text(a: Analysis) -> str:
     return text + "\n"
 
 
-def views(a: Analysis) -> str:
+def views(a: RCANAnalysis) -> str:
     v = a.views.views
     w = a.views.window
     names = [n for n in VIEW_NAMES if n in v]
@@ -114,7 +155,7 @@ def views(a: Analysis) -> str:
     )
 
 
-def rcan_markdown(a: Analysis) -> str:
+def rcan_markdown(a: RCANAnalysis) -> str:
     e = a.experiments
     details = [
         task(a, network(a), TECHNOLOGY),
@@ -130,11 +171,7 @@ def rcan_markdown(a: Analysis) -> str:
     ]
     revealed = closing(a, [e.ablations["attention_off"], e.ablations["attention_uniform"]], "channel attention",
                        "residual groups")
-    return explainer_markdown(a, rcan_answer(a), details, revealed)
-
-
-def rcan_answer(a: Analysis) -> str:
-    return short_answer(a)
+    return explainer_markdown(a, short_answer(a), details, revealed)
 
 
 def channel_view_text(view: ChannelView) -> str:
@@ -152,3 +189,14 @@ def channel_view_text(view: ChannelView) -> str:
         "most textured quarter of the region (25% if it were even): right, where. The gates here are computed on "
         "this region, so they can differ a little from the heatmap's, which are the whole photo's."
     )
+
+
+def gates_summary(metrics: dict) -> list[str]:
+    """RCAN's own headline number in the summary: do the gates differ between textured and flat tiles."""
+    effect = metrics["texture"]["attention_texture_effect"]
+
+    def number(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.4f}"
+
+    return [f"**Gates, textured − flat tiles:** {number(effect['difference'])} on the 0..1 scale, 95% interval "
+            f"[{number(effect['low'])}, {number(effect['high'])}]: {effect_verdict(effect)}."]

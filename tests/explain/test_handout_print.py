@@ -25,6 +25,7 @@ STUDENT_PAGES = 4
 NOT_FOR_CLASS = re.compile(r"(?:/[\w.-]+){2,}|\\\\|\b(?:SR|HF|GRADIO)_[A-Z_]+|--[a-z]|python|\bpip\b|bf16|fp32|fp16|"
                            r"float32|bfloat|\.safetensors|\.py\b|\bversion|\btorch\b", re.I)
 
+pytestmark = pytest.mark.browser
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
     pytest.skip("Debian chromium (/usr/bin/chromium) is not installed", allow_module_level=True)

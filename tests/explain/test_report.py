@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 from explain.cli import main
 from explain.distill_study import finding, load_study
 from explain.rcan.feature_views import VIEW_NAMES
-from explain.captions import HOW_TO_READ
+from explain.summary import FIGURE_HELP as HOW_TO_READ  # every figure's, the architectures' own too
 from explain.report import FIGURES_AFTER, markdown_to_html
 from sr_core.tools.bench import random_rcan
 from sr_core.models.rcan import RCANConfig
