@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
+from torch import nn
 
 from app_serving import jobs
 from app_serving.inputs import checked_upload, shown, strict_bool, strict_choice, strict_number
@@ -26,7 +28,7 @@ from app_serving.runs import (MODEL_CONCURRENCY, QUEUE_SIZE, STOP_FLAGS, model_q
                               progress_reporter, queue_options, session_of, share_model_limit)
 from app_serving.wording import banner_text
 from app_serving.zerogpu import ZEROGPU_DEFAULT_S, on_gpu, upscale_gpu_seconds
-from explain.analysis import channel_counts
+from explain.explainers import View, explainers
 from explain.captions import CAPTIONS, STUDY_CAPTION
 from explain.distill_study import study_section
 from explain.glossary import with_tooltips
@@ -233,29 +235,41 @@ def arrange_explain_tab(metrics: dict | None) -> tuple:
     )
 
 
-@on_gpu(duration=ZEROGPU_DEFAULT_S)  # two passes over at most a 128×128 region
-@model_run
-def explore_channel_of(image: str | None, have_original: bool, weights: str, model: str,
-                       clicked: tuple | None, group: float, block: float, channel: float) -> tuple:
-    """The linked channel view: the sliders' (group, block, channel) over the explanation's region, its gate, its
-    share of what the block adds, and the output with that one gate set to 0. Two forward passes, cached."""
-    if not image:
-        return None, NOT_EXPLORED
-    figure, text = jobs.channel_view(image, have_original, weights, model, clicked_point(image, clicked),
-                                     group, block, channel)
-    return figure, with_tooltips(text)
+@dataclass(frozen=True)
+class ViewHandlers:
+    """The two handlers of an explainer's interactive view (explain.explainers.View): `explore`, a model run (its
+    controls' values over the explanation's region, kept), and `start`, where its controls start after an
+    explanation. Named after the view, e.g. explore_channel_of and channel_sliders_for."""
+
+    view: View
+    explore: Callable
+    start: Callable
 
 
-def channel_sliders_for(metrics: dict | None) -> tuple:
-    """After an RCAN explanation: the sliders span its groups, blocks and channels and start on the channel it
-    boosts most in the block the explanation chose; otherwise they stay."""
-    config = (metrics or {}).get("model", {}).get("config", {})
-    chosen = (metrics or {}).get("attention", {}).get("chosen_block")
-    if "n_resgroups" not in config or not chosen:
-        return gr.update(), gr.update(), gr.update()
-    return (gr.update(maximum=config["n_resgroups"], value=chosen["group"]),
-            gr.update(maximum=config["n_resblocks"], value=chosen["block"]),
-            gr.update(maximum=config["n_feats"] - 1, value=chosen["most_boosted_channels"][0]))
+def view_handlers(view: View) -> ViewHandlers:
+    @on_gpu(duration=ZEROGPU_DEFAULT_S)  # a few passes over at most a 128×128 region
+    @model_run
+    def explore(image: str | None, have_original: bool, weights: str, model: str, clicked: tuple | None,
+                *values: float) -> tuple:
+        if not image:
+            return None, view.empty_text
+        figure, text = jobs.view_result(view.key, image, have_original, weights, model,
+                                        clicked_point(image, clicked), values)
+        return figure, with_tooltips(text)
+
+    def start(metrics: dict | None) -> tuple:
+        started = view.start(metrics or {})
+        if started is None:
+            return tuple(gr.update() for _ in view.controls)
+        return tuple(gr.update(maximum=highest, value=value) for highest, value in started)
+
+    explore.__name__ = explore.__qualname__ = f"explore_{view.key}_of"  # the event's name in the page's config
+    start.__name__ = start.__qualname__ = f"{view.key}_sliders_for"
+    return ViewHandlers(view, explore, start)
+
+
+# Every explainer's interactive views, by key: drawn under their figure slot whichever model is served.
+VIEW_HANDLERS = {view.key: view_handlers(view) for explainer in explainers().values() for view in explainer.views}
 
 
 def is_example(image: str | None) -> bool:
@@ -357,7 +371,6 @@ def theme() -> gr.themes.Base:
     )
 
 
-NOT_EXPLORED = "*Explain a photo (RCAN) to look at any channel of any block here.*"
 NOT_STEPPED = "*Choose a photo in the **Upscale** tab: its run through the network appears here, step by step.*"
 
 
@@ -383,24 +396,18 @@ def example_gallery(photo: gr.Image, outputs: list) -> gr.Examples:
     return examples
 
 
-def channel_explorer(counts: tuple[int, int, int] | None) -> tuple[list[gr.Slider], gr.Plot, gr.Markdown]:
-    """Sliders for any (group, block, channel), its view and its readout: the heatmap's rows and columns, one at a
-    time. They span `counts` (the served RCAN's) and, after an explanation, the explained model's."""
-    groups, blocks, channels = (max(2, n) for n in counts or (2, 2, 2))  # a slider needs two values
-    gr.Markdown("#### Any channel, any block: choose one", elem_id="channel-explorer-heading")
+def view_panel(view: View, served: nn.Module) -> tuple[list[gr.Slider], list]:
+    """An interactive view's sliders (spanning the served model's values, and after an explanation the explained
+    model's), its plot and its readout."""
+    highest = view.highest(served) or tuple(control.lowest + 1 for control in view.controls)
+    gr.Markdown(f"#### {view.heading}", elem_id=f"{view.key}-explorer-heading")
     with gr.Row():
-        sliders = [
-            strict_number(gr.Slider(1, groups, value=1, step=1, label="Residual group", elem_id="channel-group",
-                                    info="the heatmap's G number"), "group"),
-            strict_number(gr.Slider(1, blocks, value=1, step=1, label="Block in the group", elem_id="channel-block",
-                                    info="the heatmap's B number"), "block"),
-            strict_number(gr.Slider(0, channels - 1, value=0, step=1, label="Channel", elem_id="channel-index",
-                                    info="the heatmap's column"), "channel"),
-        ]
-    plot = gr.Plot(label="The chosen channel over the photo, and its gate among the block's", format="png",
-                   elem_id="plot-channel-view")
-    text = gr.Markdown(NOT_EXPLORED, elem_id="channel-readout")
-    return sliders, plot, text
+        sliders = [strict_number(gr.Slider(control.lowest, max(control.lowest + 1, high), value=control.lowest,
+                                           step=1, label=control.label, info=control.info, elem_id=control.elem_id),
+                                 control.name)  # a slider needs two values
+                   for control, high in zip(view.controls, highest)]
+    return sliders, [gr.Plot(label=view.plot_label, format="png", elem_id=view.plot_id),
+                     gr.Markdown(view.empty_text, elem_id=view.text_id)]
 
 
 def on_new_photo(photo: gr.Image, examples: gr.Examples, fn, inputs, outputs) -> list:
@@ -432,23 +439,20 @@ class ExplainTab:
     inputs: list
     outputs: list  # EXPLAIN_FIGURES' plots, the summary, the metrics, the workflow plot and the explainer
     arranged: list  # what arrange_explain_tab shows or hides
-    channel_controls: list[gr.Slider]
-    channel_outputs: list
+    views: dict[str, tuple[list[gr.Slider], list]]  # view key -> (its sliders, its plot and readout)
 
     @property
     def metrics(self) -> gr.JSON:
         return self.outputs[-3]
 
-    @property
-    def channel_inputs(self) -> list:
-        return [*self.inputs, *self.channel_controls]
-
     def follow(self, explained: gr.events.Dependency) -> None:
-        """After an explanation: the sections of the model that ran, and the channel view of its chosen block."""
+        """After an explanation: the sections of the model that ran, and each view on what the explanation chose."""
         explained.success(arrange_explain_tab, self.metrics, self.arranged, **UI_ONLY)
-        explained.success(channel_sliders_for, self.metrics, self.channel_controls, **UI_ONLY).then(
-            explore_channel_of, self.channel_inputs, self.channel_outputs, api_visibility="private",
-            show_progress_on=self.channel_outputs[:1], **MODEL_RUNS)
+        for key, (sliders, outputs) in self.views.items():
+            handlers = VIEW_HANDLERS[key]
+            explained.success(handlers.start, self.metrics, sliders, **UI_ONLY).then(
+                handlers.explore, [*self.inputs, *sliders], outputs, api_visibility="private",
+                show_progress_on=outputs[:1], **MODEL_RUNS)
 
 
 def upscale_tab(demo: gr.Blocks, banner: gr.Markdown, default_engine: ServedModel, quality: dict | None) -> UpscaleTab:
@@ -531,15 +535,16 @@ def explain_tab(upscaled: UpscaleTab, default_engine: ServedModel) -> ExplainTab
         summary = gr.Markdown(NOT_EXPLAINED, label="Summary", elem_id="explain-summary")
         plots: dict[str, gr.Plot] = {}
         columns: dict[str, gr.Column] = {}
+        views: dict[str, tuple[list[gr.Slider], list]] = {}
         for key in LAYOUT_ORDER:
             with gr.Column(visible=key != "original_errors") as columns[key]:
                 if key in SECTION_HEADINGS:
                     heading = gr.Markdown(f"### {SECTION_HEADINGS[key]}")
                 plots[key] = gr.Plot(label=CAPTIONS[key], format="png", elem_id=f"plot-{key.replace('_', '-')}")
                 help_text = gr.Markdown(with_tooltips(EXPLAIN_FIGURES[key]), elem_classes=["caption"])
-                if key == "boosted_channels":
-                    channel_controls, channel_plot, channel_text = channel_explorer(
-                        channel_counts(default_engine.weights.model))
+                for handlers in VIEW_HANDLERS.values():
+                    if handlers.view.after == key:
+                        views[handlers.view.key] = view_panel(handlers.view, default_engine.weights.model)
             if key == "attention_heatmap":
                 first = [heading, plots[key], help_text]
         with gr.Accordion("All the numbers (metrics JSON)", open=False, elem_id="metrics-accordion"):
@@ -549,22 +554,24 @@ def explain_tab(upscaled: UpscaleTab, default_engine: ServedModel) -> ExplainTab
         explainer = gr.Markdown(NOT_EXPLAINED, label="Explainer", elem_id="explainer", render=False)
 
         inputs = [photo, have_original, upscaled.weights, upscaled.model, upscaled.focus]
-        channel_outputs = [channel_plot, channel_text]
         explained = ExplainTab(
             inputs, [*(plots[key] for key in EXPLAIN_FIGURES), summary, metrics_json, workflow_plot, explainer],
-            [*first, *(columns[key] for key in RCAN_ONLY), columns["original_errors"]], channel_controls,
-            channel_outputs)
+            [*first, *(columns[key] for key in RCAN_ONLY), columns["original_errors"]], views)
         explained.follow(explain_button.click(explain, inputs, explained.outputs, api_name="explain",
                                               show_progress_on=[summary], **MODEL_RUNS))
         explained.follow(tab.select(explain_on_open, inputs, explained.outputs, api_visibility="private",
                                     show_progress_on=[summary], **MODEL_RUNS))
-        for slider in channel_controls:
-            # `input`: the visitor's moves only; while one view is computing, only the latest move waits
-            slider.input(explore_channel_of, explained.channel_inputs, channel_outputs, api_visibility="private",
-                         show_progress_on=[channel_plot], trigger_mode="always_last", **MODEL_RUNS)
-        for cleared in on_new_photo(photo, examples, not_explained_yet, None, explained.outputs):
-            cleared.success(arrange_explain_tab, metrics_json, explained.arranged, **UI_ONLY)
-            cleared.then(lambda: (None, NOT_EXPLORED), None, channel_outputs, **UI_ONLY)
+        cleared = on_new_photo(photo, examples, not_explained_yet, None, explained.outputs)
+        for new_photo in cleared:
+            new_photo.success(arrange_explain_tab, metrics_json, explained.arranged, **UI_ONLY)
+        for key, (sliders, outputs) in views.items():
+            handlers = VIEW_HANDLERS[key]
+            for slider in sliders:
+                # `input`: the visitor's moves only; while one view is computing, only the latest move waits
+                slider.input(handlers.explore, [*inputs, *sliders], outputs, api_visibility="private",
+                             show_progress_on=outputs[:1], trigger_mode="always_last", **MODEL_RUNS)
+            for new_photo in cleared:
+                new_photo.then(lambda text=handlers.view.empty_text: (None, text), None, outputs, **UI_ONLY)
         on_new_photo(photo, examples, original_mode_for, photo, have_original)
         photo.select(not_explained_yet, None, explained.outputs, **UI_ONLY)  # a new focus
     return explained

@@ -17,7 +17,7 @@ import numpy as np
 
 from app_serving.limits import VISITOR_RAISE_HINT, max_pixels, read_photo
 from app_serving.wording import run_info
-from explain.analysis import (analyze_any, build_figures, explainer_markdown, explore_channel, metrics,
+from explain.analysis import (analyze_any, build_figures, explainer_markdown, explore_view, metrics,
                               recording_for)
 from explain.glossary import with_tooltips
 from explain.pipeline import explained_input
@@ -43,7 +43,7 @@ RECENT: RecentResults[tuple[str, str, str], tuple[np.ndarray, dict]] = RecentRes
 # Explanations by (photo's content hash, ground-truth mode, weights, model, click): reopening the tab, or coming
 # back to a photo (an example clicked again), shows its figures at once.
 EXPLAINED: RecentResults[tuple, tuple] = RecentResults(size=6)
-# Channel views by (photo's content hash, ground-truth mode, weights, model, click, group, block, channel).
+# Interactive views by (view, photo's content hash, ground-truth mode, weights, model, click, control values).
 EXPLORED: RecentResults[tuple, tuple] = RecentResults(size=12)
 # Step-throughs by (photo's content hash, weights, model): each is a whole forward pass.
 STEPPED: RecentResults[tuple[str, str, str], list[Step]] = RecentResults()
@@ -191,22 +191,22 @@ def analyze_photo(image: str, photo: InputImage, have_original: bool, weights: s
     return analysis
 
 
-def channel_view(image: str, have_original: bool, weights: str, model: str, focus: tuple[int, int] | None,
-                 group: float, block: float, channel: float) -> tuple[object | None, str]:
-    """(figure, readout without tooltips) of one channel over the explanation's region, or (None, "⚠️ why") for
-    a model or a choice without one. Two forward passes, kept."""
-    key = (file_digest(image), bool(have_original), weights, model, focus, group, block, channel)
-    cached = EXPLORED.get(key)
+def view_result(key: str, image: str, have_original: bool, weights: str, model: str,
+                focus: tuple[int, int] | None, values: tuple) -> tuple[object | None, str]:
+    """(figure, readout without tooltips) of the interactive view `key` with its controls at `values`, over the
+    explanation's region, or (None, "⚠️ why") for a model or a choice it cannot show. Kept."""
+    cache_key = (key, file_digest(image), bool(have_original), weights, model, focus, *values)
+    cached = EXPLORED.get(cache_key)
     if cached is not None:
         return cached
     engine = ENGINES.get(weights, model)
     rgb, _, focus = explained_input(read_photo(image).rgb, have_original, focus, engine.upscaler.scale)
     try:
-        figure, text, _ = explore_channel(engine.weights.model, rgb, group, block, channel, focus)
-    except ValueError as exc:  # not an RCAN, or a choice it does not have: said where the view would be
+        figure, text, _ = explore_view(key, engine.weights.model, rgb, values, focus)
+    except ValueError as exc:  # a model the view cannot look inside, or a choice it does not have
         return None, f"⚠️ {exc}"
-    EXPLORED.put(key, (figure, text))
-    return EXPLORED.get(key)
+    EXPLORED.put(cache_key, (figure, text))
+    return EXPLORED.get(cache_key)
 
 
 def steps_of(image: str, weights: str, model: str) -> list[Step]:

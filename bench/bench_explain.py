@@ -22,7 +22,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explain.analysis import analyze, build_figures, explainer_markdown, recording_for  # noqa: E402
+from explain.analysis import build_figures, explainer_markdown, recording_for  # noqa: E402
+from explain.rcan.analysis import analyze  # noqa: E402
 from sr_core.protocol.evaluate import make_lr  # noqa: E402
 from sr_core.image_io import from_uint8, to_uint8  # noqa: E402
 from explain.report import render_html  # noqa: E402

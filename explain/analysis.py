@@ -11,20 +11,14 @@ import numpy as np
 import plotly.graph_objects as go
 from torch import nn
 
-from explain.explainers import explainer_for_model, explainer_of
+from explain.explainers import explainer_for_model, explainer_of, explainers, view_named
 from explain.pipeline import MAX_SIDE
-from explain.rcan.analysis import Analysis, analyze
-from explain.rcan.capture import recording_gates
-from explain.rcan.channel_view import channel_view
-from explain.rcan.figures import channel_view_figure
-from explain.rcan.text import channel_view_text
 from explain.results import BaseAnalysis, json_ready
-from explain.safmn.analysis import SAFMNAnalysis, analyze_safmn
+from explain.text import short_answer
 from sr_core.engine import Upscaler
-from sr_core.models.rcan import RCAN
 
-__all__ = ["MAX_SIDE", "Analysis", "BaseAnalysis", "SAFMNAnalysis", "analyze", "analyze_any", "analyze_safmn",
-           "build_figures", "channel_counts", "explainer_markdown", "explore_channel", "metrics", "recording_for", "short_answer"]
+__all__ = ["MAX_SIDE", "BaseAnalysis", "analyze_any", "build_figures", "explainer_markdown", "explore_view",
+           "metrics", "recording_for", "view_highest"]
 
 
 def analyze_any(
@@ -47,10 +41,11 @@ def analyze_any(
 
 
 def recording_for(upscaler: Upscaler, into: dict) -> ContextManager:
-    """What to record during an engine enlargement so that the explainer need not enlarge the photo again:
-    RCAN's gates (into["gates"]); nothing for other models."""
-    if isinstance(upscaler.model, RCAN):
-        return recording_gates(upscaler.model, into)
+    """What to record during an engine enlargement so that the explainer need not enlarge the photo again (the
+    explainer's `record`, e.g. RCAN's gates into["gates"]); nothing for other models."""
+    for explainer in explainers().values():
+        if isinstance(upscaler.model, explainer.model_type) and explainer.record is not None:
+            return explainer.record(upscaler.model, into)
     return nullcontext()
 
 
@@ -77,28 +72,20 @@ def jpeg_note(analysis: BaseAnalysis) -> str:
             "from decides what it treats as texture.\n\n")
 
 
-def short_answer(analysis: BaseAnalysis) -> str:
-    """The plain answer of at most 120 words, from this run's numbers."""
-    return explainer_of(analysis).answer(analysis)
-
-
 def metrics(analysis: BaseAnalysis) -> dict:
     """The content of metrics.json: the analysis' numbers and the plain answer (`answer.short`)."""
     claims = [] if analysis.retrained is None else [c.to_dict() for c in analysis.retrained.claims]
     return json_ready({**analysis.metrics(), "answer": {"short": short_answer(analysis), "claims": claims}})
 
 
-def explore_channel(model: nn.Module, rgb: np.ndarray, group: object, block: object, channel: object,
-                    focus: tuple[int, int] | None = None) -> tuple[go.Figure, str, dict]:
-    """The linked channel view (RCAN only: the channels its attention gates): its figure, its readout (markdown,
-    without tooltips) and its numbers, on the explanation's working region. ValueError names a bad choice."""
-    view = channel_view(model, rgb, group, block, channel, focus)
-    return channel_view_figure(view), channel_view_text(view), view.to_dict()
+def explore_view(key: str, model: nn.Module, rgb: np.ndarray, values: tuple, focus: tuple[int, int] | None = None
+                 ) -> tuple[go.Figure, str, dict]:
+    """The interactive view `key` (e.g. "channel_view") with the controls at `values`: its figure, its readout
+    (markdown, without tooltips) and its numbers, on the explanation's working region. ValueError names a bad
+    choice, or a model the view cannot look inside."""
+    return view_named(key)[1].explore(model, rgb, *values, focus)
 
 
-def channel_counts(model: nn.Module) -> tuple[int, int, int] | None:
-    """(groups, blocks per group, channels) the channel view can choose from; None for a model without channel
-    attention."""
-    if not isinstance(model, RCAN):
-        return None
-    return model.config.n_resgroups, model.config.n_resblocks, model.config.n_feats
+def view_highest(key: str, model: nn.Module) -> tuple[int, ...] | None:
+    """The highest value of each of the view's controls for `model`; None where the view cannot look inside it."""
+    return view_named(key)[1].highest(model)

@@ -102,9 +102,9 @@ def texture_evidence_figure(analysis: BaseAnalysis) -> go.Figure:
     radially averaged spectra of the region, the original's as the third curve."""
     tex, model = analysis.texture, analysis.model_name
     nyquist = 0.5 / analysis.scale
-    crops = [("bicubic (MATLAB imresize)", tex.bicubic_zoom), (model, tex.rcan_zoom)]
+    crops = [("bicubic (MATLAB imresize)", tex.bicubic_zoom), (model, tex.model_zoom)]
     curves = [("bicubic", tex.power_bicubic, "#868e96"),
-              (f"{model} ({tex.hf_energy_ratio:.2f}x)", tex.power_rcan, ARCH_COLOURS.get(model, "#333"))]
+              (f"{model} ({tex.hf_energy_ratio:.2f}x)", tex.power_model, ARCH_COLOURS.get(model, "#333"))]
     if tex.original_zoom is not None:
         crops.insert(0, ("original", tex.original_zoom))
         curves.append((f"original ({tex.hf_energy_ratio_original:.2f}x)", tex.power_original, "#2b8a3e"))
@@ -143,9 +143,9 @@ def original_errors_figure(analysis: BaseAnalysis) -> go.Figure:
     assert o is not None
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.04, subplot_titles=(
         f"bicubic: PSNR {o.psnr_bicubic:.2f} dB, SSIM {o.ssim_bicubic:.4f}",
-        f"{analysis.model_name}: PSNR {o.psnr_rcan:.2f} dB, SSIM {o.ssim_rcan:.4f}"))
-    top = float(np.percentile(np.concatenate([o.error_bicubic.ravel(), o.error_rcan.ravel()]), 99)) or 1.0
-    for col, error in ((1, o.error_bicubic), (2, o.error_rcan)):
+        f"{analysis.model_name}: PSNR {o.psnr_model:.2f} dB, SSIM {o.ssim_model:.4f}"))
+    top = float(np.percentile(np.concatenate([o.error_bicubic.ravel(), o.error_model.ravel()]), 99)) or 1.0
+    for col, error in ((1, o.error_bicubic), (2, o.error_model)):
         height, width = error.shape
         fig.add_trace(map_trace(
             error, height, width, 192, colorscale="Magma", zmin=0, zmax=top, showscale=col == 2,

@@ -72,25 +72,29 @@ class BaseAnalysis:
 
 
 def texture_metrics(tex: TextureEvidence, tag: str) -> dict:
-    """The texture evidence as JSON keys; `tag` names the model's side ("rcan", "safmn") as in the RCAN contract
-    keys hf_energy_ratio_rcan_vs_bicubic, psnr_rcan, ..."""
+    """The texture evidence as JSON keys. The model's side is `*_model`; the same numbers under the model's own tag
+    (`tag`: "rcan", "safmn"; hf_energy_ratio_rcan_vs_bicubic, hf_share_rcan, psnr_rcan, ssim_rcan) are aliases
+    kept for the readers of earlier metrics.json files, which named the model's side so."""
+    original = tex.original
     return {
+        "hf_energy_ratio_model_vs_bicubic": tex.hf_energy_ratio,
         f"hf_energy_ratio_{tag}_vs_bicubic": tex.hf_energy_ratio,
         "hf_energy_ratio_original_vs_bicubic": tex.hf_energy_ratio_original,
         "hf_share_bicubic": tex.hf_share_bicubic,
-        f"hf_share_{tag}": tex.hf_share_rcan,
+        "hf_share_model": tex.hf_share_model,
+        f"hf_share_{tag}": tex.hf_share_model,
         "zoom_box": tex.zoom.to_dict(),
         "real_detail_share": tex.real_detail_share,
         "added_detail_correlation": tex.added_detail_correlation,
-        "original": None if tex.original is None else {
-            "size": list(tex.original.size),
-            "psnr_bicubic": tex.original.psnr_bicubic,
-            "ssim_bicubic": tex.original.ssim_bicubic,
-            f"psnr_{tag}": tex.original.psnr_rcan,
-            f"ssim_{tag}": tex.original.ssim_rcan,
-            "psnr_model": tex.original.psnr_rcan,
-            "ssim_model": tex.original.ssim_rcan,
-            "shave": tex.original.shave,
+        "original": None if original is None else {
+            "size": list(original.size),
+            "psnr_bicubic": original.psnr_bicubic,
+            "ssim_bicubic": original.ssim_bicubic,
+            "psnr_model": original.psnr_model,
+            "ssim_model": original.ssim_model,
+            f"psnr_{tag}": original.psnr_model,
+            f"ssim_{tag}": original.ssim_model,
+            "shave": original.shave,
         },
     }
 

@@ -106,8 +106,8 @@ def short_answer(a: BaseAnalysis) -> str:
     if o is None:
         limit = "That detail is predicted: plausible, not recovered. Only the original photo could prove it real."
     else:
-        closer = (f"{o.psnr_rcan - o.psnr_bicubic:.2f} dB closer to the original than bicubic"
-                  if o.psnr_rcan > o.psnr_bicubic else "no closer to the original than bicubic")
+        closer = (f"{o.psnr_model - o.psnr_bicubic:.2f} dB closer to the original than bicubic"
+                  if o.psnr_model > o.psnr_bicubic else "no closer to the original than bicubic")
         real = tex.real_detail_share
         where = ("" if real is None or not math.isfinite(real) else
                  f" {100 * real:.0f}% of the added detail sits where the original's does; the rest is invented.")
@@ -246,8 +246,8 @@ def ground_truth(a: BaseAnalysis) -> str:
         f"frequency the original has {fmt(truth)}× bicubic's fine-detail energy and {model} {fmt(ratio)}×: "
         f"{model}'s curve {verdict}.\n\n"
         f"PSNR says how close the pixels are to the original (higher is closer, in dB): bicubic "
-        f"{fmt(o.psnr_bicubic)} dB, {model} {fmt(o.psnr_rcan)} dB. SSIM says how well local structure matches "
-        f"(0 to 1, 1 is identical): bicubic {fmt(o.ssim_bicubic, '.4f')}, {model} {fmt(o.ssim_rcan, '.4f')}. Both "
+        f"{fmt(o.psnr_bicubic)} dB, {model} {fmt(o.psnr_model)} dB. SSIM says how well local structure matches "
+        f"(0 to 1, 1 is identical): bicubic {fmt(o.ssim_bicubic, '.4f')}, {model} {fmt(o.ssim_model, '.4f')}. Both "
         f"on the Y channel of the whole {o.size[0]}x{o.size[1]} photo, with a {o.shave}-pixel border shaved as in "
         f"{RCAN}'s test code; the error maps leave out the same border.\n"
     )

@@ -22,10 +22,10 @@ class OriginalComparison:
     size: tuple[int, int]  # (width, height) of the mod-cropped original
     psnr_bicubic: float
     ssim_bicubic: float
-    psnr_rcan: float
-    ssim_rcan: float
+    psnr_model: float
+    ssim_model: float
     error_bicubic: np.ndarray  # (H - 2s, W - 2s) |Y difference| against the original, 0..255, border shaved
-    error_rcan: np.ndarray
+    error_model: np.ndarray
     shave: int  # the border (pixels) left out of the scores and the error maps, as the protocol does
 
 
@@ -33,13 +33,13 @@ class OriginalComparison:
 class TextureEvidence:
     zoom: Box  # input pixels, in the working region's coordinates
     bicubic_zoom: np.ndarray  # (s*z, s*z, 3) float32 in [0, 1]
-    rcan_zoom: np.ndarray
+    model_zoom: np.ndarray
     frequencies: np.ndarray  # cycles per output pixel
     power_bicubic: np.ndarray  # radially averaged power of the region's luminance
-    power_rcan: np.ndarray
+    power_model: np.ndarray
     hf_share_bicubic: float  # share of spectral energy beyond the input's Nyquist
-    hf_share_rcan: float
-    hf_energy_ratio: float  # energy beyond the input's Nyquist, RCAN over bicubic
+    hf_share_model: float
+    hf_energy_ratio: float  # energy beyond the input's Nyquist, the model over bicubic
     original_zoom: np.ndarray | None = None  # the original's pixels at the same spot, when known
     power_original: np.ndarray | None = None  # ... and its spectrum over the region
     hf_energy_ratio_original: float | None = None  # the original's energy beyond the input's Nyquist over bicubic's
@@ -59,21 +59,21 @@ def texture_evidence(
     rows, cols = lr_region.shape[:2]
     zoom = (box_around(*focus, ZOOM_SIDE, ZOOM_SIDE, rows, cols) if focus is not None
             else most_textured_box(high_frequency_energy(lr_region), ZOOM_SIDE, ZOOM_SIDE))
-    luma_bicubic, luma_rcan = luminance(bicubic), luminance(sr_region)
+    luma_bicubic, luma_model = luminance(bicubic), luminance(sr_region)
     frequencies, power_bicubic = radial_power_spectrum(luma_bicubic)
-    _, power_rcan = radial_power_spectrum(luma_rcan)
+    _, power_model = radial_power_spectrum(luma_model)
     beyond_bicubic, total_bicubic = energy_beyond_nyquist(luma_bicubic, scale)
-    beyond_rcan, total_rcan = energy_beyond_nyquist(luma_rcan, scale)
+    beyond_model, total_model = energy_beyond_nyquist(luma_model, scale)
     evidence = TextureEvidence(
         zoom=zoom,
         bicubic_zoom=zoom.crop(bicubic, scale),
-        rcan_zoom=zoom.crop(np.asarray(sr_region, np.float32), scale),
+        model_zoom=zoom.crop(np.asarray(sr_region, np.float32), scale),
         frequencies=frequencies,
         power_bicubic=power_bicubic,
-        power_rcan=power_rcan,
+        power_model=power_model,
         hf_share_bicubic=beyond_bicubic / total_bicubic if total_bicubic > 0 else float("nan"),
-        hf_share_rcan=beyond_rcan / total_rcan if total_rcan > 0 else float("nan"),
-        hf_energy_ratio=beyond_rcan / beyond_bicubic if beyond_bicubic > 0 else float("nan"),
+        hf_share_model=beyond_model / total_model if total_model > 0 else float("nan"),
+        hf_energy_ratio=beyond_model / beyond_bicubic if beyond_bicubic > 0 else float("nan"),
     )
     if hr_region is not None:
         luma_hr = luminance(np.asarray(hr_region, np.float32))
@@ -82,7 +82,7 @@ def texture_evidence(
         beyond_hr = energy_beyond_nyquist(luma_hr, scale)[0]
         evidence.hf_energy_ratio_original = beyond_hr / beyond_bicubic if beyond_bicubic > 0 else float("nan")
         evidence.real_detail_share, evidence.added_detail_correlation = detail_in_place(
-            luma_bicubic, luma_rcan, luma_hr, scale)
+            luma_bicubic, luma_model, luma_hr, scale)
     return evidence
 
 
@@ -119,9 +119,9 @@ def compare_with_original(hr: np.ndarray, lr: np.ndarray, output: np.ndarray, sc
         size=(hr.shape[1], hr.shape[0]),
         psnr_bicubic=psnr_y(hr, bicubic, shave=scale),
         ssim_bicubic=ssim_y(hr, bicubic, shave=scale),
-        psnr_rcan=psnr_y(hr, output, shave=scale),
-        ssim_rcan=ssim_y(hr, output, shave=scale),
+        psnr_model=psnr_y(hr, output, shave=scale),
+        ssim_model=ssim_y(hr, output, shave=scale),
         error_bicubic=np.abs(rgb_to_y(bicubic) - y_hr)[inner].astype(np.float32),
-        error_rcan=np.abs(rgb_to_y(output) - y_hr)[inner].astype(np.float32),
+        error_model=np.abs(rgb_to_y(output) - y_hr)[inner].astype(np.float32),
         shave=scale,
     )

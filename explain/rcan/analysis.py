@@ -32,7 +32,7 @@ EXTREMES = 3  # boosted and suppressed channels quoted, each
 
 
 @dataclass(kw_only=True)
-class Analysis(BaseAnalysis):
+class RCANAnalysis(BaseAnalysis):
     """RCAN: channel attention and feature views besides the common evidence."""
 
     attention: np.ndarray  # (G, B, C) the gates of the engine's enlargement of the whole photo
@@ -107,7 +107,7 @@ def analyze(
     upscaler: Upscaler | None = None,
     recorded: dict | None = None,
     focus: tuple[int, int] | None = None,
-) -> Analysis:
+) -> RCANAnalysis:
     """Explain how `model` (an RCAN) enlarges `rgb` (float32 HxWx3 in [0, 1]).
 
     sr: the output the user sees (float (sH)x(sW)x3 in [0, 1]); the texture evidence uses it when given, else the
@@ -154,7 +154,7 @@ def analyze(
         views = feature_views(feature_extractor(model), capture.features, capture.learned, measure.bicubic,
                               lr_region, window, model.scale, run.hr_region)
 
-    return Analysis(
+    return RCANAnalysis(
         **finish(run, sr if sr is not None else sr_whole, conversion_seconds, capture.stage_seconds,
                  capture.stage_shapes, stages),
         experiments=experiments,

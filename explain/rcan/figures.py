@@ -7,13 +7,13 @@ from plotly.subplots import make_subplots
 
 from explain.figures import (FONT, block_mean, cell_centres, common_figures, diverging, gray, hide_axes, image_trace,
                              map_trace)
-from explain.rcan.analysis import Analysis
+from explain.rcan.analysis import RCANAnalysis
 from explain.rcan.channel_view import ChannelView
 from explain.rcan.featsharp import LearnedKernels
 from explain.rcan.feature_views import VIEW_NAMES
 
 
-def attention_heatmap(analysis: Analysis) -> go.Figure:
+def attention_heatmap(analysis: RCANAnalysis) -> go.Figure:
     """Every block's gates from the engine's enlargement of the whole photo: rows group.block, columns channels,
     on the gates' own fixed 0..1 scale."""
     n_groups, n_blocks, n_channels = analysis.attention.shape
@@ -33,7 +33,7 @@ def attention_heatmap(analysis: Analysis) -> go.Figure:
     return fig
 
 
-def boosted_channels_figure(analysis: Analysis, group: int | None = None, block: int | None = None) -> go.Figure:
+def boosted_channels_figure(analysis: RCANAnalysis, group: int | None = None, block: int | None = None) -> go.Figure:
     """(b) A block's most boosted channels: their |feature map| over the photo. group/block are 0-based."""
     if group is None or block is None:
         group, block = analysis.chosen_block()
@@ -58,7 +58,7 @@ def boosted_channels_figure(analysis: Analysis, group: int | None = None, block:
     return fig
 
 
-def texture_map_figure(analysis: Analysis) -> go.Figure:
+def texture_map_figure(analysis: RCANAnalysis) -> go.Figure:
     """(c) Per tile, the attention given to texture channels, over the photo; and against tile texture energy."""
     ta = analysis.texture_attention
     ny, nx = ta.texture_map.shape
@@ -90,7 +90,7 @@ def texture_map_figure(analysis: Analysis) -> go.Figure:
     return fig
 
 
-def feature_views_figure(analysis: Analysis) -> go.Figure:
+def feature_views_figure(analysis: RCANAnalysis) -> go.Figure:
     """The x3 views of RCAN's deep features (one shared PCA), next to the input, the JBU guidance (the input's
     bicubic enlargement) and, when known, the features of the original; then, when the trained view applies,
     its learned JBU kernel at an edge and in a flat area (marked on the guide)."""
@@ -156,7 +156,7 @@ def _learned_kernel_row(fig: go.Figure, kernels: LearnedKernels, row: int) -> No
         fig.update_yaxes(scaleanchor=f"x{axis}", row=row, col=2 * i + 2)
 
 
-def feature_view_metrics_figure(analysis: Analysis) -> go.Figure:
+def feature_view_metrics_figure(analysis: RCANAnalysis) -> go.Figure:
     """The two scores of each view: against the original's features (when known) and consistency."""
     names = [name for name in VIEW_NAMES if name in analysis.views.views]
     views = [analysis.views.views[name] for name in names]
@@ -171,7 +171,7 @@ def feature_view_metrics_figure(analysis: Analysis) -> go.Figure:
     return fig
 
 
-def rcan_figures(analysis: Analysis) -> dict[str, go.Figure]:
+def rcan_figures(analysis: RCANAnalysis) -> dict[str, go.Figure]:
     """Every RCAN figure by its stable key (the app and the report use the same keys)."""
     return {
         **common_figures(analysis),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from explain.rcan.analysis import Analysis
+from explain.rcan.analysis import RCANAnalysis
 from explain.rcan.channel_view import ChannelView
 from explain.rcan.feature_views import VIEW_NAMES
 from explain.stats import effect_verdict
@@ -20,7 +20,7 @@ TECHNOLOGY = (
 )
 
 
-def network(a: Analysis) -> str:
+def network(a: RCANAnalysis) -> str:
     cfg = a.model_info["config"]
     return (f"{RCAN} with {cfg['n_resgroups']} residual groups x {cfg['n_resblocks']} residual blocks x "
             f"{cfg['n_feats']} feature channels")
@@ -31,7 +31,7 @@ def _channel(c: dict) -> str:
             f"[{c['low']:+.4f}, {c['high']:+.4f}]")
 
 
-def attention(a: Analysis) -> str:
+def attention(a: RCANAnalysis) -> str:
     ta, e = a.texture_attention, a.texture_attention.effect
     n_groups, n_blocks, n_channels = a.attention.shape
     width, height = a.computed_on
@@ -53,7 +53,7 @@ def attention(a: Analysis) -> str:
     )
 
 
-def learned_text(a: Analysis) -> str:
+def learned_text(a: RCANAnalysis) -> str:
     """What the trained view learned, and whether training beat the training-free JBU on this photo."""
     fv, k = a.views, a.views.kernels
     if k is None:
@@ -82,7 +82,7 @@ def learned_text(a: Analysis) -> str:
     return text + "\n"
 
 
-def views(a: Analysis) -> str:
+def views(a: RCANAnalysis) -> str:
     v = a.views.views
     w = a.views.window
     names = [n for n in VIEW_NAMES if n in v]
@@ -114,7 +114,7 @@ def views(a: Analysis) -> str:
     )
 
 
-def rcan_markdown(a: Analysis) -> str:
+def rcan_markdown(a: RCANAnalysis) -> str:
     e = a.experiments
     details = [
         task(a, network(a), TECHNOLOGY),
@@ -129,11 +129,7 @@ def rcan_markdown(a: Analysis) -> str:
     ]
     revealed = closing(a, [e.ablations["attention_off"], e.ablations["attention_uniform"]], "channel attention",
                        "residual groups")
-    return explainer_markdown(a, rcan_answer(a), details, revealed)
-
-
-def rcan_answer(a: Analysis) -> str:
-    return short_answer(a)
+    return explainer_markdown(a, short_answer(a), details, revealed)
 
 
 def channel_view_text(view: ChannelView) -> str:
@@ -151,3 +147,14 @@ def channel_view_text(view: ChannelView) -> str:
         "most textured quarter of the region (25% if it were even): right, where. The gates here are computed on "
         "this region, so they can differ a little from the heatmap's, which are the whole photo's."
     )
+
+
+def gates_summary(metrics: dict) -> list[str]:
+    """RCAN's own headline number in the summary: do the gates differ between textured and flat tiles."""
+    effect = metrics["texture"]["attention_texture_effect"]
+
+    def number(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.4f}"
+
+    return [f"**Gates, textured − flat tiles:** {number(effect['difference'])} on the 0..1 scale, 95% interval "
+            f"[{number(effect['low'])}, {number(effect['high'])}]: {effect_verdict(effect)}."]

@@ -48,7 +48,7 @@ class SAFMNAnalysis(BaseAnalysis):
         return json_ready(result)
 
 
-def analyze_safmn(
+def analyze(
     model: nn.Module,
     rgb: np.ndarray,
     sr: np.ndarray | None = None,

@@ -42,10 +42,6 @@ def modulation(a: SAFMNAnalysis) -> str:
     )
 
 
-def safmn_answer(a: SAFMNAnalysis) -> str:
-    return short_answer(a)
-
-
 def safmn_markdown(a: SAFMNAnalysis) -> str:
     e = a.experiments
     details = [
@@ -58,4 +54,4 @@ def safmn_markdown(a: SAFMNAnalysis) -> str:
         modulation(a),
     ]
     revealed = closing(a, [e.ablations["modulation_off"]], "the modulation", "blocks")
-    return explainer_markdown(a, safmn_answer(a), details, revealed)
+    return explainer_markdown(a, short_answer(a), details, revealed)

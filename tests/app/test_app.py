@@ -233,21 +233,21 @@ def test_the_channel_sliders_follow_the_explanation_and_choose_the_view(app_modu
     photo = _png_file(tmp_path / "c.png", Image.fromarray(
         np.random.default_rng(6).integers(0, 256, (60, 80, 3), dtype=np.uint8)))
     *_, metrics, _, _ = app_module.explain(str(photo))
-    group, block, channel = app_module.channel_sliders_for(metrics)
+    group, block, channel = app_module.VIEW_HANDLERS["channel"].start(metrics)
     chosen = metrics["attention"]["chosen_block"]
     assert (group["maximum"], block["maximum"], channel["maximum"]) == (2, 2, 7)  # the tiny RCAN: 2 x 2 x 8
     assert (group["value"], block["value"], channel["value"]) == (
         chosen["group"], chosen["block"], chosen["most_boosted_channels"][0])
-    figure, readout = app_module.explore_channel_of(str(photo), False, "default", "rcan", None, 2, 1, 5)
+    figure, readout = app_module.VIEW_HANDLERS["channel"].explore(str(photo), False, "default", "rcan", None, 2, 1, 5)
     assert "Group 2, block 1, channel 5" in figure.layout.title.text and "rank" in readout
     assert "<abbr" in readout  # the glossary's tooltips
-    _, refused = app_module.explore_channel_of(str(photo), False, "default", "rcan", None, 2, 1, 99)
+    _, refused = app_module.VIEW_HANDLERS["channel"].explore(str(photo), False, "default", "rcan", None, 2, 1, 99)
     assert refused.startswith("⚠️ channel must be a whole number from 0 to 7")
-    _, safmn = app_module.explore_channel_of(str(photo), False, "default", "safmn", None, 1, 1, 0)
+    _, safmn = app_module.VIEW_HANDLERS["channel"].explore(str(photo), False, "default", "safmn", None, 1, 1, 0)
     assert "needs an RCAN" in safmn
-    assert app_module.channel_sliders_for(None) == (app_module.gr.update(),) * 3
-    assert app_module.explore_channel_of(None, False, "default", "rcan", None, 1, 1, 0)[0] is None
-    again = app_module.explore_channel_of(str(photo), False, "default", "rcan", None, 2, 1, 5)
+    assert app_module.VIEW_HANDLERS["channel"].start(None) == (app_module.gr.update(),) * 3
+    assert app_module.VIEW_HANDLERS["channel"].explore(None, False, "default", "rcan", None, 1, 1, 0)[0] is None
+    again = app_module.VIEW_HANDLERS["channel"].explore(str(photo), False, "default", "rcan", None, 2, 1, 5)
     assert again[0] is figure  # the tab opened again: served from the cache, no new passes
 
 
@@ -257,7 +257,7 @@ def test_model_runs_that_open_with_a_tab_explain_a_bad_file_in_one_line(app_modu
     text = tmp_path / "notes.png"
     text.write_bytes(b"this is not a photo")
     for run in (lambda: app_module.step_through_on_open(str(text), "default", "rcan"),
-                lambda: app_module.explore_channel_of(str(text), False, "default", "rcan", None, 1, 1, 0)):
+                lambda: app_module.VIEW_HANDLERS["channel"].explore(str(text), False, "default", "rcan", None, 1, 1, 0)):
         with pytest.raises(gr.Error, match="notes.png is not an image") as error:
             run()
         assert "\n" not in str(error.value)

@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from explain.analysis import analyze, analyze_any, metrics, recording_for
+from explain.analysis import analyze_any, metrics, recording_for
+from explain.rcan.analysis import analyze
 from explain.experiments import Measure
 from explain.rcan.experiments import forward_at_depth, forward_with_gates, gates_off, gates_uniform, outputs_at_depths
 from explain.safmn.experiments import forward_at_depth as safmn_at_depth

@@ -143,7 +143,8 @@ def test_different_evidence_gives_different_answers() -> None:
 
 
 def test_the_answer_stays_short_with_every_clause(rows: list[dict]) -> None:
-    from explain.analysis import analyze, short_answer
+    from explain.rcan.analysis import analyze
+    from explain.text import short_answer
 
     hr, lr, _ = region(side=48)
     analysis = analyze(tiny_random_rcan(), lr, original=hr, tile=4, view_side=8)

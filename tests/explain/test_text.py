@@ -7,7 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from explain.analysis import analyze, analyze_any, explainer_markdown, short_answer
+from explain.analysis import analyze_any, explainer_markdown
+from explain.rcan.analysis import analyze
+from explain.text import short_answer
 from explain.glossary import GLOSSARY, definition, terms_in, with_tooltips
 from explain.text import MAX_ANSWER_WORDS, word_count
 from sr_core.protocol.evaluate import make_lr
@@ -67,7 +69,7 @@ def test_short_answer_is_plain_short_and_from_this_run(with_original):
         assert definition(word) is not None, f"{word!r} is jargon without a glossary entry"
     o = analysis.texture.original
     if with_original:
-        assert ("dB closer to the original than bicubic" in answer) == (o.psnr_rcan > o.psnr_bicubic)
+        assert ("dB closer to the original than bicubic" in answer) == (o.psnr_model > o.psnr_bicubic)
         assert f"{100 * analysis.texture.real_detail_share:.0f}% of the added detail sits where the original" in answer
         analysis.texture.hf_energy_ratio = 10 * analysis.texture.hf_energy_ratio_original  # more than the original
         invented = short_answer(analysis)

@@ -46,7 +46,7 @@ def test_texture_evidence_ratio_is_one_for_bicubic_and_above_one_with_added_deta
     same = texture_evidence(lr, bicubic, 3)
     assert abs(same.hf_energy_ratio - 1) < 1e-9
     assert same.zoom.left < 16  # the zoomed crop sits on the textured half
-    assert same.rcan_zoom.shape == same.bicubic_zoom.shape == (3 * same.zoom.height, 3 * same.zoom.width, 3)
+    assert same.model_zoom.shape == same.bicubic_zoom.shape == (3 * same.zoom.height, 3 * same.zoom.width, 3)
     detailed = np.clip(bicubic + 0.1 * RNG.standard_normal(bicubic.shape), 0, 1).astype(np.float32)
     assert texture_evidence(lr, detailed, 3).hf_energy_ratio > 2
 
@@ -56,11 +56,11 @@ def test_comparison_with_original_follows_the_paper_protocol():
     lr = make_lr(hr, 3)
     as_bicubic = compare_with_original(hr, lr, bicubic_upscale(lr, 3), 3)
     assert as_bicubic.size == (60, 48) and as_bicubic.shave == 3
-    assert as_bicubic.psnr_rcan == as_bicubic.psnr_bicubic and as_bicubic.ssim_rcan == as_bicubic.ssim_bicubic
+    assert as_bicubic.psnr_model == as_bicubic.psnr_bicubic and as_bicubic.ssim_model == as_bicubic.ssim_bicubic
     perfect = compare_with_original(hr, lr, hr, 3)
-    assert perfect.psnr_rcan == float("inf") and perfect.ssim_rcan > 0.999
-    assert not perfect.error_rcan.any() and perfect.error_bicubic.mean() > 1
-    assert perfect.error_rcan.shape == (48 - 6, 60 - 6)  # the protocol's border shaved from the maps too
+    assert perfect.psnr_model == float("inf") and perfect.ssim_model > 0.999
+    assert not perfect.error_model.any() and perfect.error_bicubic.mean() > 1
+    assert perfect.error_model.shape == (48 - 6, 60 - 6)  # the protocol's border shaved from the maps too
 
 
 def test_texture_evidence_with_the_original_adds_its_crop_and_spectrum():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from explain.analysis import analyze
+from explain.rcan.analysis import analyze
 from tests.conftest import tiny_random_rcan
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from explain.analysis import analyze
+from explain.rcan.analysis import analyze
 from explain.rcan.attention import texture_attention, tile_attention
 from explain.tiles import tile_average, tile_grid
 from explain.rcan.capture import capture_forward

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from explain.analysis import explore_channel
+from explain.analysis import explore_view
 from explain.hooks import outputs_replaced
 from explain.rcan.capture import attention_layers, capture_forward
 from explain.rcan.experiments import forward_with_gates
@@ -91,11 +91,11 @@ def test_a_slider_value_counts_as_its_whole_number(model, photo) -> None:
 
 def test_only_rcan_has_a_channel_view(photo) -> None:
     with pytest.raises(ValueError, match="needs an RCAN"):
-        explore_channel(SAFMN(SAFMNConfig(dim=8, n_blocks=1, scale=3)), photo, 1, 1, 0)
+        explore_view("channel", SAFMN(SAFMNConfig(dim=8, n_blocks=1, scale=3)), photo, (1, 1, 0))
 
 
 def test_the_figure_and_readout_say_the_numbers(model, photo) -> None:
-    figure, text, numbers = explore_channel(model, photo, 2, 1, 3)
+    figure, text, numbers = explore_view("channel", model, photo, (2, 1, 3))
     assert f"gate {numbers['gate']:.2f}" in figure.layout.title.text
     assert f"{100 * numbers['share']:.1f}%" in text and f"rank {numbers['gate_rank']} of 8" in text
     assert numbers["even_share"] == pytest.approx(1 / 8)

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from explain.analysis import analyze
+from explain.rcan.analysis import analyze
 from explain.cli import main
 from explain.rcan.capture import feature_extractor
 from explain.rcan.featsharp import (

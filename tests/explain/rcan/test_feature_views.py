@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from explain.analysis import analyze
+from explain.rcan.analysis import analyze
 from explain.rcan.feature_views import (
     VIEW_NAMES,
     align_to_features,
