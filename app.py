@@ -58,7 +58,7 @@ LONG_RUN_S = 10.0  # announce the estimate before runs expected to take longer t
 # SAFMN the server's (sr_core.weights.model_spec).
 MODEL_CHOICES = list(zip(("RCAN — best textures", "SAFMN — fast"), MODELS))
 # Auto: bf16 on CPUs with native bf16 (1.75-1.96x the fp32 reference on the AMD EPYC test machine, >= 57 dB from
-# fp32 on the example photos; README "Performance"), fp16 on a GPU, else fp32.
+# fp32 on the example photos; docs/performance.md), fp16 on a GPU, else fp32.
 PRECISION_CHOICES = [("Auto", "auto"), ("fp32 (exact)", "fp32"), ("bf16", "bf16")]
 UI_ONLY = {"queue": False, "api_visibility": "private"}  # unqueued page helpers: no model, not in the API or MCP
 MODEL_RUNS = model_queue(MODEL_CONCURRENCY)  # the one queue every model run waits in

@@ -29,7 +29,7 @@ BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 # architecture of each, and its file (the descriptor's `bundled`).
 BUNDLED_ARCH = {"bundled": "RCAN", "bundled-safmn": "SAFMN", "bundled-jpeg": "RCAN"}
 BUNDLED = {spec: BUNDLED_DIR / architecture_named(name).bundled for spec, name in BUNDLED_ARCH.items()}
-# The JPEG-aware RCAN: the bundled RCAN fine-tuned on JPEG-compressed inputs (README, its model card section).
+# The JPEG-aware RCAN: the bundled RCAN fine-tuned on JPEG-compressed inputs (docs/jpeg.md, its model card).
 BUNDLED["bundled-jpeg"] = BUNDLED_DIR / "rcan_x3_jpeg.safetensors"
 BUNDLED_RCAN = BUNDLED["bundled"]
 # Hub specs: where each looks on the Hub, and which bundled model serves when the Hub cannot. "hub-safmn" is
@@ -116,7 +116,8 @@ def hub_location(settings: HubSettings, path: Path) -> str:
 
 def load_file(path: Path, source: str, location: str | None = None) -> LoadedWeights:
     if source == "bundled" and not path.is_file():
-        raise CheckpointError(f"the bundled weights are missing: {path} (see README, 'The bundled model (model card)')")
+        raise CheckpointError(f"the bundled weights are missing: {path} "
+                              "(see docs/training.md, 'The bundled RCAN (model card)')")
     model, arch = model_from_state_dict(read_state_dict(path), read_metadata(path))
     return LoadedWeights(model, arch, source, location or str(path), count_parameters(model),
                          config=model.config.to_dict())
