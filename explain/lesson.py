@@ -24,6 +24,7 @@ from sr_core.tools.ablation import MECHANISMS
 # networks (cause and effect), depth, and the training data.
 MAIN_PATH = ("photo", "texture_evidence", "added_detail", "retrained", "depth", "training_data")
 TITLE_CHARS = 80  # a title line's characters: the app's plots are about 900 px wide at 17 px type
+TITLE_LINE_PX = 22  # the room each further title line takes above the plot
 DATA_MECHANISMS = frozenset(m.name for m in MECHANISMS if m.with_arm.startswith("data_"))
 
 
@@ -171,5 +172,8 @@ def title_main_path(a: BaseAnalysis, figures: dict) -> dict:
     """The main path's figures titled with their number and claim, broken into lines that fit the app's plots
     (plotly does not wrap), in place; returns `figures`."""
     for step in main_path(a, figures):
-        figures[step.key].update_layout(title=dict(text="<br>".join(textwrap.wrap(step.title, TITLE_CHARS))))
+        lines = textwrap.wrap(step.title, TITLE_CHARS)
+        figure = figures[step.key]
+        top = figure.layout.margin.t if figure.layout.margin.t is not None else 100
+        figure.update_layout(title=dict(text="<br>".join(lines)), margin=dict(t=top + TITLE_LINE_PX * (len(lines) - 1)))
     return figures
