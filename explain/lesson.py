@@ -48,7 +48,7 @@ def interval(low: float, high: float, unit: str = " dB") -> str:
 
 
 def effect_phrase(claim: Claim) -> str:
-    """"+1.66 dB (95% interval +0.87 to +2.44 dB, n = 14)" or "no measurable difference (...)"."""
+    """"+1.65 dB (95% interval +0.87 to +2.44 dB, n = 14)" or "no measurable difference (...)"."""
     e = claim.effect
     numbers = f"{e.effect_db:+.2f} dB ({interval(e.low, e.high)}, n = {e.n})"
     return numbers if claim.supported else f"no measurable difference ({numbers})"
