@@ -58,7 +58,14 @@ def test_the_space_front_matter_lists_the_hub_weights():
 def test_every_picture_the_readme_shows_is_in_the_repo() -> None:
     import re
 
-    pictures = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", README.read_text(encoding="utf-8"))
-    assert "docs/screenshots/linked_channel_view.png" in pictures and "docs/screenshots/step_through.png" in pictures
-    missing = [p for p in pictures if not p.startswith("http") and not (REPO / p).is_file()]
+    def pictures(page: Path) -> list[Path]:
+        return [page.parent / p for p in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", page.read_text(encoding="utf-8"))
+                if not p.startswith("http")]
+
+    shown = {p.resolve().relative_to(REPO).as_posix() for page in (README, REPO / "docs" / "explanation.md")
+             for p in pictures(page)}
+    assert {"docs/screenshots/lesson_main_path.png", "docs/screenshots/handout_page_1.png"} <= {
+        p.relative_to(REPO).as_posix() for p in pictures(README)}
+    assert {"docs/screenshots/linked_channel_view.png", "docs/screenshots/step_through.png"} <= shown
+    missing = [p for p in shown if not (REPO / p).is_file()]
     assert not missing, missing
