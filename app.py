@@ -53,7 +53,7 @@ TILE_CHOICES = [128, 256, 512, 1024]
 LONG_RUN_S = 10.0  # announce the estimate before runs expected to take longer than this
 
 # Auto: bf16 on CPUs with native bf16 (1.75-1.96x the fp32 reference on the AMD EPYC test machine, >= 57 dB from
-# fp32 on the example photos; README "Performance"), fp16 on a GPU, else fp32.
+# fp32 on the example photos; docs/performance.md), fp16 on a GPU, else fp32.
 PRECISION_CHOICES = [("Auto", "auto"), ("fp32 (exact)", "fp32"), ("bf16", "bf16")]
 UI_ONLY = {"queue": False, "api_visibility": "private"}  # unqueued page helpers: no model, not in the API or MCP
 MODEL_RUNS = model_queue(MODEL_CONCURRENCY)  # the one queue every model run waits in

@@ -1,4 +1,4 @@
-"""The README's tables and plot of the retrained-ablation study, from its record.
+"""The tables and plot of the retrained-ablation study, from its record.
 
     python bench/ablation_plot.py [--json bench/results/ablation_study.json] [--png bench/results/ablation_study.png]
 

@@ -1,4 +1,4 @@
-"""The README's table, finding and plot of the dataset-distillation study, from its record.
+"""The table, finding and plot of the dataset-distillation study, from its record.
 
     python bench/distill_study_plot.py [--json bench/results/distill_study.json] [--png bench/results/distill_study.png]
 

@@ -1,4 +1,4 @@
-"""Quality versus time for the app's two models, measured on this machine.
+"""Quality versus time for the app's two models, measured on the machine that runs it.
 
     python bench/quality_vs_time.py [--threads N] [--side 128] [--runs 5] [--full-rcan-side 48]
                                     [--rcan bundled] [--safmn bundled-safmn] [--set5 DIR] [--out PATH]

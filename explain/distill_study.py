@@ -27,7 +27,7 @@ DODGE = {"texture": 0.94, "gradient": 1.06}
 MIN_SPAN_DB = 1.0  # the PSNR axis spans at least this, so that hundredths of a dB do not look like a cliff
 SETS = (("set5", "Set5"), ("set14", "Set14"))
 COMMAND = ("python -m sr_core study --data T91 BSD200 General100 --eval Set5 Set14 --steps 6000 "
-           "--extra-keep 0.025")  # the folders are those of ../shared/data/sr (README: the full line)
+           "--extra-keep 0.025")  # the folders are those of ../shared/data/sr (docs/studies.md: the full line)
 # How each kind of arm is drawn: the random shares (and the full set) as one curve, the chosen subsets as marks.
 STYLES = {
     "random": dict(name="random share (and the full set)", color="#495057", symbol="circle"),

@@ -50,7 +50,7 @@ SOURCES = """\
   and, given the original, against the original's features.
 - **Dataset distillation for SR**: Dietz et al., {distillation}. SR networks trained on a distilled 9% of their
   training data keep nearly the same PSNR: how much training data a model needs. The bundled models saw 371
-  photos (T91, BSD200, General100; see the README), where the RCAN paper trained on DIV2K's 800 larger ones.
+  photos (T91, BSD200, General100; see docs/training.md), where the RCAN paper trained on DIV2K's 800 larger ones.
   This project re-ran the question on a CPU (chart *How much data do textures need?*, Workflow & sources tab):
   {study}
   Photos from the training set (BSD200) flatter the bundled models.

@@ -4,7 +4,7 @@ A model that learned from clean bicubic pairs sharpens JPEG blocking and ringing
 fine-tuned on JPEG-compressed inputs (a descriptor's `Weights(jpeg=True)`, the default model's `bundled-jpeg`)
 undo them instead. So a JPEG goes to the JPEG-aware weights and a lossless file to the clean ones. A JPEG saved at a quality of
 NEAR_LOSSLESS_FROM or more carries so few artefacts that the clean model scores as well or better there
-(measured: bench/jpeg_photos.py, README "JPEG photos"), so it goes to the clean one too.
+(measured: bench/jpeg_photos.py, docs/jpeg.md), so it goes to the clean one too.
 
 Applies where no weights are named: the CLI without --weights and without $SR_WEIGHTS, the app's and the API's
 default weights choice. Naming weights (`--weights bundled`, the app's "bundled") always wins.

@@ -19,7 +19,8 @@ from sr_core.models import (ARCHITECTURES, Architecture, architecture_keyed, arc
                             model_from_state_dict)
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
-# Models trained by this project and shipped in the repo, by spec name ("bundled" is the default model's).
+# Models trained by this project and shipped in the repo, by spec name ("bundled" is the default model's;
+# "bundled-jpeg" its JPEG-aware fine-tuning, docs/jpeg.md).
 BUNDLED = {w.spec: BUNDLED_DIR / w.file for arch in ARCHITECTURES for w in arch.weights if w.file}
 BUNDLED_RCAN = BUNDLED["bundled"]
 # Hub specs: where each looks on the Hub, and which bundled model serves when the Hub cannot.
@@ -117,7 +118,8 @@ def hub_location(settings: HubSettings, path: Path) -> str:
 
 def load_file(path: Path, source: str, location: str | None = None) -> LoadedWeights:
     if source == "bundled" and not path.is_file():
-        raise CheckpointError(f"the bundled weights are missing: {path} (see README, 'The bundled model (model card)')")
+        raise CheckpointError(f"the bundled weights are missing: {path} "
+                              "(see docs/training.md, 'The bundled RCAN (model card)')")
     model, arch = model_from_state_dict(read_state_dict(path), read_metadata(path))
     return LoadedWeights(model, arch, source, location or str(path), count_parameters(model),
                          config=model.config.to_dict())

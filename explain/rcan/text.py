@@ -77,8 +77,8 @@ def learned_text(a: RCANAnalysis) -> str:
         gain = v["featsharp"].hr_similarity - v["jbu"].hr_similarity
         text += (f" Against the original's features it scores {fmt(v['featsharp'].hr_similarity, '.3f')}, "
                  f"{fmt(gain, '+.3f')} against the training-free *jbu* on this one window; over 139 windows of "
-                 "Set5, Set14 and the examples it is 0.036 below *jbu* (95% interval 0.032 to 0.039; README, "
-                 "bench/featsharp_compare.py).")
+                 "Set5, Set14 and the examples it is 0.036 below *jbu* (95% interval 0.032 to 0.039; "
+                 "docs/explanation.md, bench/featsharp_compare.py).")
     return text + "\n"
 
 
