@@ -484,13 +484,14 @@ def upscale_tab(demo: gr.Blocks, banner: gr.Markdown, default_engine: ServedMode
                         info="Smaller tiles use less memory. Every size gives exactly the same picture.",
                         elem_id="tile"), "tile")
                     ensemble = strict_bool(gr.Checkbox(
-                        False, label="Self-ensemble (RCAN+)",
+                        False, label="Self-ensemble (×8)",
                         info="Averages 8 flipped and rotated passes: a little sharper, 8× slower.",
                         elem_id="ensemble"), "ensemble")
+                    default_arch = architecture_keyed(DEFAULT_MODEL).name
                     weights = strict_choice(gr.Dropdown(
-                        weight_choices(), value="default", label="RCAN weights",
-                        info="For RCAN: the server's default, the Hugging Face Hub, or the small built-in model.",
-                        elem_id="weights"), "weights")
+                        weight_choices(), value="default", label=f"{default_arch} weights",
+                        info=f"For {default_arch}: the server's default, the Hugging Face Hub, or a model trained "
+                             "here.", elem_id="weights"), "weights")
                     precision = strict_choice(gr.Radio(
                         PRECISION_CHOICES, value="auto", label="Precision",
                         info="Auto: bf16 on CPUs that compute it natively (about 2× faster here, PSNR ≥ 50 dB "

@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also the PSNR of each image's most and least textured quarter of 48 px tiles "
                          "(sr_core.protocol.texture_split; the ablation study's texture_psnr and flat_psnr)")
 
-    tr = commands.add_parser("train", help="train a model from a recipe (RCAN or SAFMN; sr_core.models)")
+    tr = commands.add_parser("train", help="train a model from a recipe (each architecture's, sr_core.models)")
     tr.add_argument("--data", nargs="+", type=Path, required=True, metavar="DIR")
     tr.add_argument("--config", required=True)
     tr.add_argument("--out", required=True, type=Path, metavar="PATH", help="weights file (.safetensors)")
