@@ -8,6 +8,7 @@ look inside RCAN stay empty: `/explain` returns the same outputs whichever model
 from __future__ import annotations
 
 from explain.captions import HOW_TO_READ
+from explain.explainers import explainer_named
 from explain.glossary import with_tooltips
 from explain.stats import effect_verdict
 
@@ -58,9 +59,10 @@ def _number(value: float | None, digits: int = 2) -> str:
 def summary_markdown(metrics: dict) -> str:
     """The plain answer, then the headline numbers of this run, from `explain.analysis.metrics`."""
     texture, arch, experiments = metrics["texture"], metrics["model"]["arch"], metrics["experiments"]
+    explainer = explainer_named(arch)
     tag = arch.lower()  # the texture keys name the model's side: hf_energy_ratio_rcan_vs_bicubic, psnr_safmn, ...
     unit = experiments["depth_unit"]
-    ablation = experiments["attention_off" if arch == "RCAN" else "modulation_off"]
+    ablation = experiments[explainer.ablation]
     depth = experiments["depth"]
     lines = [
         metrics["answer"]["short"],
@@ -72,7 +74,7 @@ def summary_markdown(metrics: dict) -> str:
         "for 90% of the detail" + ("" if depth[0]["psnr"] is None else
                                    f"; PSNR {_number(depth[0]['psnr'])} dB with none, {_number(depth[-1]['psnr'])} "
                                    "dB with all") + ".",
-        f"**{'Attention' if arch == 'RCAN' else 'Modulation'} off:** the output changes by "
+        f"**{explainer.ablation_label}:** the output changes by "
         f"{_number(ablation['mean_abs_change'], 1)} brightness levels on average, "
         f"{_number(None if (share := ablation['texture_share_of_change']) is None else 100 * share, 0)}% of it "
         "on the most textured quarter "
