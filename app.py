@@ -29,13 +29,15 @@ from app_serving.runs import (MODEL_CONCURRENCY, QUEUE_SIZE, STOP_FLAGS, model_q
 from app_serving.wording import banner_text
 from app_serving.zerogpu import ZEROGPU_DEFAULT_S, on_gpu, upscale_gpu_seconds
 from explain.explainers import View, explainers
-from explain.captions import CAPTIONS, STUDY_CAPTION
+from explain.captions import STUDY_CAPTION
 from explain.distill_study import study_section
-from explain.glossary import with_tooltips
+from explain.glossary import TOOLTIP_CSS, with_tooltips
 from explain.quality import quality_section, tradeoff_line
 from explain.steps import Step
+from explain.lesson import MAIN_PATH
 from explain.summary import (
-    EXPLAIN_FIGURES, LAYOUT_ORDER, RCAN_ONLY, SECTION_HEADINGS, first_slot,
+    EXPLAIN_FIGURES, EXPLORE_FURTHER, FIGURE_CAPTIONS, FIRST_SLOT, OWN_SLOTS, SECTION_HEADINGS, first_slot,
+    lesson_glossary, own_slots_shown,
 )
 from sr_core.engine import DEFAULT_TILE
 from sr_core.errors import WeightsError
@@ -197,7 +199,7 @@ def explain(
         precision: what the whole photo is enlarged in, as for upscale: "auto" (default), "fp32" or "bf16"; the experiments run the network as trained.
 
     Returns:
-        Ten figures (Plotly JSON; empty where the model has none) in this order: texture evidence, error maps, depth, ablation, added detail, the model's own figure (RCAN's gates or SAFMN's modulation maps), then RCAN's boosted channels, texture map, feature views and their scores; a summary in Markdown (the plain answer and headline numbers); all the numbers as JSON (metrics, with answer.short); the workflow figure; and the full explanation in Markdown with glossary tooltips.
+        Fourteen figures (Plotly JSON; empty where the model has none) in this order: texture evidence, error maps, depth, ablation, added detail, the model's own figure (RCAN's gates or SAFMN's modulation maps), then RCAN's boosted channels, texture map, feature views and their scores, the retrained networks and their effects, the photo and its enlargement, and the training data; a summary in Markdown (the plain answer and headline numbers); all the numbers as JSON (metrics, with answer.short); the workflow figure; and the full explanation in Markdown with glossary tooltips.
     """
     photo = read_photo(image)  # a missing or bad photo is refused before anything is looked up
     progress(0.1, desc="Looking inside the network")
@@ -223,16 +225,17 @@ def not_explained_yet() -> tuple:
 def arrange_explain_tab(metrics: dict | None) -> tuple:
     """After an explanation: the sections of the model that ran, and the error maps only with an original.
 
-    Outputs, in order: the first slot's heading, plot (label) and help text; the columns of RCAN_ONLY; the error
+    Outputs, in order: the first slot's heading, plot (label) and help text; the columns of OWN_SLOTS; the error
     maps' column. A new photo (no metrics) keeps the layout and hides the error maps."""
     if metrics is None:
-        return (*(gr.update() for _ in range(3 + len(RCAN_ONLY))), gr.update(visible=False))
-    first, help_text = first_slot(metrics["model"]["arch"])
+        return (*(gr.update() for _ in range(3 + len(OWN_SLOTS))), gr.update(visible=False))
+    arch = metrics["model"]["arch"]
+    heading, caption, help_text = first_slot(arch)
     return (
-        gr.update(value=f"### {SECTION_HEADINGS[first]}"),
-        gr.update(label=CAPTIONS[first]),
+        gr.update(value=f"### {heading}"),
+        gr.update(label=caption),
         gr.update(value=help_text),
-        *(gr.update(visible=first == "attention_heatmap") for _ in RCAN_ONLY),
+        *(gr.update(visible=shown) for shown in own_slots_shown(arch)),
         gr.update(visible=bool(metrics["texture"]["original"])),
     )
 
@@ -289,17 +292,19 @@ def original_mode_for(image: str | None) -> dict:
     return gr.update(value=is_example(image))
 
 
-# --- "Workflow & sources" tab: handlers --------------------
+# --- The step-through ("Explore further" in the explanation tab): handlers --------------------
 
 
 @on_gpu(duration=ZEROGPU_DEFAULT_S)  # one pass over the photo, bounded by the pixel limit
 @model_run
-def step_through_on_open(image: str | None, weights: str, model: str, precision: str = "auto") -> tuple:
-    """Opening the workflow tab runs the network once on the whole photo, stage by stage (or shows the cached
-    run): the steps, the first step shown, and the overview strip."""
+def step_through_on_open(image: str | None, weights: str, model: str, precision: str = "auto",
+                         have_original: bool = False) -> tuple:
+    """Opening "Explore further" runs the network (in the precision chosen) once on the image the explanation
+    analyses (the whole photo, or with "I have the original" the original shrunk ×3), stage by stage (or shows the
+    cached run): the steps, the first step shown, and the overview strip."""
     if not image:
         return not_stepped_yet()
-    steps = jobs.steps_of(image, weights, model, precision)
+    steps = jobs.steps_of(image, weights, model, bool(have_original), precision)
     strip = [(step.thumbnail, f"{i + 1}. {step.name}") for i, step in enumerate(steps)]
     return (steps, *show_step(steps, 0), strip)
 
@@ -334,7 +339,8 @@ def intro(scale: int) -> str:
 
 EXPLAIN_INTRO = """\
 ### What technology keeps fine textures so clean?
-The answer comes first, written from this photo's own numbers; below it, each claim with its figure. Hover an
+The answer comes first, written from this photo's own numbers; below it, the lesson in six figures, each titled
+with its claim and its number, with how to read it beside it; the rest is under *Explore further*. Hover or tap an
 underlined term for its definition. Everything is computed for the photo in the **Upscale** tab with the model chosen
 there, when you open this tab (or press *Explain*), so enlarging never waits for it: the experiments change the network and show what happens to *your*
 photo. **I have the original** treats your upload as the sharp original: it is shrunk ×3 the way the RCAN paper
@@ -357,7 +363,10 @@ CSS = """
 #banner { border: 1px solid var(--color-accent); border-radius: 8px; padding: 4px 12px;
           background: var(--color-accent-soft); }
 .caption { color: var(--body-text-color-subdued); font-size: 0.95em; margin: 0 0 18px 4px; }
-abbr[title] { text-decoration: underline dotted; cursor: help; }
+/* Tables keep their words whole; a table wider than its column scrolls instead. */
+.prose table { display: block; overflow-x: auto; }
+.prose td, .prose th { word-break: normal !important; overflow-wrap: normal !important; hyphens: manual; }
+.how-to-read { margin-top: 2.2em; }
 /* Numbered lists of 10 or more items: room for two-digit markers ("10.", not ".0."). */
 .prose ol, .md ol { padding-left: 2.6em; list-style-position: outside; }
 #slider-hint { color: var(--body-text-color-subdued); margin-top: -6px; }
@@ -373,7 +382,8 @@ def theme() -> gr.themes.Base:
     )
 
 
-NOT_STEPPED = "*Choose a photo in the **Upscale** tab: its run through the network appears here, step by step.*"
+NOT_STEPPED = ("*Choose a photo in the **Upscale** tab, then open **Explore further** (close and open it again after a "
+               "change): the analysed image's run through the network appears here, step by step.*")
 
 
 def example_gallery(photo: gr.Image, outputs: list) -> gr.Examples:
@@ -530,6 +540,8 @@ def upscale_tab(demo: gr.Blocks, banner: gr.Markdown, default_engine: ServedMode
 
 
 def explain_tab(upscaled: UpscaleTab, default_engine: ServedModel) -> ExplainTab:
+    """The lesson's main path, each figure with how to read it beside it, the glossary, then "Explore further"
+    (collapsed): the evidence in numbers, the knock-outs, the views inside the network, the step-through."""
     photo, examples = upscaled.photo, upscaled.examples
     with gr.Tab("How textures are kept", id="explain", elem_id="tab-explain") as tab:
         gr.Markdown(with_tooltips(EXPLAIN_INTRO))
@@ -541,28 +553,44 @@ def explain_tab(upscaled: UpscaleTab, default_engine: ServedModel) -> ExplainTab
         summary = gr.Markdown(NOT_EXPLAINED, label="Summary", elem_id="explain-summary")
         plots: dict[str, gr.Plot] = {}
         columns: dict[str, gr.Column] = {}
+        arch = default_engine.weights.arch  # the own section shown before any explanation: the default model's
+        gr.Markdown(f"### {SECTION_HEADINGS[MAIN_PATH[0]]}", elem_id="main-path-heading")
+        for key in MAIN_PATH:
+            with gr.Row(equal_height=False, elem_classes=["lesson-figure"]) as columns[key]:
+                with gr.Column(scale=3, min_width=320):
+                    plots[key] = gr.Plot(label=FIGURE_CAPTIONS[key], format="png",
+                                         elem_id=f"plot-{key.replace('_', '-')}")
+                with gr.Column(scale=1, min_width=220):
+                    gr.Markdown(with_tooltips(f"**How to read it.** {EXPLAIN_FIGURES[key]}"),
+                                elem_classes=["caption", "how-to-read"])
+        gr.Markdown("### Words used (hover or tap an underlined term to see its meaning)\n\n" + lesson_glossary(),
+                    elem_id="lesson-glossary")
         views: dict[str, tuple[list[gr.Slider], list]] = {}
-        for key in LAYOUT_ORDER:
-            with gr.Column(visible=key != "original_errors") as columns[key]:
-                if key in SECTION_HEADINGS:
-                    heading = gr.Markdown(f"### {SECTION_HEADINGS[key]}")
-                plots[key] = gr.Plot(label=CAPTIONS[key], format="png", elem_id=f"plot-{key.replace('_', '-')}")
-                help_text = gr.Markdown(with_tooltips(EXPLAIN_FIGURES[key]), elem_classes=["caption"])
-                for handlers in VIEW_HANDLERS.values():
-                    if handlers.view.after == key:
-                        views[handlers.view.key] = view_panel(handlers.view, default_engine.weights.model)
-            if key == "attention_heatmap":
-                first = [heading, plots[key], help_text]
+        with gr.Accordion("Explore further: the numbers behind the figures, knock-outs, inside the network, the "
+                          "step-through", open=False, elem_id="explore-further") as explore:
+            for key in EXPLORE_FURTHER:
+                with gr.Column(visible=key != "original_errors") as columns[key]:
+                    if key in SECTION_HEADINGS or key == FIRST_SLOT:
+                        heading = gr.Markdown(f"### {SECTION_HEADINGS.get(key) or first_slot(arch)[0]}")
+                    plots[key] = gr.Plot(label=FIGURE_CAPTIONS[key], format="png",
+                                         elem_id=f"plot-{key.replace('_', '-')}")
+                    help_text = gr.Markdown(with_tooltips(EXPLAIN_FIGURES[key]), elem_classes=["caption"])
+                    for handlers in VIEW_HANDLERS.values():
+                        if handlers.view.after == key:
+                            views[handlers.view.key] = view_panel(handlers.view, default_engine.weights.model)
+                if key == FIRST_SLOT:
+                    first = [heading, plots[key], help_text]
+            step_through = step_through_section()
         with gr.Accordion("All the numbers (metrics JSON)", open=False, elem_id="metrics-accordion"):
             metrics_json = gr.JSON(label="metrics", elem_id="metrics")
         # outputs of the explanation shown in the workflow tab, rendered there
-        workflow_plot = gr.Plot(label=CAPTIONS["workflow"], format="png", elem_id="plot-workflow", render=False)
+        workflow_plot = gr.Plot(label=FIGURE_CAPTIONS["workflow"], format="png", elem_id="plot-workflow", render=False)
         explainer = gr.Markdown(NOT_EXPLAINED, label="Explainer", elem_id="explainer", render=False)
 
         inputs = [photo, have_original, upscaled.weights, upscaled.model, upscaled.focus, upscaled.precision]
         explained = ExplainTab(
             inputs, [*(plots[key] for key in EXPLAIN_FIGURES), summary, metrics_json, workflow_plot, explainer],
-            [*first, *(columns[key] for key in RCAN_ONLY), columns["original_errors"]], views)
+            [*first, *(columns[key] for key in OWN_SLOTS), columns["original_errors"]], views)
         explained.follow(explain_button.click(explain, inputs, explained.outputs, api_name="explain",
                                               show_progress_on=[summary], **MODEL_RUNS))
         explained.follow(tab.select(explain_on_open, inputs, explained.outputs, api_visibility="private",
@@ -580,7 +608,57 @@ def explain_tab(upscaled: UpscaleTab, default_engine: ServedModel) -> ExplainTab
                 new_photo.then(lambda text=handlers.view.empty_text: (None, text), None, outputs, **UI_ONLY)
         on_new_photo(photo, examples, original_mode_for, photo, have_original)
         photo.select(not_explained_yet, None, explained.outputs, **UI_ONLY)  # a new focus
+        step_through.wire([photo, upscaled.weights, upscaled.model, upscaled.precision, have_original], explore,
+                          upscaled)
     return explained
+
+
+@dataclass
+class StepThrough:
+    """The step-through's components: the run's steps, the one shown, its picture, caption and the overview."""
+
+    steps: gr.State
+    index: gr.State
+    image: gr.Image
+    caption: gr.Markdown
+    previous: gr.Button
+    next: gr.Button
+    strip: gr.Gallery
+
+    def wire(self, inputs: list, explore: gr.Accordion, upscaled: UpscaleTab) -> None:
+        """Opening "Explore further" runs the network on the very image the explanation analysed, stage by stage
+        (with "I have the original", the original shrunk ×3); a new photo or a new choice clears it."""
+        shown = [self.index, self.image, self.caption]
+        outputs = [self.steps, *shown, self.strip]
+        explore.expand(step_through_on_open, inputs, outputs, api_visibility="private",
+                       show_progress_on=[self.image], **MODEL_RUNS)
+        inputs[-1].input(not_stepped_yet, None, outputs, **UI_ONLY)  # the analysed image changes with the box
+        for button, delta in ((self.previous, -1), (self.next, 1)):
+            button.click(lambda steps, index, delta=delta: show_step(steps, index + delta), [self.steps, self.index],
+                         shown, **UI_ONLY)
+        self.strip.select(jump_to_step, [self.steps], shown, **UI_ONLY)
+        on_new_photo(upscaled.photo, upscaled.examples, not_stepped_yet, None, outputs)
+
+
+def step_through_section() -> StepThrough:
+    gr.Markdown("### The analysed photo through the network, step by step", elem_id="step-through-heading")
+    gr.Markdown(
+        "The network runs once more on the image the explanation analysed (with *I have the original*, the "
+        "original shrunk ×3), one stage at a time: each stage's output as a picture, its shape as channels × "
+        "height × width (C × H × W) and the time it took here. Feature maps have dozens of channels; their "
+        "picture is a PCA: pixels with similar features get similar colours.", elem_classes=["caption"])
+    steps, index = gr.State([]), gr.State(0)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=300):
+            image = gr.Image(label="This step", format="png", interactive=False, height=360, elem_id="step-image")
+        with gr.Column(scale=1, min_width=240):
+            caption = gr.Markdown(NOT_STEPPED, elem_id="step-caption")
+            with gr.Row():
+                previous = gr.Button("◀ Previous", elem_id="step-previous")
+                next_ = gr.Button("Next ▶", variant="primary", elem_id="step-next")
+    strip = gr.Gallery(label="All steps (click one to jump to it)", columns=6, height="auto", allow_preview=False,
+                       format="png", elem_id="step-strip")
+    return StepThrough(steps, index, image, caption, previous, next_, strip)
 
 
 def workflow_tab(upscaled: UpscaleTab, explained: ExplainTab, quality_figure, quality_text: str) -> None:
@@ -593,39 +671,10 @@ def workflow_tab(upscaled: UpscaleTab, explained: ExplainTab, quality_figure, qu
         gr.Plot(study_figure, label="PSNR against the share of the training data", format="png",
                 elem_id="plot-distill-study")
         gr.Markdown(study_text, elem_classes=["caption"], elem_id="distill-study-caption")
-        gr.Markdown("### Your photo through the network, step by step")
-        gr.Markdown(
-            "The network runs once more on your whole photo, one stage at a time: each stage's output as "
-            "a picture, its shape as channels × height × width (C × H × W) and the time it took here. "
-            "Feature maps have dozens of channels; their picture is a PCA: pixels with similar features "
-            "get similar colours.", elem_classes=["caption"])
-        steps_state = gr.State([])
-        step_index = gr.State(0)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=2, min_width=300):
-                step_image = gr.Image(label="This step", format="png", interactive=False, height=360,
-                                      elem_id="step-image")
-            with gr.Column(scale=1, min_width=240):
-                step_caption = gr.Markdown(NOT_STEPPED, elem_id="step-caption")
-                with gr.Row():
-                    step_previous = gr.Button("◀ Previous", elem_id="step-previous")
-                    step_next = gr.Button("Next ▶", variant="primary", elem_id="step-next")
-        step_strip = gr.Gallery(label="All steps (click one to jump to it)", columns=6, height="auto",
-                                allow_preview=False, format="png", elem_id="step-strip")
         gr.Markdown("### The analysis region, step by step: input → model → output")
         for output in explained.outputs[-2:]:  # the workflow plot and the explainer
             output.render()
 
-        step_outputs = [step_index, step_image, step_caption]
-        tab.select(step_through_on_open, [upscaled.photo, upscaled.weights, upscaled.model, upscaled.precision],
-                   [steps_state, *step_outputs, step_strip], api_visibility="private",
-                   show_progress_on=[step_image], **MODEL_RUNS)
-        for button, delta in ((step_previous, -1), (step_next, 1)):
-            button.click(lambda steps, index, delta=delta: show_step(steps, index + delta), [steps_state, step_index],
-                         step_outputs, **UI_ONLY)
-        step_strip.select(jump_to_step, [steps_state], step_outputs, **UI_ONLY)
-        on_new_photo(upscaled.photo, upscaled.examples, not_stepped_yet, None,
-                     [steps_state, *step_outputs, step_strip])
         explained.follow(tab.select(explain_on_open, explained.inputs, explained.outputs, api_visibility="private",
                                     show_progress_on=explained.outputs[-1:], **MODEL_RUNS))
 
@@ -648,7 +697,7 @@ def build_demo() -> gr.Blocks:
 
 def launch_options() -> dict:
     """launch() arguments: the serving ones (app_serving.launch) and the page's look."""
-    return serving_launch_options(theme=theme(), css=CSS)
+    return serving_launch_options(theme=theme(), css=CSS + TOOLTIP_CSS)
 
 
 if __name__ == "__main__":

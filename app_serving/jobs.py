@@ -20,6 +20,7 @@ from app_serving.wording import run_info
 from explain.analysis import (analyze_any, build_figures, explainer_markdown, explore_view, metrics,
                               recording_for)
 from explain.glossary import with_tooltips
+from explain.jpeg_view import note_jpeg
 from explain.pipeline import explained_input
 from explain.results import BaseAnalysis
 from explain.steps import Step, step_through_photo
@@ -47,8 +48,8 @@ RECENT: RecentResults[tuple[str, str, str, str], tuple[np.ndarray, dict]] = Rece
 EXPLAINED: RecentResults[tuple, tuple] = RecentResults(size=6)
 # Interactive views by (view, photo's content hash, ground-truth mode, weights, model, precision, click, values).
 EXPLORED: RecentResults[tuple, tuple] = RecentResults(size=12)
-# Step-throughs by (photo's content hash, weights, model, precision): each is a whole forward pass.
-STEPPED: RecentResults[tuple[str, str, str, str], list[Step]] = RecentResults()
+# Step-throughs by (photo's content hash, weights, model, ground-truth mode, precision): each is a whole pass.
+STEPPED: RecentResults[tuple[str, str, str, bool, str], list[Step]] = RecentResults()
 
 
 def model_choices() -> list[tuple[str, str]]:
@@ -204,7 +205,7 @@ def analyze_photo(image: str, photo: InputImage, have_original: bool, weights: s
                                focus=focus)
     analysis.model_info["weights"] = engine.weights.file_name  # metrics.json: the file that served
     analysis.model_info["precision"] = engine.upscaler.precision  # what enlarged the photo, as the report says
-    analysis.jpeg_quality = None if have_original else photo.jpeg_quality
+    note_jpeg(analysis, None if have_original else photo.jpeg_quality)
     return analysis
 
 
@@ -227,11 +228,15 @@ def view_result(key: str, image: str, have_original: bool, weights: str, model: 
     return EXPLORED.get(cache_key)
 
 
-def steps_of(image: str, weights: str, model: str, precision: str) -> list[Step]:
-    """The network (the engine's model, in `precision`) run once on the whole photo, stage by stage; kept."""
-    key = (file_digest(image), weights, model, precision)
+def steps_of(image: str, weights: str, model: str, have_original: bool, precision: str) -> list[Step]:
+    """The network (the engine's model, in `precision`) run once, stage by stage, on the image the explanation
+    analyses: the whole photo, or with "I have the original" the original shrunk as the explanation shrinks it;
+    kept."""
+    key = (file_digest(image), weights, model, have_original, precision)
     steps = STEPPED.get(key)
     if steps is None:
-        steps = step_through_photo(ENGINES.get(weights, model, precision).upscaler.model, read_photo(image).rgb)
+        engine = ENGINES.get(weights, model, precision)
+        rgb = explained_input(read_photo(image).rgb, have_original, None, engine.upscaler.scale)[0]
+        steps = step_through_photo(engine.upscaler.model, rgb)
         STEPPED.put(key, steps)
     return steps

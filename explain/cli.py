@@ -12,6 +12,9 @@ paper's bicubic, so that every output pixel has its ground truth; stderr says wh
 the photo the app would be given (IMAGE, or with `--original` the original, which the app shrinks itself). The
 same photo and options give the app's numbers (tests/explain/test_report.py checks it); the page says which.
 
+`--handout` writes the handout for class as DIR/index.html instead of the full report (explain/classroom.py): four A4
+pages for students and a fifth with the answers for the teacher; metrics.json is the same.
+
 `python -m explain train-featsharp` trains the FeatSharp-style upsampler of the `featsharp` feature view
 (explain/rcan/featsharp_train.py) and writes its weights and card; `--check` compares them with the shipped file.
 """
@@ -40,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where the explanation looks, as a click on the photo in the app (pixels of IMAGE, or "
                         "with --original of HR_IMAGE); default: the most textured region")
     report.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
+    report.add_argument("--handout", action="store_true",
+                        help="write the handout for class instead of the full report: four A4 pages (the question, "
+                        "the photo, the lesson's figures, questions) and a fifth with the answers for the teacher")
     featsharp = commands.add_parser("train-featsharp", help="train the featsharp view's upsampler (recipe)")
     featsharp.add_argument("--data", type=Path, nargs="+", default=None, metavar="DIR",
                            help="training sets (default: T91, BSD200, General100 in ../shared/data/sr)")
@@ -81,6 +87,7 @@ def check_report_paths(args: argparse.Namespace) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     from explain.analysis import analyze_any
+    from explain.jpeg_view import note_jpeg
     from explain.report import Options, write_report
     from sr_core.engine import Upscaler, default_device
     from sr_core.protocol.evaluate import make_lr, mod_crop
@@ -119,11 +126,18 @@ def run_report(args: argparse.Namespace) -> int:
            f"{str(next(model.parameters()).dtype).removeprefix('torch.')}")
     analysis.model_info["precision"] = engine.precision  # what enlarged the photo, into metrics.json's "model"
     analysis.model_info["weights"] = loaded.file_name
-    analysis.jpeg_quality = image.jpeg_quality if rgb is image.rgb else None  # None: the shrunk original ran
+    note_jpeg(analysis, image.jpeg_quality if rgb is image.rgb else None)  # None: the shrunk original ran
     title = f"How {analysis.model_name} enlarges {args.image.name} x{analysis.scale} ({engine.precision})"
     options = Options(photo=(args.original or args.image).name, original=original is not None, focus=args.focus,
                       precision=engine.precision)
-    index, metrics = write_report(analysis, args.output, title, loaded.provenance(), rgb, options)
+    if args.handout:
+        from explain.classroom import write_handout
+
+        photo = rgb if original is None else original.rgb  # the photo the user has
+        index, metrics = write_handout(analysis, args.output, loaded.provenance(), photo,
+                                       (args.original or args.image).name)
+    else:
+        index, metrics = write_report(analysis, args.output, title, loaded.provenance(), rgb, options)
     stderr(f"{args.image.name}: report in {time.perf_counter() - started:.1f}s")
     print(index)
     print(metrics)

@@ -99,36 +99,47 @@ def caption(rows: list[dict]) -> str:
 def distill_study_figure(rows: list[dict]) -> go.Figure:
     """PSNR against the share of the training data (log scale), Set5 left, Set14 right."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=[title for _, title in SETS], horizontal_spacing=0.12)
-    shares = sorted({100 * row["keep"] for row in rows})
-    for col, (key, _) in enumerate(SETS, start=1):
-        for name, style in STYLES.items():
-            chosen = sorted((row for row in rows if kind(row) == name), key=lambda row: row["keep"])
-            if not chosen:
-                continue
-            fig.add_trace(go.Scatter(
-                x=[100 * row["keep"] * DODGE.get(name, 1.0) for row in chosen], y=[row[f"{key}_psnr"] for row in chosen],
-                mode="lines+markers" if name == "random" else "markers", name=style["name"],
-                legendgroup=name, showlegend=col == 1,
-                line=dict(color=style["color"], dash="dot"),
-                marker=dict(color=style["color"], symbol=style["symbol"], size=11),
-                text=[row["arm"] for row in chosen],
-                customdata=[[row[f"{key}_ssim"], row["steps"], row["seconds"], 100 * row["keep"]] for row in chosen],
-                hovertemplate=("<b>%{text}</b>: %{customdata[3]:.2f}% of the data<br>PSNR %{y:.2f} dB, SSIM %{customdata[0]:.4f}"
-                               "<br>%{customdata[1]:,} steps, %{customdata[2]:,.0f} s of training<extra></extra>"),
-            ), row=1, col=col)
-        fig.update_xaxes(type="log", title_text="share of the training data (%, log scale)", row=1, col=col,
-                         tickvals=shares, ticktext=[f"{share:g}%" for share in shares],
-                         range=[math.log10(min(shares)) - 0.15, math.log10(max(shares)) + 0.15])
-        values = [row[f"{key}_psnr"] for row in rows]
-        middle, half = (max(values) + min(values)) / 2, max(MIN_SPAN_DB, max(values) - min(values) + 0.2) / 2
-        fig.update_yaxes(title_text="PSNR (dB, Y, x3)" if col == 1 else None, range=[middle - half, middle + half],
-                         row=1, col=col)
+    add_study_panels(fig, rows, row=1, cols={key: col for col, (key, _) in enumerate(SETS, start=1)})
     fig.update_layout(
         title="How much data do textures need? One small SAFMN per arm, same steps",
         height=440, font=dict(size=12), margin=dict(l=60, r=20, t=70, b=110),
         legend=dict(orientation="h", x=0, xanchor="left", y=-0.25, yanchor="top"),
     )
     return fig
+
+
+def add_study_panels(fig: go.Figure, rows: list[dict], row: int, cols: dict[str, int]) -> None:
+    """The study's points into `fig`'s panels (row, cols[set]) for each test set named ("set5", "set14"): PSNR against
+    the share of the training data (log scale), each point with an error bar of the seed noise (NOISE_DB): a
+    second training seed alone moved the full set that much, so gaps inside the bars are no measurable difference."""
+    shares = sorted({100 * r["keep"] for r in rows})
+    first = min(cols.values())
+    for key, col in cols.items():
+        for name, style in STYLES.items():
+            chosen = sorted((r for r in rows if kind(r) == name), key=lambda r: r["keep"])
+            if not chosen:
+                continue
+            fig.add_trace(go.Scatter(
+                x=[100 * r["keep"] * DODGE.get(name, 1.0) for r in chosen], y=[r[f"{key}_psnr"] for r in chosen],
+                mode="lines+markers" if name == "random" else "markers", name=style["name"],
+                legendgroup=name, showlegend=col == first,
+                line=dict(color=style["color"], dash="dot"),
+                marker=dict(color=style["color"], symbol=style["symbol"], size=11),
+                error_y=dict(type="constant", value=NOISE_DB, color=style["color"], thickness=1.5, width=4),
+                text=[r["arm"] for r in chosen],
+                customdata=[[r[f"{key}_ssim"], r["steps"], r["seconds"], 100 * r["keep"]] for r in chosen],
+                hovertemplate=("<b>%{text}</b>: %{customdata[3]:.2f}% of the data<br>PSNR %{y:.2f} dB "
+                               f"(± {NOISE_DB:.2f} dB seed noise), SSIM %{{customdata[0]:.4f}}"
+                               "<br>%{customdata[1]:,} steps, %{customdata[2]:,.0f} s of training<extra></extra>"),
+            ), row=row, col=col)
+        fig.update_xaxes(type="log", title_text="share of the training data (%, log scale)", row=row, col=col,
+                         tickvals=shares, ticktext=[f"{share:g}%" for share in shares],
+                         range=[math.log10(min(shares)) - 0.15, math.log10(max(shares)) + 0.15])
+        values = [r[f"{key}_psnr"] for r in rows]
+        middle = (max(values) + min(values)) / 2
+        half = max(MIN_SPAN_DB, max(values) - min(values) + 2 * NOISE_DB + 0.2) / 2
+        fig.update_yaxes(title_text=f"PSNR on {dict(SETS)[key]} (dB)", range=[middle - half, middle + half],
+                         row=row, col=col)
 
 
 def study_section(path: Path = STUDY_JSON) -> tuple[go.Figure | None, str]:

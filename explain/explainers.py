@@ -77,6 +77,8 @@ class Explainer:
     # (the engine's model, a dict to fill) -> context manager; None: nothing to record
     record: Callable[[nn.Module, dict], AbstractContextManager] | None = None
     views: tuple[View, ...] = field(default=())
+    # Which of its figures follow which part of its text in the report, by the start of the part's heading
+    figures_after: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=1)

@@ -18,8 +18,12 @@ import plotly.graph_objects as go
 from PIL import Image
 from plotly.subplots import make_subplots
 
+from explain.distill_study import add_study_panels, load_study
+from explain.jpeg_view import LABELS
+from explain.lesson import title_main_path
 from explain.measures import luminance
 from explain.results import BaseAnalysis
+from explain.workflow import chw
 from sr_core.image_io import to_uint8
 
 MAX_IMAGE_SIDE = 384
@@ -110,7 +114,7 @@ def texture_evidence_figure(analysis: BaseAnalysis) -> go.Figure:
         curves.append((f"original ({tex.hf_energy_ratio_original:.2f}x)", tex.power_original, "#2b8a3e"))
     n = len(crops)
     widths = [0.6 / n] * n + [0.4]
-    title = "spectra; (n x) = fine-detail energy over bicubic's"
+    title = "spectra (n x: fine detail over bicubic's)"
     fig = make_subplots(rows=1, cols=n + 1, column_widths=widths, horizontal_spacing=0.09,  # room for "power"
                         subplot_titles=[c for c, _ in crops] + [title])
     for col, (_, crop) in enumerate(crops, start=1):
@@ -126,7 +130,7 @@ def texture_evidence_figure(analysis: BaseAnalysis) -> go.Figure:
     for col in range(1, n + 1):
         fig.update_xaxes(showticklabels=False, showgrid=False, row=1, col=col)
         fig.update_yaxes(showticklabels=False, showgrid=False, autorange="reversed", row=1, col=col)
-    fig.update_xaxes(title_text="frequency (cycles per output pixel; right = finer)", row=1, col=n + 1)
+    fig.update_xaxes(title_text="frequency (right = finer)", row=1, col=n + 1)
     fig.update_yaxes(type="log", title_text="power", row=1, col=n + 1)
     heading = ("Ground truth: close to the original's curve = real detail; above it = invented detail"
                if tex.original_zoom is not None else
@@ -160,38 +164,48 @@ def original_errors_figure(analysis: BaseAnalysis) -> go.Figure:
 
 
 def depth_figure(analysis: BaseAnalysis) -> go.Figure:
-    """The network cut to its first k groups/blocks: the output at the zoomed spot for each k, and the
-    fine-detail energy (and PSNR against the original) against k."""
+    """The network cut to its first k groups/blocks: the output at the zoomed spot for each k; below, fine-detail
+    energy against k and, when the original is known, PSNR against k, each in a panel with its own y-axis."""
     e, tex = analysis.experiments, analysis.texture
     steps = e.depth
     n = len(steps)
-    has_psnr = steps[0].psnr is not None
+    has_psnr = steps[0].psnr is not None and n > 1
+    left = (n + 1) // 2 if has_psnr else n
+    lower = [{"colspan": left}] + [None] * (left - 1)
+    if has_psnr:
+        lower += [{"colspan": n - left}] + [None] * (n - left - 1)
     fig = make_subplots(
-        rows=2, cols=n, specs=[[{}] * n, [{"colspan": n, "secondary_y": has_psnr}] + [None] * (n - 1)],
-        row_heights=[0.45, 0.55], vertical_spacing=0.12,
-        subplot_titles=[f"k = {s.depth}" for s in steps] + ["fine detail and PSNR against k"])
+        rows=2, cols=n, specs=[[{}] * n, lower], row_heights=[0.45, 0.55], vertical_spacing=0.14,
+        horizontal_spacing=0.1,
+        subplot_titles=[f"k = {s.depth}" for s in steps] + ["fine detail against k"] +
+                       (["PSNR against the original"] if has_psnr else []))
     for col, step in enumerate(steps, start=1):
         fig.add_trace(image_trace(tex.zoom.crop(step.output, analysis.scale)), row=1, col=col)
     k = [s.depth for s in steps]
     fig.add_trace(go.Scatter(x=k, y=[s.hf_energy_ratio for s in steps], mode="lines+markers",
-                             name="fine-detail energy (x bicubic)", line=dict(color="#e8590c"),
+                             name="fine-detail energy (x bicubic)", line=dict(color="#e8590c"), showlegend=False,
                              hovertemplate="k=%{x}: %{y:.2f}x bicubic<extra></extra>"), row=2, col=1)
-    if tex.hf_energy_ratio_original is not None:
-        fig.add_hline(y=tex.hf_energy_ratio_original, line_dash="dot", line_color="#2b8a3e",
-                      annotation_text="original's fine-detail energy", annotation_position="top left", row=2, col=1)
+    truth, curve = tex.hf_energy_ratio_original, [s.hf_energy_ratio for s in steps]
+    if truth is not None and math.isfinite(truth) and truth <= 2 * max(curve):
+        fig.add_hline(y=truth, line_dash="dot", line_color="#2b8a3e",
+                      annotation_text="the original's", annotation_position="top left", row=2, col=1)
+    elif truth is not None and math.isfinite(truth):  # far above: a line there would flatten the curve
+        fig.add_annotation(text=f"the original's: {truth:.1f}x, off this scale", xref="x domain", yref="y domain",
+                           x=0.02, y=0.98, xanchor="left", yanchor="top", showarrow=False, font=dict(size=11),
+                           row=2, col=1)
     if has_psnr:
         fig.add_trace(go.Scatter(x=k, y=[s.psnr for s in steps], mode="lines+markers", name="PSNR vs original (dB)",
-                                 line=dict(color="#3b5bdb"), hovertemplate="k=%{x}: %{y:.2f} dB<extra></extra>"),
-                      row=2, col=1, secondary_y=True)
-        fig.update_yaxes(title_text="PSNR (dB)", row=2, col=1, secondary_y=True)
+                                 line=dict(color="#3b5bdb"), showlegend=False,
+                                 hovertemplate="k=%{x}: %{y:.2f} dB<extra></extra>"), row=2, col=left + 1)
+        fig.update_xaxes(title_text=f"k = {e.unit} kept", dtick=1, row=2, col=left + 1)
+        fig.update_yaxes(title_text="PSNR (dB)", row=2, col=left + 1)
     for col in range(1, n + 1):
         fig.update_xaxes(showticklabels=False, showgrid=False, row=1, col=col)
         fig.update_yaxes(showticklabels=False, showgrid=False, autorange="reversed", row=1, col=col)
-    fig.update_xaxes(title_text=f"k = {e.unit} kept (the rest bypassed by the skip connection)", dtick=1,
-                     row=2, col=1)
-    fig.update_yaxes(title_text="fine-detail energy (x bicubic)", row=2, col=1, secondary_y=False)
+    fig.update_xaxes(title_text=f"k = {e.unit} kept (the rest bypassed)", dtick=1, row=2, col=1)
+    fig.update_yaxes(title_text="fine detail (x bicubic)", row=2, col=1)
     fig.update_layout(title=f"Depth: the same network with only its first k {e.unit}", height=560, font=FONT,
-                      margin=dict(l=50, r=50, t=80, b=50), legend=dict(orientation="h", y=-0.15))
+                      margin=dict(l=50, r=20, t=80, b=50))
     return fig
 
 
@@ -228,35 +242,39 @@ def ablation_figure(analysis: BaseAnalysis) -> go.Figure:
 
 
 def retrained_figure(analysis: BaseAnalysis) -> go.Figure:
-    """The zoomed spot enlarged by every retrained arm (RCAN arms on top, the data arms below), with the original
-    and bicubic for reference, each titled with its PSNR against the original and its fine-detail energy."""
-    retrained, tex, s = analysis.retrained, analysis.texture, analysis.scale
-    rcan = [a for a in retrained.arms if not a.arm.startswith("data_")]
-    data = [a for a in retrained.arms if a.arm.startswith("data_")]
+    """The zoomed spot enlarged by the networks retrained without one part each (the data arms are the training-data
+    figure's), after the original and bicubic for reference, each titled with its PSNR against the original and
+    its fine-detail energy."""
+    tex, s = analysis.texture, analysis.scale
+    arms = [a for a in analysis.retrained.arms if not a.arm.startswith("data_")]
     reference = [("original", tex.original_zoom)] if tex.original_zoom is not None else []
     reference.append(("bicubic", tex.bicubic_zoom))
-    rows = [reference[:1] + [(a, tex.zoom.crop(a.output, s)) for a in rcan],
-            reference[1:] + [(a, tex.zoom.crop(a.output, s)) for a in data]]
-    cols = max(len(r) for r in rows)
+    return crop_grid([(name, crop) for name, crop in reference] +
+                     [(arm_title(a), tex.zoom.crop(a.output, s)) for a in arms],
+                     "Retrained without one part each: the same spot, PSNR against the original and fine-detail "
+                     "energy (x bicubic's)")
 
-    def title(arm_or_name) -> str:
-        if isinstance(arm_or_name, str):
-            return arm_or_name
-        psnr = "" if arm_or_name.psnr is None else f"{arm_or_name.psnr:.2f} dB, "
-        return f"{arm_or_name.label}<br>{psnr}detail {arm_or_name.detail_ratio:.2f}x"
 
-    fig = make_subplots(rows=2, cols=cols, horizontal_spacing=0.02, vertical_spacing=0.14,
-                        subplot_titles=[title(r[c][0]) if c < len(r) else "" for r in rows for c in range(cols)])
-    for r, row in enumerate(rows, start=1):
-        for c, (_, crop) in enumerate(row, start=1):
-            fig.add_trace(image_trace(enlarged(crop, 192)), row=r, col=c)
+def arm_title(arm) -> str:  # noqa: ANN001 - explain.retrained.ArmRun
+    psnr = "" if arm.psnr is None else f"{arm.psnr:.2f} dB, "
+    return f"{arm.label}<br>{psnr}detail {arm.detail_ratio:.2f}x"
+
+
+def crop_grid(crops: list[tuple[str, np.ndarray]], title: str, cols: int = 4) -> go.Figure:
+    """Crops of one spot side by side (rows of `cols`), each enlarged without smoothing, on the photo's own
+    brightness scale, each titled."""
+    rows = -(-len(crops) // cols)
+    cols = min(cols, len(crops))
+    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.02, vertical_spacing=0.3 / rows,
+                        subplot_titles=[name for name, _ in crops])
+    for i, (_, crop) in enumerate(crops):
+        fig.add_trace(image_trace(enlarged(crop, 192)), row=i // cols + 1, col=i % cols + 1)
     hide_axes(fig)
-    for index in range(1, 2 * cols + 1):
+    for index in range(1, rows * cols + 1):
         fig.update_yaxes(scaleanchor=f"x{index}", autorange="reversed", row=(index - 1) // cols + 1,
                          col=(index - 1) % cols + 1)
-    fig.update_layout(title="Retrained without one part each: the same spot, PSNR against the original and "
-                            "fine-detail energy (x bicubic's)", height=560, font=FONT,
-                      margin=dict(l=10, r=10, t=110, b=10), plot_bgcolor="white")
+    fig.update_layout(title=title, height=90 + 250 * rows, font=FONT, margin=dict(l=10, r=10, t=110, b=10),
+                      plot_bgcolor="white")
     fig.update_annotations(font=dict(size=10))
     return fig
 
@@ -304,9 +322,61 @@ def added_detail_figure(analysis: BaseAnalysis) -> go.Figure:
     return fig
 
 
+def photo_figure(analysis: BaseAnalysis) -> go.Figure:
+    """The working region as the network received it (each pixel a square) beside its enlargement."""
+    s, model = analysis.scale, analysis.model_name
+    height, width = analysis.lr_region.shape[:2]
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.03, subplot_titles=(
+        f"what the network received: {width} × {height} pixels", f"{model}, ×{s}: {width * s} × {height * s} pixels"))
+    fig.add_trace(image_trace(analysis.lr_region, s), row=1, col=1)
+    fig.add_trace(image_trace(analysis.sr_region), row=1, col=2)
+    hide_axes(fig)
+    fig.update_layout(title=f"Your photo enlarged ×{s}", height=460, font=FONT, margin=dict(l=10, r=10, t=80, b=10),
+                      plot_bgcolor="white")
+    return fig
+
+
+def training_data_figure(analysis: BaseAnalysis, study: list[dict] | None) -> go.Figure | None:
+    """Top, the zoomed spot enlarged by networks that differ only in their training data (the study's textured
+    and flat arms; for a JPEG, the RCANs trained on clean photos and on JPEGs); below, the dataset-distillation study's PSNR on Set14 against the share of the data, with the
+    seed noise as error bars. None when this copy has neither."""
+    tex, s = analysis.texture, analysis.scale
+    arms = [] if analysis.retrained is None else [a for a in analysis.retrained.arms
+                                                  if a.arm.startswith("data_") and not a.arm.endswith("seed1")]
+    crops = ([("original", tex.original_zoom)] if tex.original_zoom is not None else []) + \
+        [(arm_title(a), tex.zoom.crop(a.output, s)) for a in arms]
+    if analysis.jpeg is not None:  # what a network learned from: clean photos or JPEGs, on this JPEG
+        crops += [(f"{LABELS[name]}<br>detail {analysis.jpeg.detail[name].off_grid:.2f}x off the 8x8 grid, "
+                   f"{analysis.jpeg.detail[name].on_grid:.2f}x on it", zoom)
+                  for name, zoom in analysis.jpeg.zooms.items()]
+    has_crops = bool(arms) or analysis.jpeg is not None
+    if not has_crops and not study:
+        return None
+    n = len(crops) if has_crops else 1
+    specs = ([[{}] * n] if has_crops else []) + ([[{"colspan": n}] + [None] * (n - 1)] if study else [])
+    titles = ([name for name, _ in crops] if has_crops else []) + (["PSNR on Set14 against the share of the data"]
+                                                                  if study else [])
+    fig = make_subplots(rows=len(specs), cols=n, specs=specs, subplot_titles=titles, vertical_spacing=0.18,
+                        horizontal_spacing=0.02, row_heights=[0.55, 0.45] if len(specs) == 2 else None)
+    if has_crops:
+        for col, (_, crop) in enumerate(crops, start=1):
+            fig.add_trace(image_trace(enlarged(crop, 192)), row=1, col=col)
+            fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, row=1, col=col)
+            fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed",
+                             scaleanchor=f"x{col if col > 1 else ''}", row=1, col=col)
+    if study:
+        add_study_panels(fig, study, row=len(specs), cols={"set14": 1})
+    fig.update_layout(title="What a network learned from decides what it treats as texture",
+                      height=300 + 240 * len(specs), font=FONT, margin=dict(l=60, r=20, t=100, b=110),
+                      legend=dict(orientation="h", x=0, xanchor="left", y=-0.2, yanchor="top"))
+    fig.update_annotations(font=dict(size=10))
+    return fig
+
+
 def common_figures(analysis: BaseAnalysis) -> dict[str, go.Figure]:
-    """The figures every architecture gets, by their stable keys."""
+    """The figures every architecture gets, by their stable keys, the main path titled with its claims."""
     figures = {
+        "photo": photo_figure(analysis),
         "texture_evidence": texture_evidence_figure(analysis),
         "depth": depth_figure(analysis),
         "ablation": ablation_figure(analysis),
@@ -318,7 +388,14 @@ def common_figures(analysis: BaseAnalysis) -> dict[str, go.Figure]:
     if analysis.retrained is not None and analysis.retrained.claims:
         figures["retrained"] = retrained_figure(analysis)
         figures["retrained_effects"] = retrained_effects_figure(analysis)
-    return figures
+    try:
+        study = load_study()
+    except (FileNotFoundError, ValueError):
+        study = None
+    data = training_data_figure(analysis, study)
+    if data is not None:
+        figures["training_data"] = data
+    return title_main_path(analysis, figures)
 
 
 def workflow_figure(analysis: BaseAnalysis) -> go.Figure:
@@ -330,7 +407,7 @@ def workflow_figure(analysis: BaseAnalysis) -> go.Figure:
         y = -i
         fig.add_shape(type="rect", x0=0, x1=1, y0=y - 0.35, y1=y + 0.35, line=dict(color="#555"),
                       fillcolor="#e8f0fe" if stage.params else "#f4f4f4")
-        shape = "x".join(str(n) for n in stage.shape)
+        shape = chw(stage.shape)
         params = f", {stage.params:,} params" if stage.params else ""
         fig.add_annotation(x=0.5, y=y, text=f"<b>{stage.name}</b>: {shape}{params}", showarrow=False)
         fig.add_shape(type="rect", x0=1.08, x1=1.08 + 0.8 * stage.seconds / longest, y0=y - 0.25, y1=y + 0.25,

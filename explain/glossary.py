@@ -1,5 +1,6 @@
-"""Every technical term the explanation uses, defined once in plain words, and shown as a hover tooltip wherever
-it appears (`<abbr title=...>` in the app's markdown and in the report's HTML).
+"""Every technical term the explanation uses, defined once in plain words, and shown wherever it appears: on hover
+(the `title` of `<abbr title=... tabindex="0">`) and on tap or keyboard focus (TOOLTIP_CSS shows the same text
+under the term, since touch screens and paper have no hover), in the app's markdown and in the report's HTML.
 
 Terms are matched as whole words: acronyms and names (PSNR, PixelShuffle) exactly, other terms in any case.
 """
@@ -148,11 +149,24 @@ def with_tooltips(text: str) -> str:
 def _annotate(segment: str) -> str:
     def wrap(match: re.Match) -> str:
         title = html.escape(GLOSSARY[_canonical(match[1])], quote=True)
-        return f'<abbr title="{title}">{match[1]}</abbr>'
+        return f'<abbr title="{title}" tabindex="0">{match[1]}</abbr>'
 
     return _TERMS.sub(wrap, segment)
 
 
-def glossary_markdown() -> str:
-    """The glossary as a markdown list, each term defined once."""
-    return "\n".join(f"- **{term}**: {text}" for term, text in sorted(GLOSSARY.items(), key=lambda kv: kv[0].lower()))
+def glossary_markdown(terms: set[str] | None = None) -> str:
+    """The glossary as a markdown list, each term defined once: `terms` (canonical keys) only, when given."""
+    chosen = GLOSSARY if terms is None else {term: GLOSSARY[term] for term in terms}
+    return "\n".join(f"- **{term}**: {text}" for term, text in sorted(chosen.items(), key=lambda kv: kv[0].lower()))
+
+
+# A tapped (focused) term shows its definition in a box under it; hovering shows the browser's own tooltip.
+TOOLTIP_CSS = """
+abbr[title] { text-decoration: underline dotted; cursor: help; position: relative; }
+abbr[title]:focus { outline: 2px solid #3b5bdb; outline-offset: 1px; }
+abbr[title]:focus::after { content: attr(title); position: absolute; left: 0; top: 1.5em; z-index: 20;
+  width: max-content; max-width: min(22em, 80vw); padding: 0.4em 0.6em; background: #fff; color: #1d1d1d;
+  border: 1px solid #868e96; border-radius: 4px; box-shadow: 0 2px 6px rgba(0, 0, 0, 0.2);
+  font-size: 0.9rem; font-weight: normal; font-style: normal; line-height: 1.35; white-space: normal; }
+@media print { abbr[title]:focus::after { content: none; } abbr[title] { text-decoration: none; } }
+"""

@@ -28,10 +28,13 @@ from PIL import Image
 from plotly.offline import get_plotlyjs
 
 from explain.analysis import BaseAnalysis, build_figures, explainer_markdown, metrics
-from explain.captions import CAPTIONS, HOW_TO_READ, STUDY_CAPTION
+from explain.captions import STUDY_CAPTION
+from explain.explainers import explainers
 from explain.distill_study import study_section
-from explain.glossary import with_tooltips
+from explain.glossary import TOOLTIP_CSS, with_tooltips
 from explain.handout import COLUMN_PX, fit_to_column
+from explain.lesson import main_path
+from explain.summary import FIGURE_CAPTIONS, FIGURE_HELP
 from sr_core.atomic import write_text_atomic
 from sr_core.image_io import to_uint8
 from sr_core.protocol.imresize import imresize
@@ -39,18 +42,15 @@ from sr_core.protocol.imresize import imresize
 MAX_PHOTO_SIDE = 1000  # the whole input is embedded up to this size, else shrunk (the crops stay pixel-exact)
 
 # Which figures follow which part of the explanation (by the start of its heading), so that each figure sits
-# next to its text; RCAN's two ablations share one figure, after the second. A figure no part claims comes last.
+# next to its text: the shared parts here, each architecture's in its explainer. A figure no part claims comes last.
 FIGURES_AFTER = {
     "Real or invented?": ("texture_evidence", "original_errors"),
     "Cause and effect": ("retrained", "retrained_effects"),
+    "What the network learned from": ("training_data",),
     "Depth": ("depth",),
-    "Attention made uniform": ("ablation",),
-    "Modulation off": ("ablation",),
     "What the network adds": ("added_detail",),
-    "Channel attention": ("attention_heatmap", "boosted_channels", "texture_map"),
-    "Spatially-adaptive feature modulation": ("safm_modulation",),
-    "Feature views": ("feature_views", "feature_view_metrics"),
     "How it runs": ("workflow",),
+    **{start: keys for e in explainers().values() for start, keys in e.figures_after.items()},
 }
 FIRST_PARTS = ("The short answer", "The details", "The task", "Real or invented?")  # as the app's tab: evidence first
 
@@ -60,7 +60,6 @@ body {{ font-family: system-ui, sans-serif; line-height: 1.45; margin: 1.5em aut
         max-width: var(--column); color: #1d1d1d; }}
 h1 {{ font-size: 1.6em; line-height: 1.2; }}
 table {{ border-collapse: collapse; font-size: 0.92em; }} td, th {{ border: 1px solid #ccc; padding: 0.15em 0.5em; }}
-abbr[title] {{ text-decoration: underline dotted; cursor: help; }}
 figure {{ margin: 1.2em 0; }}
 figcaption {{ font-size: 0.9em; color: #333; margin-top: 0.3em; }}
 .plot {{ width: var(--column); max-width: 100%; overflow-x: auto; }}
@@ -82,7 +81,7 @@ figcaption {{ font-size: 0.9em; color: #333; margin-top: 0.3em; }}
   .plot {{ overflow: visible; }}
   a {{ color: inherit; text-decoration: none; }}
 }}
-"""
+""" + TOOLTIP_CSS
 
 # Unpacks plotly.js (gzip, base64) and draws every figure; `window.reportReady` says when (true) or that it could
 # not (the error), for people and for the print test.
@@ -195,10 +194,11 @@ def png_data_uri(image: np.ndarray) -> str:
 
 
 def photo_section(analysis: BaseAnalysis, photo: np.ndarray | None) -> str:
-    """The input (the working region outlined), then the region's crops: the input pixels, bicubic, the network
-    and, when known, the original, each lossless and at the output's pixel size."""
+    """Figure 1 of the main path: the input (the working region outlined), then the region's crops: the input
+    pixels, bicubic, the network and, when known, the original, each lossless and at the output's pixel size."""
     region, scale, model = analysis.region, analysis.scale, analysis.model_name
-    parts = ['<section id="photo">', "<h2>Your photo and its enlargement</h2>"]
+    parts = ['<section id="photo">', "<h2>Your photo and its enlargement</h2>",
+             f'<p class="figure-title">{html.escape(main_path(analysis)[0].title)}</p>']
     if photo is not None:
         height, width = photo.shape[:2]
         shown = photo
@@ -230,12 +230,17 @@ def photo_section(analysis: BaseAnalysis, photo: np.ndarray | None) -> str:
     return "\n".join(parts)
 
 
-def figure_block(key: str, figure: go.Figure, after: str = "") -> str:
-    """A figure fitted to the column, its title and how to read it, kept on one printed page."""
+def figure_block(key: str, figure: go.Figure, after: str = "", height: int | None = None,
+                 caption_title: bool = True) -> str:
+    """A figure fitted to the column (`height` px tall when given), its title and how to read it (after the
+    figure's name unless `caption_title` is False), kept on one printed page."""
     heading, fitted = fit_to_column(figure)
+    if height is not None:
+        fitted.update_layout(height=height)
     spec = fitted.to_json().replace("</", "<\\/")  # no "</script>" inside the script element
-    title = CAPTIONS.get(key, STUDY_CAPTION if key == "distill_study" else key)
-    caption = with_tooltips(f"<strong>{html.escape(title)}.</strong> {html.escape(HOW_TO_READ.get(key, ''))}")
+    title = FIGURE_CAPTIONS.get(key, STUDY_CAPTION if key == "distill_study" else key)
+    name = f"<strong>{html.escape(title)}.</strong> " if caption_title else ""
+    caption = with_tooltips(f"{name}{html.escape(FIGURE_HELP.get(key, ''))}")
     return (f'<figure class="block" id="{key}"><p class="figure-title">{_plot_text(heading)}</p>'
             f'<div class="plot" id="plot-{key}"></div>'
             f'<script type="application/json" class="plot-data">{spec}</script>'
@@ -279,10 +284,10 @@ def render_html(analysis: BaseAnalysis, figures: dict[str, go.Figure], title: st
             sections.append(photo_section(analysis, photo))
         keys = next((keys for start, keys in FIGURES_AFTER.items() if heading.startswith(start)), ())
         for key in keys:
-            if key in figures and key not in placed:
+            if key in figures and key not in placed and key != "photo":  # the photo section is figure 1
                 sections.append(figure_block(key, figures[key]))
                 placed.add(key)
-    sections += [figure_block(key, figure) for key, figure in figures.items() if key not in placed]
+    sections += [figure_block(key, figure) for key, figure in figures.items() if key not in placed | {"photo"}]
     study_figure, study_text = study_section()  # not about this photo: last, when the study's record exists
     if study_figure is not None:
         sections.append(f"<h3>{html.escape(STUDY_CAPTION)}</h3>")
@@ -321,7 +326,12 @@ def write_report(analysis: BaseAnalysis, out_dir: Path, title: str, weights: dic
     index = out_dir / REPORT_FILES[0]
     write_text_atomic(index, page)
     analysis.timings["report_html"] = time.perf_counter() - started
-    metrics_path = out_dir / REPORT_FILES[1]
+    return index, write_metrics(analysis, out_dir, weights)
+
+
+def write_metrics(analysis: BaseAnalysis, out_dir: Path, weights: dict | None) -> Path:
+    """DIR/metrics.json: the analysis' numbers, with the served weights (`LoadedWeights.provenance()`) when given."""
+    path = out_dir / REPORT_FILES[1]
     record = metrics(analysis) if weights is None else {**metrics(analysis), "weights": weights}
-    write_text_atomic(metrics_path, json.dumps(record, indent=2, allow_nan=False) + "\n")
-    return index, metrics_path
+    write_text_atomic(path, json.dumps(record, indent=2, allow_nan=False) + "\n")
+    return path

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +16,9 @@ from explain.region import Box
 from explain.retrained import Retrained
 from explain.texture import TextureEvidence
 from explain.workflow import Stage
+
+if TYPE_CHECKING:
+    from explain.jpeg_view import JpegView
 
 
 @dataclass(kw_only=True)
@@ -35,6 +39,7 @@ class BaseAnalysis:
     timings: dict[str, float] = field(default_factory=dict)
     retrained: Retrained | None = None  # the ablation study's retrained arms on the region (None: no study here)
     jpeg_quality: int | None = None  # the quality the analysed photo was saved at as a JPEG (None: not a JPEG)
+    jpeg: JpegView | None = None  # for a JPEG: detail on and off its block grid, both bundled RCANs' crops
 
     @property
     def scale(self) -> int:
@@ -59,7 +64,8 @@ class BaseAnalysis:
                 "jpeg_quality": self.jpeg_quality,
                 "working_region": {**self.region.to_dict(), "how": self.region_note},
             },
-            "texture": {**(texture_extra or {}), **texture_metrics(self.texture, self.model_name.lower())},
+            "texture": {**(texture_extra or {}), **texture_metrics(self.texture, self.model_name.lower()),
+                        "jpeg": None if self.jpeg is None else self.jpeg.to_dict()},
             "experiments": {**self.experiments.to_dict(),
                             "retrained": [] if self.retrained is None else self.retrained.to_dict()},
             "workflow": [stage.to_dict() for stage in self.workflow],

@@ -73,3 +73,13 @@ def effect_verdict(effect: dict) -> str:
     if relative is not None and math.isfinite(relative) and abs(relative) < NEGLIGIBLE:
         return f"beyond its uncertainty but negligible (under {100 * NEGLIGIBLE:.0f}% relative)"
     return f"{'higher' if difference > 0 else 'lower'} on textured tiles, beyond its uncertainty"
+
+
+def correlation_interval(r: float, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The interval of a Pearson r over n pairs (Fisher's z); (NaN, NaN) when it cannot be had (n < 4, |r| = 1)."""
+    if n < 4 or not math.isfinite(r) or abs(r) >= 1:
+        return float("nan"), float("nan")
+    z, spread = math.atanh(r), 1.959963984540054 / math.sqrt(n - 3)  # the normal quantile of 95%
+    if confidence != CONFIDENCE:
+        raise ValueError("only the 95% interval is tabulated here")
+    return math.tanh(z - spread), math.tanh(z + spread)

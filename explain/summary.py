@@ -1,55 +1,73 @@
 """What the explain tab (and the `/explain` API) shows, in order: its figure slots with how to read each, the
 section headings, which slots each architecture fills, and the summary of one run's numbers.
 
-Why here and not in app.py: these are the explanation's words and its per-architecture choices; the app lays
-them out. SAFMN has no channel attention, so its modulation maps take the model's first slot and the slots that
-look inside RCAN stay empty: `/explain` returns the same outputs whichever model ran.
+Why here and not in app.py: these are the explanation's words; the app lays them out. Each architecture's own
+words (its figures' titles and how to read them, its section heading, its knock-out, its headline numbers) come
+from its explainer (explain.explainers), so nothing here names one: `/explain` returns the same outputs whichever
+model ran, the model's own first figure in the shared slot FIRST_SLOT and its other figures in its own slots.
 """
 from __future__ import annotations
 
-from explain.captions import HOW_TO_READ
-from explain.explainers import explainer_named
-from explain.glossary import with_tooltips
-from explain.stats import effect_verdict
+from explain.captions import CAPTIONS, HOW_TO_READ
+from explain.explainers import Explainer, explainer_named, explainers
+from explain.glossary import glossary_markdown, terms_in, with_tooltips
+from explain.lesson import MAIN_PATH
+from sr_core.tools.ablation import MECHANISMS
 
-# Figure slots of the explain tab (and outputs of /explain), in order, each with how to read its figure
-# (explain.captions, shared with the report). The slot "attention_heatmap" holds the model's own first figure
-# (RCAN's gates, SAFMN's modulation maps).
-EXPLAIN_FIGURES: dict[str, str] = {key: HOW_TO_READ[key] for key in (
-    "texture_evidence", "original_errors", "depth", "ablation", "added_detail", "attention_heatmap",
-    "boosted_channels", "texture_map", "feature_views", "feature_view_metrics", "retrained", "retrained_effects")}
-# The order the explain tab shows them in: the retrained networks right after the ground truth (the API's
-# outputs keep the order above, new slots at its end, so positional callers of /explain are not shifted).
-LAYOUT_ORDER = ("texture_evidence", "original_errors", "retrained", "retrained_effects", "depth", "ablation",
-                "added_detail", "attention_heatmap", "boosted_channels", "texture_map", "feature_views",
-                "feature_view_metrics")
+# Every figure's title and how to read it: the shared ones, then each explainer's own.
+FIGURE_CAPTIONS = {**CAPTIONS, **{k: v for e in explainers().values() for k, v in e.captions.items()}}
+FIGURE_HELP = {**HOW_TO_READ, **{k: v for e in explainers().values() for k, v in e.how_to_read.items()}}
+FIRST_SLOT = "attention_heatmap"  # the shared slot that holds the model's own first figure
+# The slots only some models fill (empty, and hidden, for the others), in registry order.
+OWN_SLOTS = tuple(dict.fromkeys(slot for e in explainers().values() for slot in e.own_slots))
 
-# The first slot's figure by architecture (metrics["model"]["arch"] says which ran), and the slots only RCAN fills.
-FIRST_SLOT = {"RCAN": "attention_heatmap", "SAFMN": "safm_modulation"}
-RCAN_ONLY = ("boosted_channels", "texture_map", "feature_views", "feature_view_metrics")
-SAFM_HELP = HOW_TO_READ["safm_modulation"]
+# Figure slots of the explain tab (and outputs of /explain), in order, each with how to read its figure.
+EXPLAIN_FIGURES: dict[str, str] = {key: FIGURE_HELP[key] for key in (
+    "texture_evidence", "original_errors", "depth", "ablation", "added_detail", FIRST_SLOT, *OWN_SLOTS,
+    "retrained", "retrained_effects", "photo", "training_data")}
+# The order the explain tab shows them in: the lesson's main path (explain.lesson), then "Explore further" (the
+# API's outputs keep the order above, new slots at its end, so positional callers of /explain are not shifted).
+EXPLORE_FURTHER = ("retrained_effects", "original_errors", "ablation", FIRST_SLOT, *OWN_SLOTS)
+LAYOUT_ORDER = MAIN_PATH + EXPLORE_FURTHER
 
-# Section headings of the explain tab, placed before the figure they name.
+# Section headings of the explain tab, placed before the figure they name (the model's own: `first_slot`).
 SECTION_HEADINGS = {
-    "texture_evidence": "1 · Real or invented? The result against bicubic and the original",
-    "retrained": "2 · Cause and effect: networks retrained without one part each",
-    "depth": "3 · Inside the trained network: depth and knock-outs (damage, not contribution)",
-    "attention_heatmap": "4 · Inside RCAN: channel attention",
-    "safm_modulation": "4 · Inside SAFMN: where each block looks",
-    "feature_views": "5 · Feature views: how much fine structure the deep features carry",
+    "photo": "1 · The lesson: six figures, one claim each",
+    "retrained_effects": "2 · Cause and effect in numbers, and the original pixel by pixel",
+    "ablation": "3 · Knock-outs in the trained network (damage, not contribution)",
 }
+OWN_SECTION = "4"
+
+
+def lesson_glossary() -> str:
+    """The glossary of the main path, as a visible section: the terms its how-to-read texts, its claims and the
+    short answer use (the mechanisms retrained without, PSNR, fine-detail energy), each defined once."""
+    words = " ".join([*(HOW_TO_READ[key] for key in MAIN_PATH), *(m.name for m in MECHANISMS),
+                      "super-resolution, bicubic, PSNR, fine-detail energy, training, residual groups"])
+    return glossary_markdown(terms_in(words))
 
 
 def slot_figures(figures: dict) -> list:
-    """build_figures' figures in the order of EXPLAIN_FIGURES (None for a slot the model has nothing for)."""
-    first = figures.get("attention_heatmap", figures.get("safm_modulation"))
-    return [first if key == "attention_heatmap" else figures.get(key) for key in EXPLAIN_FIGURES]
+    """build_figures' figures in the order of EXPLAIN_FIGURES (None for a slot the model has nothing for); the
+    shared FIRST_SLOT holds whichever explainer's own first figure is there."""
+    first = next((figures[e.first_figure] for e in explainers().values() if e.first_figure in figures), None)
+    return [first if key == FIRST_SLOT else figures.get(key) for key in EXPLAIN_FIGURES]
 
 
-def first_slot(arch: str) -> tuple[str, str]:
-    """The key of the architecture's own first figure, and how to read it (with glossary tooltips)."""
-    first = FIRST_SLOT.get(arch, "attention_heatmap")
-    return first, with_tooltips(SAFM_HELP if first == "safm_modulation" else EXPLAIN_FIGURES[first])
+def _explainer(arch: str) -> Explainer:
+    return explainer_named(arch) or next(iter(explainers().values()))
+
+
+def first_slot(arch: str) -> tuple[str, str, str]:
+    """The heading, title and how to read (with glossary tooltips) of the architecture's own first figure."""
+    explainer = _explainer(arch)
+    first = explainer.first_figure
+    return (f"{OWN_SECTION} · {explainer.heading}", FIGURE_CAPTIONS[first], with_tooltips(FIGURE_HELP[first]))
+
+
+def own_slots_shown(arch: str) -> list[bool]:
+    """For each of OWN_SLOTS, whether the architecture fills it."""
+    return [slot in _explainer(arch).own_slots for slot in OWN_SLOTS]
 
 
 def _number(value: float | None, digits: int = 2) -> str:
@@ -59,7 +77,7 @@ def _number(value: float | None, digits: int = 2) -> str:
 def summary_markdown(metrics: dict) -> str:
     """The plain answer, then the headline numbers of this run, from `explain.analysis.metrics`."""
     texture, arch, experiments = metrics["texture"], metrics["model"]["arch"], metrics["experiments"]
-    explainer = explainer_named(arch)
+    explainer = _explainer(arch)
     tag = arch.lower()  # the texture keys name the model's side: hf_energy_ratio_rcan_vs_bicubic, psnr_safmn, ...
     unit = experiments["depth_unit"]
     ablation = experiments[explainer.ablation]
@@ -80,11 +98,13 @@ def summary_markdown(metrics: dict) -> str:
         "on the most textured quarter "
         "(25% if it were even).",
     ]
-    if arch == "RCAN":
-        effect = texture["attention_texture_effect"]
-        trend = effect_verdict(effect)
-        lines.append(f"**Gates, textured − flat tiles:** {_number(effect['difference'], 4)} on the 0..1 scale, 95% "
-                     f"interval [{_number(effect['low'], 4)}, {_number(effect['high'], 4)}]: {trend}.")
+    if texture.get("jpeg"):
+        j = texture["jpeg"]
+        lines.append(f"**A JPEG (quality about {j['quality']}):** fine detail away from its 8×8 block edges "
+                     f"{_number(j['served_off_grid'])}×, on them {_number(j['served_on_grid'])}× bicubic's; trained on "
+                     f"clean photos {_number(j['clean_on_grid'])}× on them, trained on JPEGs "
+                     f"{_number(j['jpeg_on_grid'])}×.")
+    lines += explainer.summary_lines(metrics)
     original = texture["original"]
     if original:
         lines.append(

@@ -11,11 +11,14 @@ import re
 
 from explain.distill_study import finding, load_study
 from explain.experiments import Ablation, Experiments
+from explain.jpeg_view import JpegView
 from explain.glossary import glossary_markdown
+from explain.lesson import data_claim, effect_phrase, main_path_terms, where
 from explain.results import BaseAnalysis
 from explain.retrained import Retrained
 from sr_core.tools.ablation import Effect
 from explain.tiles import TEXTURE_QUANTILE
+from explain.workflow import chw
 
 RCAN = "[RCAN](https://arxiv.org/abs/1807.02758)"
 SAFMN = "[SAFMN](https://arxiv.org/abs/2302.13800)"
@@ -48,7 +51,8 @@ SOURCES = """\
   bilateral upsampler (the part of FeatSharp it builds on) with features of tiled views; the *feature views*
   figure applies its recipe, training-free, to RCAN's deep features, and scores each view with its consistency
   and, given the original, against the original's features.
-- **Dataset distillation for SR**: Dietz et al., {distillation}. SR networks trained on a distilled 9% of their
+- **Dataset distillation for SR**: Dietz et al., {distillation},
+  [arXiv 2502.03656](https://arxiv.org/abs/2502.03656). SR networks trained on a distilled 9% of their
   training data keep nearly the same PSNR: how much training data a model needs. The bundled models saw 371
   photos (T91, BSD200, General100; see docs/training.md), where the RCAN paper trained on DIV2K's 800 larger ones.
   This project re-ran the question on a CPU (chart *How much data do textures need?*, Workflow & sources tab):
@@ -115,10 +119,13 @@ def short_answer(a: BaseAnalysis) -> str:
     truth = tex.hf_energy_ratio_original
     if truth is not None and math.isfinite(truth) and tex.hf_energy_ratio > truth * (1 + CLOSE_TO_ORIGINAL):
         limit = f"The original has only {fmt(truth, '.1f')}×: part is invented. " + limit
+    detail = (f"{fmt(tex.hf_energy_ratio, '.1f')}× bicubic's fine-detail energy" if a.jpeg is None else
+              f"{fmt(a.jpeg.detail['served'].off_grid, '.1f')}× bicubic's fine-detail energy away from the JPEG's "
+              "8×8 block edges")
     return (
         f"**Your photo was enlarged {a.scale}×: {a.scale ** 2 - 1} of every {a.scale ** 2} output pixels were "
         f"predicted** by {a.model_name}, a network trained on pairs of small and large photos; its result has "
-        f"{fmt(tex.hf_energy_ratio, '.1f')}× bicubic's fine-detail energy. {causes_sentence(a.retrained)} {limit}"
+        f"{detail}. {causes_sentence(a.retrained)} {limit}"
     )
 
 
@@ -210,6 +217,40 @@ def retrained_text(a: BaseAnalysis) -> str:
     )
 
 
+def training_data_text(a: BaseAnalysis) -> str:
+    """What the data arms show on this photo, and what the dataset-distillation study found."""
+    r = a.retrained
+    arms = [] if r is None else [arm for arm in r.arms if arm.arm in ("data_texture", "data_flat")]
+    rows = "".join(f"- *{arm.label}*: PSNR {fmt(arm.psnr)} dB against the original, fine detail "
+                   f"{fmt(arm.detail_ratio)}× bicubic's\n" for arm in arms)
+    claim = data_claim(a)
+    verdict = ("" if claim is None else
+               f"Textured against flat training patches, on {where(claim)}: {effect_phrase(claim)}.\n\n")
+    jpeg = "" if a.jpeg is None else jpeg_text(a.jpeg, a.model_name)
+    return (
+        "### What the network learned from: training data (*training data* figure)\n\n" + jpeg +
+        "Two small networks of the same design, trained the same way, differ only in their training patches: "
+        "the most textured or the flattest 8.88% of them. Here they enlarged the same spot:\n\n"
+        f"{rows}\n{verdict}How much data? {_study_finding()}\n"
+    )
+
+
+def jpeg_text(view: JpegView, model: str) -> str:
+    """The JPEG half of the training-data answer, in plain words and this photo's numbers."""
+    served, clean, aware = view.detail["served"], view.detail["clean"], view.detail["jpeg"]
+    return (
+        f"This photo is a JPEG, saved at quality about {view.quality}: JPEG stores a photo in 8×8 blocks and throws "
+        f"fine detail away, and faint block edges remain. So the fine detail is counted apart: on the block edges "
+        f"({100 * view.grid_share:.0f}% of the pixels) and away from them, each as a multiple of bicubic's on the "
+        f"same pixels. {model}, as it served: {fmt(served.off_grid)}× away from the edges, {fmt(served.on_grid)}× "
+        f"on them. The RCAN trained on clean photos: {fmt(clean.off_grid)}× and {fmt(clean.on_grid)}×; the RCAN "
+        f"trained on JPEGs: {fmt(aware.off_grid)}× and {fmt(aware.on_grid)}×. So the first sharpens the block edges "
+        f"{fmt(clean.edge_emphasis)}× as much as the rest, the second {fmt(aware.edge_emphasis)}× (1 would be no "
+        "difference): a network that never saw a JPEG takes the block edges for texture; one trained on JPEGs "
+        "learned to leave them.\n\n"
+    )
+
+
 def added_text(e: Experiments, model: str) -> str:
     return (
         f"### What the network adds (*added detail* figure)\n\n"
@@ -286,7 +327,7 @@ def workflow(a: BaseAnalysis) -> str:
              "Each step with the shape it produces on the working region and the time it took "
              "(the *workflow* figure):\n"]
     for i, stage in enumerate(a.workflow, start=1):
-        shape = "x".join(str(n) for n in stage.shape)
+        shape = chw(stage.shape)
         params = f", {stage.params:,} parameters" if stage.params else ""
         lines.append(f"{i}. **{stage.name}** ({shape}{params}, {1000 * stage.seconds:.0f} ms): {stage.detail}")
     return "\n".join(lines) + "\n"
@@ -299,6 +340,7 @@ def explainer_markdown(a: BaseAnalysis, answer: str, details: list[str], reveale
         "## The short answer\n", answer + "\n",
         "## The details, each with its figure\n", *details,
         revealed, workflow(a),
-        "## Glossary (hover a term anywhere to see its definition)\n", glossary_markdown() + "\n",
+        "## Glossary (hover or tap an underlined term anywhere to see its definition)\n",
+        glossary_markdown(main_path_terms(a, answer)) + "\n",
         "## Papers and tools\n", SOURCES,
     ])

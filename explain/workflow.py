@@ -24,6 +24,16 @@ class Stage:
         return asdict(self)
 
 
+def chw(shape: list[int] | tuple[int, ...]) -> str:
+    """A shape as learners read it, C × H × W: the batch of one dropped, an image's H x W x 3 turned round."""
+    dims = list(shape)
+    if len(dims) == 4:
+        dims = dims[1:]
+    elif len(dims) == 3 and dims[2] in (1, 3, 4) and dims[0] not in (1, 3, 4):
+        dims = [dims[2], dims[0], dims[1]]
+    return " × ".join(str(n) for n in dims) + " (C × H × W)"
+
+
 def _param_count(modules: list[nn.Module]) -> int:
     return sum(count_parameters(module) for module in modules)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
-from explain.captions import CAPTIONS, HOW_TO_READ
 from explain.explainers import Control, Explainer, View
 from explain.glossary import GLOSSARY
 from explain.rcan.analysis import analyze
@@ -13,7 +12,8 @@ from explain.rcan.capture import recording_gates
 from explain.rcan.channel_view import channel_view
 from explain.rcan.figures import channel_view_figure, rcan_figures
 from explain.rcan.stages import rcan_stages
-from explain.rcan.text import channel_view_text, gates_summary, rcan_markdown
+from explain.rcan.text import (CAPTIONS, FIGURES_AFTER, HOW_TO_READ, channel_view_text, gates_summary,
+                               rcan_markdown)
 from sr_core.models.rcan import RCAN
 
 OWN_FIGURES = ("attention_heatmap", "boosted_channels", "texture_map", "feature_views", "feature_view_metrics")
@@ -71,8 +71,8 @@ EXPLAINER = Explainer(
     stages=rcan_stages,
     first_figure="attention_heatmap",
     heading="Inside RCAN: channel attention",
-    captions={key: CAPTIONS[key] for key in OWN_FIGURES},
-    how_to_read={key: HOW_TO_READ[key] for key in OWN_FIGURES},
+    captions=CAPTIONS,
+    how_to_read=HOW_TO_READ,
     ablation="attention_off",
     ablation_label="Attention off",
     glossary={term: GLOSSARY[term] for term in TERMS},
@@ -80,4 +80,5 @@ EXPLAINER = Explainer(
     summary_lines=gates_summary,
     record=recording_gates,
     views=(CHANNEL_EXPLORER,),
+    figures_after=FIGURES_AFTER,
 )

@@ -11,6 +11,9 @@ from explain.rcan.analysis import RCANAnalysis
 from explain.rcan.channel_view import ChannelView
 from explain.rcan.featsharp import LearnedKernels
 from explain.rcan.feature_views import VIEW_NAMES
+from explain.stats import correlation_interval
+
+TIE = 0.005  # gates closer than this print the same at two decimals: a tie, not a ranking
 
 
 def attention_heatmap(analysis: RCANAnalysis) -> go.Figure:
@@ -37,7 +40,11 @@ def boosted_channels_figure(analysis: RCANAnalysis, group: int | None = None, bl
     """(b) A block's most boosted channels: their |feature map| over the photo. group/block are 0-based."""
     if group is None or block is None:
         group, block = analysis.chosen_block()
-    channels = analysis.top_channels[group, block]
+    channels = list(analysis.top_channels[group, block])
+    gates = analysis.attention[group, block, channels]
+    tied = float(gates.max() - gates.min()) < TIE
+    if tied:  # equal gates are no ranking: shown in channel order, and said so
+        channels = sorted(channels)
     titles = [f"channel {c}: gate {analysis.attention[group, block, c]:.2f}" for c in channels]
     fig = make_subplots(rows=1, cols=len(channels), subplot_titles=titles, horizontal_spacing=0.02)
     photo = gray(analysis.lr_region)
@@ -52,7 +59,9 @@ def boosted_channels_figure(analysis: RCANAnalysis, group: int | None = None, bl
         ), row=1, col=i + 1)
     hide_axes(fig)
     fig.update_layout(
-        title=f"Group {group + 1}, block {block + 1}: its most boosted channels, feature magnitude over the photo",
+        title=(f"Group {group + 1}, block {block + 1}: " +
+               (f"{len(channels)} channels tied at gate {gates.max():.2f} (in channel order, not a ranking)"
+                if tied else "its most boosted channels") + "; bright = the channel responds strongly there"),
         height=330, font=FONT, margin=dict(l=10, r=10, t=80, b=10),
     )
     return fig
@@ -63,9 +72,11 @@ def texture_map_figure(analysis: RCANAnalysis) -> go.Figure:
     ta = analysis.texture_attention
     ny, nx = ta.texture_map.shape
     height, width = analysis.lr_region.shape[:2]
+    n = int(np.isfinite(ta.tile_hf).sum())
+    low, high = correlation_interval(ta.correlation, n)
     fig = make_subplots(rows=1, cols=2, column_widths=[0.5, 0.5], horizontal_spacing=0.22, subplot_titles=(
         f"attention to {ta.basis}, per {analysis.tile_size}-px tile",
-        f"tiles: r = {ta.correlation:.2f} between attention and texture energy",
+        f"r = {ta.correlation:.2f}, 95% interval [{low:.2f}, {high:.2f}], n = {n}",
     ))
     fig.add_trace(image_trace(gray(analysis.lr_region)), row=1, col=1)
     fig.add_trace(go.Heatmap(

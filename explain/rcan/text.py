@@ -10,8 +10,49 @@ from explain.rcan.feature_views import VIEW_NAMES
 from explain.stats import effect_verdict
 from explain.text import (
     FEATSHARP, RCAN, ablation_text, added_text, closing, depth_text, explainer_markdown, fmt, ground_truth,
-    retrained_text, short_answer, task,
+    retrained_text, short_answer, task, training_data_text,
 )
+
+# Its own figures' titles and how to read them, by the figures' stable keys (registered in its explainer).
+CAPTIONS = {
+    "attention_heatmap": "Attention heatmap: the channel-attention gates of the whole photo's enlargement",
+    "boosted_channels": "The most boosted channels of one block",
+    "texture_map": "Texture map: where the texture channels' gates would be higher",
+    "feature_views": "Feature views (FeatSharp-style)",
+    "feature_view_metrics": "Feature views, scored",
+}
+HOW_TO_READ = {
+    "attention_heatmap": (
+        "Each row is one residual block, each column one feature channel. The colour is the block's gate for that "
+        "channel, on the fixed 0..1 scale: near 1 the channel passes, near 0 it is muted. These are the gates of "
+        "your enlargement, computed on the whole photo."
+    ),
+    "boosted_channels": (
+        "The channels that one block lets through most, drawn over the photo: bright where the channel responds. "
+        "Look for channels that light up on edges, stripes and fine texture rather than on flat areas."
+    ),
+    "texture_map": (
+        "The same gates re-applied to small tiles: would the network favour its texture channels where there is "
+        "texture? The title gives the difference with its bootstrap interval: if the interval includes 0, there is "
+        "no trend to see."
+    ),
+    "feature_views": (
+        "RCAN's deep features (dozens of numbers per pixel, shown as colours by one shared PCA) enlarged ×3 in up "
+        "to seven ways. JBU is guided by the input, never by the output. featsharp is the one upsampler trained by this "
+        "project, shown only for the bundled RCAN it was trained on, with its learned kernel at an edge and at a flat "
+        "pixel in the last row."
+    ),
+    "feature_view_metrics": (
+        "Two scores per view, cosine similarity (higher is better): against the features of the original (needs "
+        "the original; the score that counts) and consistency with the input's features (a necessary condition "
+        "only: nearest enlargement passes it)."
+    ),
+}
+# Which of its figures follow which part of its text in the report (by the start of the part's heading).
+FIGURES_AFTER = {"Attention made uniform": ("ablation",),
+                 "Channel attention": ("attention_heatmap", "boosted_channels", "texture_map"),
+                 "Feature views": ("feature_views", "feature_view_metrics")}
+
 
 TECHNOLOGY = (
     "Its residual-in-residual design passes most of the picture through skip connections, so its deep layers work "
@@ -87,8 +128,8 @@ def views(a: RCANAnalysis) -> str:
     w = a.views.window
     names = [n for n in VIEW_NAMES if n in v]
     with_hr = a.views.hr_image is not None
-    rows = "\n".join(f"| {n} | {fmt(v[n].hr_similarity, '.3f')} | {fmt(v[n].consistency, '.3f')} | "
-                     f"{v[n].lineage} |" for n in names)
+    rows = "\n".join(f"| {n} | {fmt(v[n].hr_similarity, '.3f')} | {fmt(v[n].consistency, '.3f')} |" for n in names)
+    lineage = "\n".join(f"- *{n}*: {v[n].lineage}" for n in names)
     if with_hr:
         best = max(names, key=lambda n: v[n].hr_similarity if math.isfinite(v[n].hr_similarity) else -2)
         verdict = (f"Closest to the original's own features on this window: *{best}* "
@@ -109,8 +150,8 @@ def views(a: RCANAnalysis) -> str:
         "view shrunk "
         "x3 against the input's features, a necessary condition only: nearest enlargement passes it perfectly "
         "while adding no detail.\n\n"
-        "| view | vs original | consistency | lineage |\n|---|---|---|---|\n"
-        f"{rows}\n\n{verdict}\n\n{learned_text(a)}"
+        "| view | vs original | consistency |\n|---|---|---|\n"
+        f"{rows}\n\nWhere each view comes from:\n\n{lineage}\n\n{verdict}\n\n{learned_text(a)}"
     )
 
 
@@ -124,6 +165,7 @@ def rcan_markdown(a: RCANAnalysis) -> str:
         added_text(e, "RCAN"),
         ground_truth(a),
         retrained_text(a),
+        training_data_text(a),
         attention(a),
         views(a),
     ]

@@ -1,13 +1,12 @@
 """SAFMN's explainer: modulation maps, depth and modulation-off experiments."""
 from __future__ import annotations
 
-from explain.captions import CAPTIONS, HOW_TO_READ
 from explain.explainers import Explainer
 from explain.glossary import GLOSSARY
 from explain.safmn.analysis import analyze
 from explain.safmn.figures import safmn_figures
 from explain.safmn.stages import safmn_stages
-from explain.safmn.text import safmn_markdown
+from explain.safmn.text import CAPTIONS, FIGURES_AFTER, HOW_TO_READ, safmn_markdown
 from sr_core.models.safmn import SAFMN
 
 EXPLAINER = Explainer(
@@ -19,9 +18,10 @@ EXPLAINER = Explainer(
     stages=safmn_stages,
     first_figure="safm_modulation",
     heading="Inside SAFMN: where each block looks",
-    captions={"safm_modulation": CAPTIONS["safm_modulation"]},
-    how_to_read={"safm_modulation": HOW_TO_READ["safm_modulation"]},
+    captions=CAPTIONS,
+    how_to_read=HOW_TO_READ,
     ablation="modulation_off",
     ablation_label="Modulation off",
     glossary={term: GLOSSARY[term] for term in ("SAFM", "modulation")},
+    figures_after=FIGURES_AFTER,
 )

@@ -6,8 +6,25 @@ import numpy as np
 from explain.safmn.analysis import SAFMNAnalysis
 from explain.text import (
     SAFMN, ablation_text, added_text, closing, depth_text, explainer_markdown, fmt, ground_truth, retrained_text,
-    short_answer, task,
+    short_answer, task, training_data_text,
 )
+
+# Its own figures' titles and how to read them, by the figures' stable keys (registered in its explainer).
+CAPTIONS = {
+    "safm_modulation": "SAFM modulation: where each SAFMN block amplifies or suppresses features",
+}
+HOW_TO_READ = {
+    "safm_modulation": (
+        "Where SAFMN's multi-scale modulation amplifies or suppresses features. Each panel is one block: its SAFM "
+        "layer computes, for every pixel and channel, a factor m (GELU of features pooled at 1, ½, ¼ and ⅛ size) that "
+        "multiplies the normalised features it adds back. Shown is |m| averaged over channels, on one colour scale "
+        "for every block: bright where a block scales its features up most, dark where least. The texture effect "
+        "is mean |m| on textured minus flat 16-pixel tiles."
+    ),
+}
+# Which of its figures follow which part of its text in the report (by the start of the part's heading).
+FIGURES_AFTER = {"Modulation off": ("ablation",), "Spatially-adaptive feature modulation": ("safm_modulation",)}
+
 
 TECHNOLOGY = (
     "A skip connection carries the picture past its blocks, so they work on the missing fine detail. In every "
@@ -51,6 +68,7 @@ def safmn_markdown(a: SAFMNAnalysis) -> str:
         added_text(e, "SAFMN"),
         ground_truth(a),
         retrained_text(a),
+        training_data_text(a),
         modulation(a),
     ]
     revealed = closing(a, [e.ablations["modulation_off"]], "the modulation", "blocks")

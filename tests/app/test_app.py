@@ -185,7 +185,7 @@ def test_explain_tab_shows_the_sections_of_the_model_that_ran(app_module) -> Non
 
     heading, plot, help_text, *rcan_only, errors = arranged("SAFMN", None)
     assert "Inside SAFMN" in heading["value"] and "SAFM" in plot["label"] and "amplifies" in help_text["value"]
-    assert [column["visible"] for column in rcan_only] == [False] * len(app_module.RCAN_ONLY)
+    assert [column["visible"] for column in rcan_only] == [False] * len(app_module.OWN_SLOTS)
     assert errors["visible"] is False
     heading, plot, _, *rcan_only, errors = arranged("RCAN", {"psnr_rcan": 30.0})
     assert "Inside RCAN: channel attention" in heading["value"] and all(column["visible"] for column in rcan_only)
@@ -493,7 +493,8 @@ def _slots(app_module_keys: list[str], figures: list) -> dict:
 
 
 SLOTS = ["texture_evidence", "original_errors", "depth", "ablation", "added_detail", "attention_heatmap",
-         "boosted_channels", "texture_map", "feature_views", "feature_view_metrics", "retrained", "retrained_effects"]
+         "boosted_channels", "texture_map", "feature_views", "feature_view_metrics", "retrained", "retrained_effects",
+         "photo", "training_data"]
 
 
 @pytest.mark.server

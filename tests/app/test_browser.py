@@ -52,6 +52,17 @@ def page(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory):
             browser.close()
 
 
+def open_explore_further(page) -> None:  # noqa: ANN001 - a playwright page
+    """Open the explanation tab's "Explore further" (collapsed by default), afresh: opening it runs the
+    step-through."""
+    page.get_by_role("tab", name="How textures are kept").click()
+    toggle = page.locator("#explore-further").get_by_text("Explore further").first
+    if page.locator("#step-caption").is_visible():
+        toggle.click()
+        page.locator("#step-caption").wait_for(state="hidden")
+    toggle.click()
+
+
 def test_upload_enlarge_compare_and_explain(page) -> None:
     page.set_input_files("#upload input[type=file]", str(PHOTO))
     page.locator("#ready").get_by_text("Ready: 192×140 px").wait_for()
@@ -64,8 +75,9 @@ def test_upload_enlarge_compare_and_explain(page) -> None:
     page.screenshot(path=str(ARTIFACTS / "1_upscale.png"), full_page=True)
 
     page.get_by_role("tab", name="How textures are kept").click()
-    page.locator("#plot-attention-heatmap .js-plotly-plot").wait_for()
     page.locator("#plot-texture-evidence .js-plotly-plot").wait_for()
+    open_explore_further(page)
+    page.locator("#plot-attention-heatmap .js-plotly-plot").wait_for()
     assert "Fine detail, RCAN vs bicubic" in page.locator("#explain-summary").inner_text()
     page.locator("#plot-depth .js-plotly-plot").wait_for()
     assert page.locator("#explain-summary abbr[title]").count() > 3  # glossary tooltips
@@ -79,6 +91,8 @@ def test_upload_enlarge_compare_and_explain(page) -> None:
 
 def test_the_channel_sliders_choose_the_channel_its_map_and_gate_follow(page) -> None:
     page.get_by_role("tab", name="How textures are kept").click()  # the photo of the test above, explained
+    if not page.locator("#channel-readout").is_visible():
+        open_explore_further(page)
     readout = page.locator("#channel-readout")
     readout.get_by_text("rank").wait_for()  # the explanation's own choice, shown without a move
     page.locator("#plot-channel-view .js-plotly-plot").wait_for()
@@ -150,6 +164,9 @@ def test_safmn_runs_shows_its_modulation_maps_and_the_chart(page) -> None:
     assert "SAFMN (right)" in page.locator("#slider").inner_text()
 
     page.get_by_role("tab", name="How textures are kept").click()
+    page.locator("#plot-texture-evidence .js-plotly-plot").wait_for()
+    if not page.locator("#plot-retrained-effects").is_visible():
+        open_explore_further(page)
     page.get_by_text("Inside SAFMN: where each block looks").wait_for()
     page.locator("#plot-attention-heatmap .js-plotly-plot").wait_for()
     page.wait_for_selector("#plot-feature-views", state="hidden")  # RCAN's sections step aside
@@ -221,7 +238,10 @@ def test_stepping_through_the_run_of_the_whole_photo(page) -> None:
     page.get_by_role("tab", name="Upscale").click()
     page.set_input_files("#upload input[type=file]", str(PHOTO))  # 192x140, the tiny RCAN: 2 groups
     page.locator("#ready").get_by_text("Ready: 192×140 px").wait_for()
-    page.get_by_role("tab", name="Workflow & sources").click()  # opening the tab runs it
+    page.get_by_role("tab", name="How textures are kept").click()
+    if page.locator("#have-original input").is_checked():  # an example: the analysis would use it shrunk ×3
+        page.locator("#have-original input").uncheck()
+    open_explore_further(page)  # opening "Explore further" runs it, on the image the analysis uses
     caption = page.locator("#step-caption")
     caption.get_by_text("Step 1 of 9: input").wait_for()
     assert "3 × 140 × 192 (C × H × W)" in caption.inner_text()  # the whole photo, not the analysis region

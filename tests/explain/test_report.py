@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 from explain.cli import main
 from explain.distill_study import finding, load_study
 from explain.rcan.feature_views import VIEW_NAMES
-from explain.captions import HOW_TO_READ
+from explain.summary import FIGURE_HELP as HOW_TO_READ  # every figure's, the architectures' own too
 from explain.report import FIGURES_AFTER, markdown_to_html
 from sr_core.tools.bench import random_rcan
 from sr_core.models.rcan import RCANConfig
@@ -46,8 +46,9 @@ def test_report_is_offline_and_metrics_hold_every_contract_key(tiny_checkpoint, 
     assert_offline(page)
     library = gzip.decompress(base64.b64decode(re.search(r'id="plotly-gzip"[^>]*>([^<]+)<', page)[1]))
     assert library.decode().count("* plotly.js v") == 1 and page.count('id="plotly-gzip"') == 1  # inlined once
-    # every figure: the error maps, the retrained arms and their effects, and the distillation study included
-    assert page.count('class="plot-data"') == 14
+    # every figure: the error maps, the retrained arms and their effects, the training data and the distillation
+    # study included
+    assert page.count('class="plot-data"') == 15
     assert page.count("<abbr title=") > 20  # glossary tooltips in the page
     study = page[page.index('<figure class="block" id="distill_study">'):]
     assert html.escape(finding(load_study()), quote=False) in study  # the chart with the study's finding
@@ -106,6 +107,8 @@ def test_metrics_say_the_jpeg_quality_of_the_photo(tiny_checkpoint, tmp_path, ca
     assert main(["report", str(image), "-o", str(out), "--weights", str(tiny_checkpoint)]) == 0, capsys.readouterr().err
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["input"]["jpeg_quality"] == 60 and metrics["model"]["weights"] == tiny_checkpoint.name
+    jpeg = metrics["texture"]["jpeg"]  # its fine detail counted apart on the 8x8 block edges and off them
+    assert jpeg["quality"] == 60 and 0 < jpeg["grid_share"] < 1 and jpeg["clean_on_grid"] > 0
     page = (out / "index.html").read_text(encoding="utf-8")
     assert "This photo is a JPEG" in page and "saved at quality about 60" in page
 
@@ -201,7 +204,7 @@ def test_the_handout_shows_the_photo_and_each_figure_after_its_text_with_how_to_
     sizes = [Image.open(io.BytesIO(base64.b64decode(data))).size for _, data in crops]
     assert sizes == [(48, 40), (48, 40), *[(144, 120)] * 3]  # lossless, at the pixels' own size
     figures = re.findall(r'<figure class="block" id="(\w+)">', page)
-    assert len(figures) == len(set(figures)) == 14  # each figure once, the retrained arms and the study included
+    assert len(figures) == len(set(figures)) == 15  # each figure once, the retrained arms, training data and study
     for key in figures:
         if key in HOW_TO_READ:  # a figure of this photo: after the part of the text that speaks of it
             at = page.index(f'<figure class="block" id="{key}">')

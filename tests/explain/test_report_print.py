@@ -22,7 +22,7 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"  # tests/artifacts
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 A4_CONTENT_PX = 703  # 210 mm less the stylesheet's two 12 mm margins, in CSS px
 TIMEOUT_MS = 60_000
-FIGURES = {"rcan_with_original": 14, "safmn": 9}  # every figure of each: the retrained arms and the study included
+FIGURES = {"rcan_with_original": 15, "safmn": 10}  # every figure of each: retrained arms, training data, study
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:

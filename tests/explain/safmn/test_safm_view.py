@@ -84,7 +84,7 @@ def test_figures_and_text_for_safmn():
     figures = build_figures(analysis)
     assert set(figures) == {"workflow", "safm_modulation", "texture_evidence", "original_errors", "retrained",
                             "retrained_effects", "depth", "ablation",
-                            "added_detail"}
+                            "added_detail", "photo", "training_data"}
     traces = figures["safm_modulation"].data
     assert sum(t.type == "heatmap" for t in traces) == 3 and sum(t.type == "image" for t in traces) == 4
     assert [a.text for a in figures["texture_evidence"].layout.annotations[:3]] == ["original", "bicubic (MATLAB "
