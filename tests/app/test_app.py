@@ -240,7 +240,7 @@ def test_every_model_run_takes_the_precision_chosen_and_keeps_it_apart(app_modul
     for precision in ("fp32", "bf16"):
         app_module.step_through_on_open(str(photo), "default", "rcan", precision)
         app_module.VIEW_HANDLERS["channel"].explore(str(photo), False, "default", "rcan", None, precision, 1, 1, 0)
-    assert {key[3] for key in jobs.STEPPED.keys()} >= {"fp32", "bf16"}
+    assert {key[4] for key in jobs.STEPPED.keys()} >= {"fp32", "bf16"}
     assert {key[5] for key in jobs.EXPLORED.keys() if key[1] == jobs.file_digest(str(photo))} == {"fp32", "bf16"}
 
 
