@@ -45,18 +45,15 @@ from sr_core.estimate import format_duration
 from sr_core.image_io import ImageError, image_size
 from sr_core.photo_region import SOURCE_MAX_PIXELS
 from sr_core.serving import ServedModel, device_label
-from sr_core.weights import DEFAULT_MODEL, MODELS, weight_choices
+from sr_core.models import ARCHITECTURES, architecture_keyed
+from sr_core.weights import DEFAULT_MODEL, weight_choices
 
 log = logging.getLogger("sr_app")
 
-SCALE = 3  # what the page promises (its title, the labels); each run enlarges by its served model's own scale
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 TILE_CHOICES = [128, 256, 512, 1024]
 LONG_RUN_S = 10.0  # announce the estimate before runs expected to take longer than this
 
-# The model choice, (label, value) for each of sr_core.weights.MODELS: RCAN runs the weights chosen under Options,
-# SAFMN the server's (sr_core.weights.model_spec).
-MODEL_CHOICES = list(zip(("RCAN — best textures", "SAFMN — fast"), MODELS))
 # Auto: bf16 on CPUs with native bf16 (1.75-1.96x the fp32 reference on the AMD EPYC test machine, >= 57 dB from
 # fp32 on the example photos; docs/performance.md), fp16 on a GPU, else fp32.
 PRECISION_CHOICES = [("Auto", "auto"), ("fp32 (exact)", "fp32"), ("bf16", "bf16")]
@@ -131,27 +128,29 @@ def estimate_text(image: str | None, tile: int, ensemble: bool, weights: str, mo
         width, height = image_size(image, SOURCE_MAX_PIXELS, max_upload_bytes(), VISITOR_RAISE_HINT)
     except ImageError as exc:
         return f"⚠️ {exc}"
-    return ready_text(width, height, int(tile), ensemble, weights, model, precision, SCALE)
+    return ready_text(width, height, int(tile), ensemble, weights, model, precision)
 
 
-def show_model_used(weights: str, model: str, precision: str = "auto") -> tuple[dict, dict]:
-    """After a run (the choice is loaded by then): the fallback note of the weights that served, and the slider
-    named after the model that made the right-hand picture."""
+def show_model_used(weights: str, model: str, precision: str = "auto") -> tuple[dict, dict, dict]:
+    """After a run (the choice is loaded by then): the fallback note of the weights that served, the slider named
+    after the model that made the right-hand picture, and the model choice's labels (exact once loaded)."""
     engine = jobs.ENGINES.peek(weights, model, precision)
     text = banner_text(engine) if engine else ""
     arch = engine.weights.arch if engine else "model"
-    return gr.update(value=text, visible=bool(text)), gr.update(label=f"Bicubic (left) · {arch} (right)")
+    return (gr.update(value=text, visible=bool(text)), gr.update(label=f"Bicubic (left) · {arch} (right)"),
+            gr.update(choices=jobs.model_choices()))
 
 
 def enable_weights_choice(model: str) -> dict:
-    """The weights dropdown picks RCAN's weights; it has no say over SAFMN."""
-    return gr.update(interactive=model == "rcan")
+    """The weights dropdown names the weights of the models whose server does not name them (the default's)."""
+    return gr.update(interactive=architecture_keyed(model).server_weights_env is None)
 
 
 def example_shown() -> tuple[dict, dict, dict, dict]:
     """After an example click: the examples run with the default options, so the slider names the default model,
     and the model and weights choices go back to the defaults, so that the explanation is of the picture shown."""
-    return (*show_model_used("default", DEFAULT_MODEL), gr.update(value=DEFAULT_MODEL), gr.update(value="default"))
+    banner, slider, _ = show_model_used("default", DEFAULT_MODEL)
+    return banner, slider, gr.update(value=DEFAULT_MODEL, choices=jobs.model_choices()), gr.update(value="default")
 
 
 def focus_on_click(image: str | None, event: gr.SelectData) -> tuple:
@@ -180,6 +179,7 @@ def explain(
     weights: str = "default",
     model: str = DEFAULT_MODEL,
     focus: tuple | None = None,
+    precision: str = "auto",
     progress: gr.Progress = gr.Progress(),
 ) -> tuple:
     """Answer, with this photo's own numbers, what technology keeps its fine textures that bicubic loses.
@@ -196,23 +196,25 @@ def explain(
         have_original: True if the photo is a sharp original: it is shrunk 3 times first with the paper's bicubic, then everything is compared with it (crops, spectra, PSNR, SSIM, error maps, every experiment's PSNR).
         weights: RCAN's weights: "default" (the server's choice) or "bundled".
         model: "rcan" (default) or "safmn".
+        precision: what the whole photo is enlarged in, as for upscale: "auto" (default), "fp32" or "bf16"; the experiments run the network as trained.
 
     Returns:
         Fourteen figures (Plotly JSON; empty where the model has none) in this order: texture evidence, error maps, depth, ablation, added detail, the model's own figure (RCAN's gates or SAFMN's modulation maps), then RCAN's boosted channels, texture map, feature views and their scores, the retrained networks and their effects, the photo and its enlargement, and the training data; a summary in Markdown (the plain answer and headline numbers); all the numbers as JSON (metrics, with answer.short); the workflow figure; and the full explanation in Markdown with glossary tooltips.
     """
     photo = read_photo(image)  # a missing or bad photo is refused before anything is looked up
     progress(0.1, desc="Looking inside the network")
-    return jobs.explanation(image, photo, have_original, weights, model, clicked_point(image, focus))
+    return jobs.explanation(image, photo, have_original, weights, model, precision, clicked_point(image, focus))
 
 
 def explain_on_open(image: str | None, have_original: bool, weights: str, model: str,
-                    clicked: tuple[str, int, int] | None = None, progress: gr.Progress = gr.Progress()) -> tuple:
+                    clicked: tuple[str, int, int] | None = None, precision: str = "auto",
+                    progress: gr.Progress = gr.Progress()) -> tuple:
     """Opening an explanation tab explains the photo now (or shows its cached explanation), so that enlarging never
     waits for the explainer; with no photo the tab says how to get one. `clicked` (photo, x, y) counts only for
     the photo it was made on, so a new photo needs no event to forget the old click."""
     if not image:
         return not_explained_yet()
-    return explain(image, have_original, weights, model, clicked, progress=progress)
+    return explain(image, have_original, weights, model, clicked, precision, progress=progress)
 
 
 def not_explained_yet() -> tuple:
@@ -253,10 +255,10 @@ def view_handlers(view: View) -> ViewHandlers:
     @on_gpu(duration=ZEROGPU_DEFAULT_S)  # a few passes over at most a 128×128 region
     @model_run
     def explore(image: str | None, have_original: bool, weights: str, model: str, clicked: tuple | None,
-                *values: float) -> tuple:
+                precision: str, *values: float) -> tuple:
         if not image:
             return None, view.empty_text
-        figure, text = jobs.view_result(view.key, image, have_original, weights, model,
+        figure, text = jobs.view_result(view.key, image, have_original, weights, model, precision,
                                         clicked_point(image, clicked), values)
         return figure, with_tooltips(text)
 
@@ -295,13 +297,14 @@ def original_mode_for(image: str | None) -> dict:
 
 @on_gpu(duration=ZEROGPU_DEFAULT_S)  # one pass over the photo, bounded by the pixel limit
 @model_run
-def step_through_on_open(image: str | None, weights: str, model: str, have_original: bool = False) -> tuple:
-    """Opening "Explore further" runs the network once on the image the explanation analyses (the whole photo, or
-    with "I have the original" the original shrunk ×3), stage by stage (or shows the cached run): the steps, the
-    first step shown, and the overview strip."""
+def step_through_on_open(image: str | None, weights: str, model: str, precision: str = "auto",
+                         have_original: bool = False) -> tuple:
+    """Opening "Explore further" runs the network (in the precision chosen) once on the image the explanation
+    analyses (the whole photo, or with "I have the original" the original shrunk ×3), stage by stage (or shows the
+    cached run): the steps, the first step shown, and the overview strip."""
     if not image:
         return not_stepped_yet()
-    steps = jobs.steps_of(image, weights, model, bool(have_original))
+    steps = jobs.steps_of(image, weights, model, bool(have_original), precision)
     strip = [(step.thumbnail, f"{i + 1}. {step.name}") for i, step in enumerate(steps)]
     return (steps, *show_step(steps, 0), strip)
 
@@ -325,14 +328,14 @@ def show_step(steps: list[Step], index: int) -> tuple[int, np.ndarray | None, st
 
 # --- Layout --------------------
 
-INTRO = """\
-# Super-resolution ×3 with RCAN or SAFMN, explained
-Upload a photo: **RCAN** (Residual Channel Attention Network, Zhang et al., ECCV 2018; best textures) or **SAFMN**
-(Spatially-Adaptive Feature Modulation Network, Sun et al., ICCV 2023; fast) enlarges it three times, next to
-ordinary **bicubic** enlargement; drag the slider to compare. The download is a lossless PNG that keeps
-transparency, 16-bit grey and the colour profile. The other tabs show *why* fine textures survive, and what each
-model costs in time.
-"""
+def intro(scale: int) -> str:
+    """The page's opening: what it does, with the models registered (sr_core.models)."""
+    names = " or ".join(f"**{arch.name}**" for arch in ARCHITECTURES)
+    return (f"# Super-resolution ×{scale}, explained\nUpload a photo: {names} enlarges it {scale} times, next to "
+            "ordinary **bicubic** enlargement; drag the slider to compare. The download is a lossless PNG that "
+            "keeps transparency, 16-bit grey and the colour profile. The other tabs show *why* fine textures "
+            "survive, and what each model costs in time and keeps in texture, measured on the models served here.")
+
 
 EXPLAIN_INTRO = """\
 ### What technology keeps fine textures so clean?
@@ -438,6 +441,7 @@ class UpscaleTab:
     focus: gr.State
     weights: gr.Dropdown
     model: gr.Radio
+    precision: gr.Radio
     examples: gr.Examples
 
 
@@ -464,7 +468,9 @@ class ExplainTab:
                 show_progress_on=outputs[:1], **MODEL_RUNS)
 
 
-def upscale_tab(demo: gr.Blocks, banner: gr.Markdown, default_engine: ServedModel, quality: dict | None) -> UpscaleTab:
+def upscale_tab(demo: gr.Blocks, banner: gr.Markdown, default_engine: ServedModel, quality: dict | None
+                ) -> UpscaleTab:
+    scale = default_engine.upscaler.scale
     with gr.Tab("Upscale", id="upscale", elem_id="tab-upscale"):
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300):
@@ -477,10 +483,10 @@ def upscale_tab(demo: gr.Blocks, banner: gr.Markdown, default_engine: ServedMode
                 focus_note = gr.Markdown("*Click on the photo to choose where the explanation looks; "
                                          "otherwise it looks at the most textured part.*",
                                          elem_id="focus-note", elem_classes=["caption"])
-                model = strict_choice(gr.Radio(MODEL_CHOICES, value=DEFAULT_MODEL, label="Model",
+                model = strict_choice(gr.Radio(jobs.model_choices(), value=DEFAULT_MODEL, label="Model",
                                                info=tradeoff_line(quality), elem_id="model"), "model")
                 with gr.Row():
-                    run = gr.Button("Enlarge ×3", variant="primary", elem_id="run", scale=3)
+                    run = gr.Button(f"Enlarge ×{scale}", variant="primary", elem_id="run", scale=3)
                     stop = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
                 with gr.Accordion("Options", open=False, elem_id="options"):
                     tile = strict_choice(gr.Dropdown(
@@ -488,13 +494,14 @@ def upscale_tab(demo: gr.Blocks, banner: gr.Markdown, default_engine: ServedMode
                         info="Smaller tiles use less memory. Every size gives exactly the same picture.",
                         elem_id="tile"), "tile")
                     ensemble = strict_bool(gr.Checkbox(
-                        False, label="Self-ensemble (RCAN+)",
+                        False, label="Self-ensemble (×8)",
                         info="Averages 8 flipped and rotated passes: a little sharper, 8× slower.",
                         elem_id="ensemble"), "ensemble")
+                    default_arch = architecture_keyed(DEFAULT_MODEL).name
                     weights = strict_choice(gr.Dropdown(
-                        weight_choices(), value="default", label="RCAN weights",
-                        info="For RCAN: the server's default, the Hugging Face Hub, or the small built-in model.",
-                        elem_id="weights"), "weights")
+                        weight_choices(), value="default", label=f"{default_arch} weights",
+                        info=f"For {default_arch}: the server's default, the Hugging Face Hub, or a model trained "
+                             "here.", elem_id="weights"), "weights")
                     precision = strict_choice(gr.Radio(
                         PRECISION_CHOICES, value="auto", label="Precision",
                         info="Auto: bf16 on CPUs that compute it natively (about 2× faster here, PSNR ≥ 50 dB "
@@ -509,7 +516,7 @@ def upscale_tab(demo: gr.Blocks, banner: gr.Markdown, default_engine: ServedMode
                 gr.Markdown("**Zoom:** drag the bar to compare bicubic and the model; the full-screen button "
                             "(top right of the picture) shows it pixel for pixel, where fine texture is "
                             "easiest to see.", elem_id="slider-hint")
-                download = gr.File(label=f"Lossless PNG (×{SCALE})", interactive=False, elem_id="download")
+                download = gr.File(label=f"Lossless PNG (×{scale})", interactive=False, elem_id="download")
                 info = gr.Markdown(default_engine.summary(), label="Run info", elem_id="info")
 
         outputs = [slider, download, info]
@@ -519,7 +526,7 @@ def upscale_tab(demo: gr.Blocks, banner: gr.Markdown, default_engine: ServedMode
         examples.cache_event.success(example_shown, None, [banner, slider, model, weights], **UI_ONLY)
         run_event = run.click(upscale, [photo, tile, ensemble, weights, model, precision, centre], outputs,
                               api_name="upscale", show_progress_on=[slider], **MODEL_RUNS)
-        run_event.success(show_model_used, [weights, model, precision], [banner, slider], **UI_ONLY)
+        run_event.success(show_model_used, [weights, model, precision], [banner, slider, model], **UI_ONLY)
         stop.click(stop_run, None, None, cancels=[run_event], **UI_ONLY)
         model.change(enable_weights_choice, model, weights, **UI_ONLY)
         estimate_inputs = [photo, tile, ensemble, weights, model, precision]
@@ -529,7 +536,7 @@ def upscale_tab(demo: gr.Blocks, banner: gr.Markdown, default_engine: ServedMode
         photo.select(focus_on_click, photo, [focus, focus_note], **UI_ONLY)
         photo.select(centre_on_click, None, centre, **UI_ONLY)
         on_new_photo(photo, examples, lambda: "", None, centre)
-    return UpscaleTab(photo, focus, weights, model, examples)
+    return UpscaleTab(photo, focus, weights, model, precision, examples)
 
 
 def explain_tab(upscaled: UpscaleTab, default_engine: ServedModel) -> ExplainTab:
@@ -580,7 +587,7 @@ def explain_tab(upscaled: UpscaleTab, default_engine: ServedModel) -> ExplainTab
         workflow_plot = gr.Plot(label=FIGURE_CAPTIONS["workflow"], format="png", elem_id="plot-workflow", render=False)
         explainer = gr.Markdown(NOT_EXPLAINED, label="Explainer", elem_id="explainer", render=False)
 
-        inputs = [photo, have_original, upscaled.weights, upscaled.model, upscaled.focus]
+        inputs = [photo, have_original, upscaled.weights, upscaled.model, upscaled.focus, upscaled.precision]
         explained = ExplainTab(
             inputs, [*(plots[key] for key in EXPLAIN_FIGURES), summary, metrics_json, workflow_plot, explainer],
             [*first, *(columns[key] for key in OWN_SLOTS), columns["original_errors"]], views)
@@ -601,7 +608,8 @@ def explain_tab(upscaled: UpscaleTab, default_engine: ServedModel) -> ExplainTab
                 new_photo.then(lambda text=handlers.view.empty_text: (None, text), None, outputs, **UI_ONLY)
         on_new_photo(photo, examples, original_mode_for, photo, have_original)
         photo.select(not_explained_yet, None, explained.outputs, **UI_ONLY)  # a new focus
-        step_through.wire([photo, upscaled.weights, upscaled.model, have_original], explore, upscaled)
+        step_through.wire([photo, upscaled.weights, upscaled.model, upscaled.precision, have_original], explore,
+                          upscaled)
     return explained
 
 
@@ -676,8 +684,9 @@ def build_demo() -> gr.Blocks:
     models are loaded when first chosen."""
     default_engine = jobs.ENGINES.get("default")
     quality_figure, quality_text, quality = quality_section()
-    with gr.Blocks(title="RCAN or SAFMN ×3 super-resolution, explained", delete_cache=(1800, 3600)) as demo:
-        gr.Markdown(INTRO, elem_id="intro")
+    scale = default_engine.upscaler.scale  # the page's promise: the default model's scale
+    with gr.Blocks(title=f"Super-resolution ×{scale}, explained", delete_cache=(1800, 3600)) as demo:
+        gr.Markdown(intro(scale), elem_id="intro")
         banner = gr.Markdown(banner_text(default_engine), visible=bool(banner_text(default_engine)), elem_id="banner")
         with gr.Tabs(elem_id="tabs", overflow_behavior="wrap"):  # on a phone the tabs wrap instead of hiding
             upscaled = upscale_tab(demo, banner, default_engine, quality)

@@ -32,22 +32,34 @@ from sr_core.photo_region import SOURCE_MAX_PIXELS, parse_centre, read_region, r
 from sr_core.protocol.imresize import imresize
 from sr_core.run_folders import RunFolders
 from sr_core.serving import RecentResults, ServedModel, ServedModels
+from sr_core.models import ARCHITECTURES
 from sr_core.tiling import CancelFlag, Progress
+from sr_core.weights import choice_label
 
 ENGINES = ServedModels()  # each (weights, model, precision) loaded once, with its measured speed
 RUN_FOLDERS = RunFolders()
 
 # Enlargements (uint8) with what the engine recorded while making them (RCAN's gates), by (upload path, weights
-# choice, model choice), so that "How textures are kept" explains exactly the picture the user got without
+# choice, model choice, precision), so that "How textures are kept" explains exactly the picture the user got without
 # enlarging it again (Gradio names uploads by content hash, so the path is a stable key).
-RECENT: RecentResults[tuple[str, str, str], tuple[np.ndarray, dict]] = RecentResults()
-# Explanations by (photo's content hash, ground-truth mode, weights, model, click): reopening the tab, or coming
+RECENT: RecentResults[tuple[str, str, str, str], tuple[np.ndarray, dict]] = RecentResults()
+# Explanations by (photo's content hash, ground-truth mode, weights, model, precision, click): reopening the tab, or coming
 # back to a photo (an example clicked again), shows its figures at once.
 EXPLAINED: RecentResults[tuple, tuple] = RecentResults(size=6)
-# Interactive views by (view, photo's content hash, ground-truth mode, weights, model, click, control values).
+# Interactive views by (view, photo's content hash, ground-truth mode, weights, model, precision, click, values).
 EXPLORED: RecentResults[tuple, tuple] = RecentResults(size=12)
-# Step-throughs by (photo's content hash, weights, model): each is a whole forward pass.
-STEPPED: RecentResults[tuple[str, str, str, bool], list[Step]] = RecentResults()
+# Step-throughs by (photo's content hash, weights, model, ground-truth mode, precision): each is a whole pass.
+STEPPED: RecentResults[tuple[str, str, str, bool, str], list[Step]] = RecentResults()
+
+
+def model_choices() -> list[tuple[str, str]]:
+    """(label, value) of every registered model for the app's choice: what it is, its size and where its weights
+    came from (sr_core.weights.choice_label), exact for the models loaded."""
+    labels = []
+    for arch in ARCHITECTURES:
+        engine = ENGINES.peek("default", arch.key)
+        labels.append((choice_label(arch, engine.weights if engine else None), arch.key))
+    return labels
 
 
 def file_digest(path: str) -> str:
@@ -74,9 +86,9 @@ def enlarged_size(width: int, height: int) -> tuple[int, int]:
     return region.width, region.height
 
 
-def ready_text(width: int, height: int, tile: int, ensemble: bool, weights: str, model: str, precision: str,
-               scale: int) -> str:
-    """The line shown as soon as a photo is chosen: the size enlarged and the expected time, when known."""
+def ready_text(width: int, height: int, tile: int, ensemble: bool, weights: str, model: str, precision: str) -> str:
+    """The line shown as soon as a photo is chosen: the size enlarged (by the chosen model's scale once it is
+    loaded, the default model's until then) and the expected time, when known."""
     part = enlarged_size(width, height)
     over = ""
     if part != (width, height):
@@ -84,6 +96,7 @@ def ready_text(width: int, height: int, tile: int, ensemble: bool, weights: str,
                 "around the centre (or where you click) is enlarged. ")
     engine = ENGINES.peek(weights, model, precision)
     estimate = engine.estimate_s(*part, tile, ensemble) if engine else None
+    scale = (engine or ENGINES.get("default")).upscaler.scale
     timing = f" · expected time: about {format_duration(estimate)}" if estimate is not None else ""
     return f"{over}Ready: {part[0]}×{part[1]} px → {part[0] * scale}×{part[1] * scale} px{timing}"
 
@@ -96,6 +109,7 @@ class Enlargement:
     image: str
     weights: str
     model: str
+    precision: str
     photo: InputImage
     engine: ServedModel
     why: tuple[str, ...]
@@ -111,7 +125,7 @@ class Enlargement:
         if region is not None:
             full = image_size(image, SOURCE_MAX_PIXELS)
             why += (f"Region: {region_note(region, full, max_pixels(), Path(image).name)}",)
-        return cls(image, weights, model, photo, ENGINES.get(served, model, precision), why,
+        return cls(image, weights, model, precision, photo, ENGINES.get(served, model, precision), why,
                    region is None and served == weights)
 
     @property
@@ -140,7 +154,7 @@ class Enlargement:
         seconds = time.perf_counter() - started
         self.engine.learn_speed(*self.photo.size, tile, ensemble, seconds)
         if self.whole_photo_as_chosen:
-            RECENT.put((self.image, self.weights, self.model), (to_uint8(outputs[0]), recorded))
+            RECENT.put((self.image, self.weights, self.model, self.precision), (to_uint8(outputs[0]), recorded))
         return result, seconds
 
     def save(self, result: InputImage) -> tuple[str, str]:
@@ -157,14 +171,14 @@ class Enlargement:
         return run_info(self.engine, self.photo, seconds, ensemble, self.why)
 
 
-def explanation(image: str, photo: InputImage, have_original: bool, weights: str, model: str,
+def explanation(image: str, photo: InputImage, have_original: bool, weights: str, model: str, precision: str,
                 focus: tuple[int, int] | None) -> tuple:
     """The /explain outputs for the photo with the chosen model (kept): EXPLAIN_FIGURES' figures, the summary, the
     numbers, the workflow figure and the explanation with tooltips."""
-    key = (file_digest(image), bool(have_original), weights, model, focus)
+    key = (file_digest(image), bool(have_original), weights, model, precision, focus)
     cached = EXPLAINED.get(key)
     if cached is None:
-        analysis = analyze_photo(image, photo, have_original, weights, model, focus)
+        analysis = analyze_photo(image, photo, have_original, weights, model, precision, focus)
         figures = build_figures(analysis)
         numbers = metrics(analysis)
         cached = (*slot_figures(figures), summary_markdown(numbers), numbers, figures["workflow"],
@@ -173,51 +187,56 @@ def explanation(image: str, photo: InputImage, have_original: bool, weights: str
     return cached
 
 
-def analyze_photo(image: str, photo: InputImage, have_original: bool, weights: str, model: str,
+def analyze_photo(image: str, photo: InputImage, have_original: bool, weights: str, model: str, precision: str,
                   focus: tuple[int, int] | None) -> BaseAnalysis:
     """The analysis of the photo with the chosen model: of the enlargement the visitor got when it is at hand (and
-    its recorded gates), or, with the original, of the photo shrunk x3 and scored against it."""
-    engine = ENGINES.get(weights, model)
+    its recorded gates), or, with the original, of the photo shrunk x3 and scored against it. The whole photo is
+    enlarged in `precision` (the engine's); the explainers' region experiments run the model as trained (fp32),
+    as the report's do."""
+    engine = ENGINES.get(weights, model, precision)
     if have_original:
         low_res, original, low_res_focus = explained_input(photo.rgb, True, focus, engine.upscaler.scale)
         analysis = analyze_any(engine.weights.model, low_res, original=original, image_mode=photo.original_mode,
                                upscaler=engine.upscaler, focus=low_res_focus)
     else:
-        sr, recorded = RECENT.get((image, weights, model)) or (None, None)
+        sr, recorded = RECENT.get((image, weights, model, precision)) or (None, None)
         analysis = analyze_any(engine.weights.model, photo.rgb, sr=None if sr is None else from_uint8(sr),
                                image_mode=photo.original_mode, upscaler=engine.upscaler, recorded=recorded,
                                focus=focus)
     analysis.model_info["weights"] = engine.weights.file_name  # metrics.json: the file that served
+    analysis.model_info["precision"] = engine.upscaler.precision  # what enlarged the photo, as the report says
     note_jpeg(analysis, None if have_original else photo.jpeg_quality)
     return analysis
 
 
-def view_result(key: str, image: str, have_original: bool, weights: str, model: str,
+def view_result(key: str, image: str, have_original: bool, weights: str, model: str, precision: str,
                 focus: tuple[int, int] | None, values: tuple) -> tuple[object | None, str]:
     """(figure, readout without tooltips) of the interactive view `key` with its controls at `values`, over the
-    explanation's region, or (None, "⚠️ why") for a model or a choice it cannot show. Kept."""
-    cache_key = (key, file_digest(image), bool(have_original), weights, model, focus, *values)
+    explanation's region, run by the engine's model in `precision`, or (None, "⚠️ why") for a model or a choice
+    it cannot show. Kept."""
+    cache_key = (key, file_digest(image), bool(have_original), weights, model, precision, focus, *values)
     cached = EXPLORED.get(cache_key)
     if cached is not None:
         return cached
-    engine = ENGINES.get(weights, model)
+    engine = ENGINES.get(weights, model, precision)
     rgb, _, focus = explained_input(read_photo(image).rgb, have_original, focus, engine.upscaler.scale)
     try:
-        figure, text, _ = explore_view(key, engine.weights.model, rgb, values, focus)
+        figure, text, _ = explore_view(key, engine.upscaler.model, rgb, values, focus)
     except ValueError as exc:  # a model the view cannot look inside, or a choice it does not have
         return None, f"⚠️ {exc}"
     EXPLORED.put(cache_key, (figure, text))
     return EXPLORED.get(cache_key)
 
 
-def steps_of(image: str, weights: str, model: str, have_original: bool = False) -> list[Step]:
-    """The network run once, stage by stage, on the image the explanation analyses: the whole photo, or with
-    "I have the original" the original shrunk as the explanation shrinks it; kept."""
-    key = (file_digest(image), weights, model, have_original)
+def steps_of(image: str, weights: str, model: str, have_original: bool, precision: str) -> list[Step]:
+    """The network (the engine's model, in `precision`) run once, stage by stage, on the image the explanation
+    analyses: the whole photo, or with "I have the original" the original shrunk as the explanation shrinks it;
+    kept."""
+    key = (file_digest(image), weights, model, have_original, precision)
     steps = STEPPED.get(key)
     if steps is None:
-        engine = ENGINES.get(weights, model)
+        engine = ENGINES.get(weights, model, precision)
         rgb = explained_input(read_photo(image).rgb, have_original, None, engine.upscaler.scale)[0]
-        steps = step_through_photo(engine.weights.model, rgb)
+        steps = step_through_photo(engine.upscaler.model, rgb)
         STEPPED.put(key, steps)
     return steps

@@ -15,6 +15,7 @@ from explain.explainers import explainer_for_model, explainer_of, explainers, vi
 from explain.pipeline import MAX_SIDE
 from explain.results import BaseAnalysis, json_ready
 from explain.text import short_answer
+from sr_core.choice import DEFAULT_ARCH, JPEG_WEIGHTS
 from sr_core.engine import Upscaler
 
 __all__ = ["MAX_SIDE", "BaseAnalysis", "analyze_any", "build_figures", "explainer_markdown", "explore_view",
@@ -67,9 +68,9 @@ def jpeg_note(analysis: BaseAnalysis) -> str:
     return (f"## This photo is a JPEG\n\nIt was saved at quality about {analysis.jpeg_quality}. JPEG stores a photo in "
             "8×8 blocks and throws fine detail away; what is left shows as faint block edges and ringing. A "
             "network trained only on clean images takes those for texture and sharpens them, so part of the "
-            "\"fine detail\" measured below may be compression artefacts. The JPEG-aware RCAN (weights "
-            "`bundled-jpeg`), fine-tuned on JPEG-compressed inputs, smooths them instead: what a network learned "
-            "from decides what it treats as texture.\n\n")
+            f"\"fine detail\" measured below may be compression artefacts. The {DEFAULT_ARCH.name} {JPEG_WEIGHTS.origin} "
+            f"(weights `{JPEG_WEIGHTS.spec}`), fine-tuned on JPEG-compressed inputs, smooths them instead: what a "
+            "network learned from decides what it treats as texture.\n\n")
 
 
 def metrics(analysis: BaseAnalysis) -> dict:

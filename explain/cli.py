@@ -30,7 +30,7 @@ from sr_core.image_io import DEFAULT_MAX_PIXELS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m explain", description="Explain how RCAN (or SAFMN) keeps textures")
+    parser = argparse.ArgumentParser(prog="python -m explain", description="Explain how a super-resolution network keeps textures")
     commands = parser.add_subparsers(dest="command", required=True)
     report = commands.add_parser("report", help="write an offline HTML report and metrics.json")
     report.add_argument("image", type=Path, metavar="IMAGE")

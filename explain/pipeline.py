@@ -24,7 +24,7 @@ from explain.region import Box, box_around, most_textured_box
 from explain.retrained import retrained_experiments
 from explain.texture import TextureEvidence, compare_with_original, texture_evidence
 from explain.workflow import Stage, workflow_record
-from sr_core.engine import Upscaler, cpu_threads_worth_using
+from sr_core.engine import Upscaler, cpu_threads_worth_using, image_tensor, tensor_image
 from sr_core.models import architecture_of, count_parameters
 from sr_core.image_io import from_uint8, to_uint8
 from sr_core.protocol.evaluate import make_lr, mod_crop
@@ -67,6 +67,13 @@ def model_info(model: nn.Module) -> dict:
 def value_range(model: nn.Module) -> float:
     """The model's pixel range (its descriptor's): 255 for RCAN, 1 for SAFMN, as the engine has it."""
     return float(architecture_of(model).value_range)
+
+
+def model_input(model: nn.Module, rgb: np.ndarray) -> torch.Tensor:
+    """An HxWx3 image in [0, 1] as `model`'s 1x3xHxW input (sr_core.engine.image_tensor), on its device and in
+    its dtype."""
+    param = next(model.parameters())
+    return image_tensor(rgb, value_range(model)).to(param.device, param.dtype)
 
 
 def aligned_original(original: np.ndarray, rgb: np.ndarray, scale: int) -> np.ndarray:
@@ -158,16 +165,13 @@ class Run:
 
     def model_input(self) -> tuple[torch.Tensor, float]:
         """(1x3xHxW region in the model's range, device and dtype; seconds the conversion took)."""
-        param = next(self.model.parameters())
         started = time.perf_counter()
-        x = torch.from_numpy(np.ascontiguousarray(self.lr_region)).permute(2, 0, 1)[None]
-        x = (x * value_range(self.model)).to(param.device, param.dtype)
+        x = model_input(self.model, self.lr_region)
         return x, time.perf_counter() - started
 
     def image_of(self, output: torch.Tensor) -> np.ndarray:
         """A region pass's output (1x3xHxW or 3xHxW, model range) as (H, W, 3) float32 in [0, 1], clipped."""
-        out = output[0] if output.dim() == 4 else output
-        return (out.float().cpu() / value_range(self.model)).clamp(0, 1).permute(1, 2, 0).numpy()
+        return tensor_image(output, value_range(self.model))
 
     def enlarge_whole(self, upscaler: Upscaler | None, recording: ContextManager | None = None) -> np.ndarray:
         """The whole photo through the engine (as the app and the CLI enlarge it), with `recording` (e.g. hooks

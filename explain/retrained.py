@@ -156,6 +156,8 @@ def retrained_experiments(lr_region: np.ndarray, measure: Measure, rows: list[di
     rows = load_study() if rows is None else rows
     if not rows or not all(checkpoint_path(row).is_file() for row in rows):
         return None  # a copy without the study's checkpoints says so rather than failing the explanation
+    if arm_engine(checkpoint_path(rows[0])).scale != measure.scale:
+        return None  # the arms enlarge by another factor than the model explained: no pixel to compare
     textured = None
     if measure.hr is not None:
         try:

@@ -19,7 +19,7 @@ from torch import nn
 
 from explain.explainers import explainer_for_model
 from explain.hooks import owner_thread, removed_after
-from explain.pipeline import threads_worth_using, value_range
+from explain.pipeline import model_input, threads_worth_using, value_range
 from explain.workflow import StageSpec
 from sr_core.protocol.imresize import imresize
 
@@ -103,10 +103,9 @@ def step_through(model: nn.Module, rgb: np.ndarray, stages: list[StageSpec],
     """Run `model` on the whole HxWx3 [0, 1] photo once, stage by stage (hooks on each stage's last module),
     and record every stage's output shape, time and thumbnail. The thumbnails are made after each stage's clock
     stops, so they do not count in its time."""
-    param = next(model.parameters())
     scale = value_range(model)
     started = time.perf_counter()
-    x = (torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None] * scale).to(param.device, param.dtype)
+    x = model_input(model, rgb)
     steps = [Step("input", input_detail, tuple(x.shape[1:]),
                   time.perf_counter() - started, image_thumbnail(shrunk(x[0].float()), scale), "the photo")]
     mine = owner_thread()

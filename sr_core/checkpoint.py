@@ -1,6 +1,8 @@
 """Read a checkpoint file into a flat state dict, safely, whatever wrapper it came in."""
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 
 import torch
@@ -45,6 +47,19 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         return {}
     with safe_open(str(path), framework="pt") as handle:
         return dict(handle.metadata() or {})
+
+
+def count_file_parameters(path: str | Path) -> int | None:
+    """The number of values a safetensors file holds, read from its header alone (no tensor is loaded); None for
+    other formats and unreadable files. What the app's labels say before a model is loaded."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return sum(math.prod(handle.get_slice(key).get_shape()) for key in handle.keys())
+    except (OSError, ValueError, RuntimeError):
+        return None
 
 
 def normalize_state_dict(raw: object, name: str = "checkpoint") -> dict[str, torch.Tensor]:

@@ -30,19 +30,23 @@ def positive_int(text: str) -> int:
 
 
 def add_weight_options(parser: argparse.ArgumentParser, allow_bicubic: bool = False) -> None:
+    from sr_core.models import ARCHITECTURES
+
     extra = "|bicubic" if allow_bicubic else ""
+    named = [(w, arch) for arch in ARCHITECTURES for w in arch.weights]
+    specs = "|".join(w.spec for w, _ in named)
+    words = "; ".join(f"{w.spec} = the {arch.name} {w.origin}" + (f" ({w.hub.repo_id or '$' + w.hub.repo_env}, "
+                      f"else {w.fallback})" if w.hub else "") for w, arch in named)
+    hubs = [w.hub for w, _ in named if w.hub]
     parser.add_argument("--weights", default=None,
-                        help=f"PATH|bundled|bundled-jpeg|bundled-safmn|hub|hub-safmn{extra} (default: $SR_WEIGHTS, else "
-                             "the Hub with the bundled fallback; upscale and batch pick bundled-jpeg for JPEG photos, "
-                             "sr_core.choice); bundled-jpeg = the JPEG-aware RCAN; hub-safmn = the SAFMN authors' Meloo/SAFMN SAFMN_DF2K_x3.pth, "
-                             "else the bundled SAFMN")
-    parser.add_argument("--hub-repo", default=None,
-                        help="Hub repo id (default: $SR_HUB_REPO; for hub-safmn $SR_SAFMN_HUB_REPO or Meloo/SAFMN)")
-    parser.add_argument("--hub-file", default=None,
-                        help="file in the Hub repo (default: $SR_HUB_FILE or model.safetensors; for hub-safmn "
-                             "$SR_SAFMN_HUB_FILE or SAFMN_DF2K_x3.pth)")
-    parser.add_argument("--hub-revision", default=None,
-                        help="branch, tag or commit (default: $SR_HUB_REVISION, for hub-safmn $SR_SAFMN_HUB_REVISION, or main)")
+                        help=f"PATH|{specs}{extra} (default: $SR_WEIGHTS, else the Hub with the bundled fallback; "
+                             "upscale and batch pick JPEG-aware weights for JPEG photos, sr_core.choice); " + words)
+    parser.add_argument("--hub-repo", default=None, help="Hub repo id (default: " + ", ".join(
+        f"${h.repo_env}" + (f" or {h.repo_id}" if h.repo_id else "") for h in hubs) + ", by spec)")
+    parser.add_argument("--hub-file", default=None, help="file in the Hub repo (default: " + ", ".join(
+        f"${h.file_env} or {h.filename}" for h in hubs) + ", by spec)")
+    parser.add_argument("--hub-revision", default=None, help="branch, tag or commit (default: " + ", ".join(
+        f"${h.revision_env}" for h in hubs) + ", by spec, or main)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
     add_precision_option(parser)
 
@@ -55,7 +59,7 @@ def add_precision_option(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sr_core", description="x3 super-resolution (RCAN, SAFMN), the paper's protocol and offline tools")
+    parser = argparse.ArgumentParser(prog="python -m sr_core", description="x3 super-resolution, the papers' protocol and offline tools")
     commands = parser.add_subparsers(dest="command", required=True)
 
     up = commands.add_parser("upscale", help="enlarge images x3 into lossless PNG")
@@ -94,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also the PSNR of each image's most and least textured quarter of 48 px tiles "
                          "(sr_core.protocol.texture_split; the ablation study's texture_psnr and flat_psnr)")
 
-    tr = commands.add_parser("train", help="train a model from a recipe (RCAN or SAFMN; sr_core.models)")
+    tr = commands.add_parser("train", help="train a model from a recipe (each architecture's, sr_core.models)")
     tr.add_argument("--data", nargs="+", type=Path, required=True, metavar="DIR")
     tr.add_argument("--config", required=True)
     tr.add_argument("--out", required=True, type=Path, metavar="PATH", help="weights file (.safetensors)")
@@ -231,7 +235,7 @@ def run_upscale(args: argparse.Namespace) -> int:
     from sr_core.weights import LoadedWeights, load_weights
 
     check_inputs(args.inputs)
-    # No weights named: each photo gets the RCAN for how it was saved (sr_core.choice); the JPEG-aware one loads
+    # No weights named: each photo gets the weights for how it was saved (sr_core.choice); the JPEG-aware ones load
     # only when a JPEG needs it.
     by_photo = args.weights is None and not weights_named_by_server()
     upscalers: dict[str | None, Upscaler] = {}

@@ -128,6 +128,18 @@ class NonFiniteOutput(ValueError):
     """The model produced NaN or infinite values: its weights are broken (or fp16 overflowed); nothing is written."""
 
 
+def image_tensor(rgb: np.ndarray, value_range: float = 1.0) -> torch.Tensor:
+    """An HxWx3 image in [0, 1] as the 1x3xHxW float32 tensor a model takes, in its value range (its descriptor's
+    `value_range`: 255 for RCAN's, 1 for SAFMN's). The one conversion every model run uses."""
+    return torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None] * value_range
+
+
+def tensor_image(output: torch.Tensor, value_range: float = 1.0) -> np.ndarray:
+    """A model's output (1x3xHxW or 3xHxW, in its value range) as an HxWx3 float32 image in [0, 1], clipped."""
+    out = output[0] if output.dim() == 4 else output
+    return (out.float() / value_range).clamp_(0.0, 1.0).permute(1, 2, 0).cpu().numpy()
+
+
 class Upscaler:
     """Runs a super-resolution model on float images in [0, 1].
 
@@ -290,10 +302,8 @@ class Upscaler:
         """HxWx3 float32 in [0, 1] -> (sH)x(sW)x3 float32 in [0, 1]."""
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"expected an HxWx3 RGB array, got shape {rgb.shape}")
-        x = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
-        out = self.upscale_tensor(x * self.value_range, tile, ensemble, progress, cancel)
-        out = out.div_(self.value_range).clamp_(0.0, 1.0)  # in place: the output is the largest array here
-        return out[0].permute(1, 2, 0).cpu().numpy()
+        out = self.upscale_tensor(image_tensor(rgb, self.value_range), tile, ensemble, progress, cancel)
+        return tensor_image(out, self.value_range)
 
     def upscale_uint8(self, lr: np.ndarray, ensemble: bool = False) -> np.ndarray:
         """uint8 RGB -> uint8 RGB rounded half up: what the paper's protocol scores (sr_core.protocol.evaluate)."""

@@ -28,11 +28,9 @@ from huggingface_hub.errors import (
 from huggingface_hub.utils import validate_repo_id
 
 from sr_core.errors import WeightsError, first_line
+from sr_core.models import ARCHITECTURES, HubSource
 
-HUB_REPO_ENV = "SR_HUB_REPO"
-HUB_FILE_ENV = "SR_HUB_FILE"
-HUB_REVISION_ENV = "SR_HUB_REVISION"
-DEFAULT_HUB_FILE = "model.safetensors"
+DEFAULT_HUB_FILE = HubSource.filename  # a file exported by `python -m sr_core export`
 
 # Statuses after which hf_hub_download would enter its back-off loop (its _DEFAULT_RETRY_ON_STATUS_CODES):
 # the Hub is overloaded or down, which for us means "unreachable", not "absent".
@@ -41,25 +39,6 @@ TRANSIENT_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
 
 class HubUnavailable(WeightsError, RuntimeError):
     """The weights cannot come from the Hub (nor its cache); the one-line message says why."""
-
-
-@dataclass(frozen=True)
-class HubSource:
-    """Where one model's Hub weights are looked up: the variables an operator sets, and the defaults without them."""
-
-    repo_env: str
-    file_env: str
-    revision_env: str
-    repo_id: str | None = None
-    filename: str = DEFAULT_HUB_FILE
-
-
-# RCAN: a repo an owner filled with `python -m sr_core export --push` (no official RCAN x3 is on the Hub).
-RCAN_HUB = HubSource(HUB_REPO_ENV, HUB_FILE_ENV, HUB_REVISION_ENV)
-# SAFMN: the authors' own x3 weights (Apache-2.0; BasicSR {'params': ...}, 232,695 parameters; the model card of
-# huggingface.co/Meloo/SAFMN lists SAFMN_DF2K_x2/x3/x4.pth).
-SAFMN_HUB = HubSource("SR_SAFMN_HUB_REPO", "SR_SAFMN_HUB_FILE", "SR_SAFMN_HUB_REVISION",
-                      repo_id="Meloo/SAFMN", filename="SAFMN_DF2K_x3.pth")
 
 
 @dataclass(frozen=True)
@@ -77,15 +56,21 @@ def hub_settings(
     repo: str | None = None,
     filename: str | None = None,
     revision: str | None = None,
-    source: HubSource = RCAN_HUB,
+    source: HubSource | None = None,
 ) -> HubSettings:
-    """Explicit values win; unset ones come from the source's variables (SR_HUB_REPO / SR_HUB_FILE /
-    SR_HUB_REVISION for RCAN; empty = unset), then from its defaults."""
+    """Explicit values win; unset ones come from the source's variables (empty = unset), then from its defaults.
+    Without a source: the default model's (the first registered; SR_HUB_REPO, SR_HUB_FILE, SR_HUB_REVISION)."""
+    source = source or default_hub_source()
     return HubSettings(
         repo_id=repo or os.environ.get(source.repo_env) or source.repo_id,
         filename=filename or os.environ.get(source.file_env) or source.filename,
         revision=revision or os.environ.get(source.revision_env) or None,
     )
+
+
+def default_hub_source() -> HubSource:
+    """The Hub source of the default model: the first registered architecture's first Hub weights."""
+    return next(w.hub for arch in ARCHITECTURES for w in arch.weights if w.hub)
 
 
 def download_weights(settings: HubSettings, timeout_s: float = 5.0) -> Path:
@@ -96,7 +81,7 @@ def download_weights(settings: HubSettings, timeout_s: float = 5.0) -> Path:
     huggingface_hub's user-agent registry request, made once per process unless cached in HF_HOME).
     """
     if not settings.repo_id:
-        raise HubUnavailable(f"no Hub repo configured: set {HUB_REPO_ENV} or pass --hub-repo")
+        raise HubUnavailable(f"no Hub repo configured: set {default_hub_source().repo_env} or pass --hub-repo")
     try:
         validate_repo_id(settings.repo_id)
     except HFValidationError as exc:

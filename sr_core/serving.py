@@ -119,6 +119,11 @@ class RecentResults(Generic[K, V]):
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
 
+    def keys(self) -> list[K]:
+        """The keys kept, oldest first."""
+        with self._lock:
+            return list(self._items)
+
     def get(self, key: K) -> V | None:
         with self._lock:
             return self._items.get(key)

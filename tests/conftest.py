@@ -80,7 +80,7 @@ def save_model(model: torch.nn.Module, path: Path) -> Path:
 
 
 def save_tiny_safmn(path: Path) -> Path:
-    """`tiny_safmn()` as safetensors: the app's "SAFMN — fast" choice in tests (through SR_SAFMN_WEIGHTS)."""
+    """`tiny_safmn()` as safetensors: the app's SAFMN choice in tests (through SR_SAFMN_WEIGHTS)."""
     return save_model(tiny_safmn(), path)
 
 

@@ -24,10 +24,11 @@ from torch import nn
 
 from explain.experiments import Ablation, Measure
 from explain.hooks import outputs_replaced, owner_thread, removed_after
-from explain.pipeline import MAX_SIDE, checked_input, threads_worth_using, value_range, working_region
+from explain.pipeline import MAX_SIDE, checked_input, model_input, threads_worth_using, value_range, working_region
 from explain.rcan.capture import attention_layers
 from explain.region import Box
 from sr_core.models.rcan import RCAN
+from sr_core.engine import tensor_image
 from sr_core.protocol.imresize import imresize
 
 
@@ -121,13 +122,10 @@ def channel_view(model: RCAN, rgb: np.ndarray, group: object, block: object, cha
     rgb = checked_input(rgb, None, model.scale)  # what explain refuses (e.g. 1x1), the view refuses alike
     region, note, _ = working_region(rgb, max_side, focus)
     lr_region = region.crop(rgb)
-    param = next(model.parameters())
-    scale = value_range(model)
-    x = (torch.from_numpy(np.ascontiguousarray(lr_region.transpose(2, 0, 1)))[None] * scale).to(param.device,
-                                                                                                 param.dtype)
+    x = model_input(model, lr_region)
 
     def image(output: torch.Tensor) -> np.ndarray:
-        return np.clip(output[0].float().cpu().numpy().transpose(1, 2, 0) / scale, 0, 1)
+        return tensor_image(output, value_range(model))
 
     with threads_worth_using():
         output, residual, gates = normal_pass(model, x, group, block)

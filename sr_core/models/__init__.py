@@ -2,9 +2,12 @@
 from sr_core.models.architecture import (
     ARCHITECTURES,
     Architecture,
+    HubSource,
     ModelCard,
     Recipe,
     UnsupportedCheckpoint,
+    Weights,
+    architecture_keyed,
     architecture_named,
     architecture_of,
     count_parameters,
@@ -18,5 +21,5 @@ from sr_core.models.safmn import SAFMN_ARCHITECTURE
 register(RCAN_ARCHITECTURE)
 register(SAFMN_ARCHITECTURE)
 
-__all__ = ["ARCHITECTURES", "Architecture", "ModelCard", "Recipe", "UnsupportedCheckpoint", "architecture_named",
-           "architecture_of", "count_parameters", "model_from_state_dict", "register", "training_recipes"]
+__all__ = ["ARCHITECTURES", "Architecture", "HubSource", "ModelCard", "Recipe", "UnsupportedCheckpoint", "Weights",
+           "architecture_keyed", "architecture_named", "architecture_of", "count_parameters", "model_from_state_dict", "register", "training_recipes"]

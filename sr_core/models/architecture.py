@@ -61,6 +61,30 @@ class ModelCard:
 
 
 @dataclass(frozen=True)
+class HubSource:
+    """Where Hub weights are looked up: the variables an operator sets, and the defaults without them."""
+
+    repo_env: str
+    file_env: str
+    revision_env: str
+    repo_id: str | None = None
+    filename: str = "model.safetensors"
+
+
+@dataclass(frozen=True)
+class Weights:
+    """One set of weights an architecture is served with, by the name `--weights` and the app take: a file
+    bundled in sr_core/bundled/, or a Hub source with the bundled weights that serve when the Hub cannot."""
+
+    spec: str  # "bundled", "bundled-jpeg", "hub-safmn", ...
+    origin: str  # where they came from, in words for labels: "trained here on clean photos"
+    file: str | None = None  # the bundled file's name
+    hub: HubSource | None = None
+    fallback: str | None = None  # a Hub source's bundled spec
+    jpeg: bool = False  # trained on JPEG-compressed inputs: JPEG photos get these when nobody names weights
+
+
+@dataclass(frozen=True)
 class Architecture:
     """Everything the rest of sr_core needs to know about one architecture."""
 
@@ -79,14 +103,32 @@ class Architecture:
     # natively; sr_core.precision).
     precisions: dict[str, tuple[str, ...]]
     card: ModelCard
-    bundled: str | None = None  # file name in sr_core/bundled/ of the small model trained by this project
+    key: str = ""  # the app's, the API's and the CLI's name for it ("rcan"); the name in lower case by default
+    # Its weights, bundled and on the Hub; the first bundled one is what its "bundled" spec serves, the first Hub
+    # one what the app serves by default.
+    weights: tuple[Weights, ...] = ()
+    # Where the server names its weights for the app (e.g. SR_SAFMN_WEIGHTS); None: the app's weights choice
+    # (the visitor's, under Options) names them.
+    server_weights_env: str | None = None
     training: dict[str, Recipe] = field(default_factory=dict)  # recipe name -> recipe
     # Ablation name -> a function giving the trained network with that part removed and every other weight kept,
     # the start of a retrained ablation arm (sr_core.tools.ablation).
     ablations: dict[str, Callable[[nn.Module], nn.Module]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", self.name.lower())
+
     def build(self, config: Any) -> nn.Module:
         return self.model(config)
+
+    def bundled(self) -> Weights | None:
+        """Its first bundled weights (the small model trained by this project), if any."""
+        return next((w for w in self.weights if w.file), None)
+
+    def hub(self) -> Weights | None:
+        """Its first Hub weights, if any."""
+        return next((w for w in self.weights if w.hub), None)
 
 
 # The registry, in detection order; architecture files add themselves through `register` (sr_core.models).
@@ -115,6 +157,14 @@ def architecture_named(name: str) -> Architecture:
         if arch.name == name:
             return arch
     raise KeyError(f"no architecture named {name!r}")
+
+
+def architecture_keyed(key: str) -> Architecture:
+    """The architecture the app's model choice `key` names ("rcan"); ValueError lists the choices."""
+    for arch in ARCHITECTURES:
+        if arch.key == key:
+            return arch
+    raise ValueError(f"unknown model choice {key!r}; choose one of {[a.key for a in ARCHITECTURES]}")
 
 
 def training_recipes() -> dict[str, Recipe]:

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 from torch import nn
 
-from sr_core.models.architecture import Architecture, ModelCard, Recipe
+from sr_core.models.architecture import Architecture, HubSource, ModelCard, Recipe, Weights
 from sr_core.tiling import StepCounter, map_tiles, tile_spans
 
 # DIV2K RGB mean used by the official code (option.py / common.MeanShift).
@@ -328,7 +328,13 @@ RCAN_ARCHITECTURE = Architecture(
     halo=2,  # the conv pairs, which do nearly all of the work, read 2 pixels around each tile
     min_side=1,
     precisions={"cpu": ("bf16", "fp32"), "cuda": ("fp16", "bf16", "fp32")},
-    bundled="rcan_x3.safetensors",
+    weights=(
+        Weights("bundled", "trained here on clean photos", file="rcan_x3.safetensors"),
+        Weights("bundled-jpeg", "trained here on JPEG photos", file="rcan_x3_jpeg.safetensors", jpeg=True),
+        # A repo an owner filled with `python -m sr_core export --push` (no official RCAN x3 is on the Hub).
+        Weights("hub", "from the server's Hub repo", hub=HubSource("SR_HUB_REPO", "SR_HUB_FILE", "SR_HUB_REVISION"),
+                fallback="bundled"),
+    ),
     card=ModelCard(
         summary="RCAN (Residual Channel Attention Network, Zhang et al., ECCV 2018) enlarges a photo {scale} times. "
                 "Very deep\nresidual groups with channel attention reweight feature channels, so fine textures "

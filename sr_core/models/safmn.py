@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sr_core.models.architecture import Architecture, ModelCard, Recipe
+from sr_core.models.architecture import Architecture, HubSource, ModelCard, Recipe, Weights
 from sr_core.tiling import StepCounter, map_tiles, tile_spans
 
 N_LEVELS = 4  # SAFM splits the channels into this many chunks; chunk i > 0 is pooled by 2**i
@@ -253,7 +253,16 @@ SAFMN_ARCHITECTURE = Architecture(
     halo=1,  # every tiled map of `safmn_forward_tiled` reads at most 1 pixel around its tile
     min_side=MIN_SIDE,
     precisions={"cpu": ("bf16", "fp32"), "cuda": ("fp16", "bf16", "fp32")},  # the norms keep fp32 statistics
-    bundled="safmn_x3.safetensors",
+    weights=(
+        Weights("bundled-safmn", "trained here on clean photos", file="safmn_x3.safetensors"),
+        # The authors' own x3 weights (Apache-2.0; BasicSR {'params': ...}, 232,695 parameters; the model card of
+        # huggingface.co/Meloo/SAFMN lists SAFMN_DF2K_x2/x3/x4.pth).
+        Weights("hub-safmn", "trained by its authors",
+                hub=HubSource("SR_SAFMN_HUB_REPO", "SR_SAFMN_HUB_FILE", "SR_SAFMN_HUB_REVISION",
+                              repo_id="Meloo/SAFMN", filename="SAFMN_DF2K_x3.pth"),
+                fallback="bundled-safmn"),
+    ),
+    server_weights_env="SR_SAFMN_WEIGHTS",
     card=ModelCard(
         summary="SAFMN (Spatially-Adaptive Feature Modulation Network, Sun et al., ICCV 2023) enlarges a photo "
                 "{scale} times.\nEach block pools its features at several scales and uses them to modulate the "

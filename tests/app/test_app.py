@@ -155,7 +155,12 @@ def test_model_choice_defaults_to_rcan_and_the_chart_is_drawn(demo) -> None:
 
     choice = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "model")
     assert isinstance(choice, gr.Radio) and choice.value == "rcan"
-    assert [label for label, _ in choice.choices] == ["RCAN — best textures", "SAFMN — fast"]
+    labels = [label for label, _ in choice.choices]
+    # What each choice is (model, size, where its weights came from); which keeps more texture is the chart's to say.
+    assert [label.split(" · ")[0] for label in labels] == ["RCAN", "SAFMN"]
+    assert not any("best" in label or "fast" in label for label in labels)
+    assert "M parameters" in labels[0] and "the server's file" in labels[0]  # SR_WEIGHTS, loaded at start-up
+    assert "tiny_safmn.safetensors" in labels[1]  # SR_SAFMN_WEIGHTS, read from the file's header before loading
     assert "faster" in choice.info
     chart = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "plot-quality")
     names = {trace["name"] for trace in json.loads(chart.value["plot"])["data"] if trace.get("name")}
@@ -217,6 +222,28 @@ def test_explanations_are_cached_per_photo_and_options(app_module, monkeypatch, 
     assert app_module.explain_on_open(None, False, "default", "rcan") == app_module.not_explained_yet()
 
 
+def test_every_model_run_takes_the_precision_chosen_and_keeps_it_apart(app_module, monkeypatch, tmp_path) -> None:
+    """Upscale, the explanation, its interactive view and the step-through each run the engine of the precision
+    chosen under Options, and each keeps its result under it: fp32 and bf16 are two results, never one."""
+    engines = []
+    real = jobs.analyze_any
+    monkeypatch.setattr(jobs, "analyze_any", lambda *a, **k: engines.append(k["upscaler"]) or real(*a, **k))
+    photo = _png_file(tmp_path / "p.png", Image.fromarray(
+        np.random.default_rng(8).integers(0, 256, (40, 44, 3), dtype=np.uint8)))
+    for precision in ("fp32", "bf16"):
+        *_, metrics, _, _ = app_module.explain(str(photo), False, "default", "rcan", None, precision)
+        served = jobs.ENGINES.peek("default", "rcan", precision).upscaler
+        assert engines[-1] is served and metrics["model"]["precision"] == served.precision  # what ran, said
+    assert app_module.explain(str(photo), False, "default", "rcan", None, "fp32")[-3]["model"]["precision"] == (
+        jobs.ENGINES.peek("default", "rcan", "fp32").upscaler.precision)
+    assert len(engines) == 2 and engines[0] is not engines[1]  # fp32 again came from its own cache entry
+    for precision in ("fp32", "bf16"):
+        app_module.step_through_on_open(str(photo), "default", "rcan", precision)
+        app_module.VIEW_HANDLERS["channel"].explore(str(photo), False, "default", "rcan", None, precision, 1, 1, 0)
+    assert {key[4] for key in jobs.STEPPED.keys()} >= {"fp32", "bf16"}
+    assert {key[5] for key in jobs.EXPLORED.keys() if key[1] == jobs.file_digest(str(photo))} == {"fp32", "bf16"}
+
+
 def test_a_click_on_the_photo_is_where_the_explanation_looks(app_module, tmp_path: Path) -> None:
     clicked, note = app_module.focus_on_click("p.png", SimpleNamespace(index=[250, 150]))
     assert clicked == ("p.png", 250, 150) and "x=250, y=150" in note
@@ -238,16 +265,16 @@ def test_the_channel_sliders_follow_the_explanation_and_choose_the_view(app_modu
     assert (group["maximum"], block["maximum"], channel["maximum"]) == (2, 2, 7)  # the tiny RCAN: 2 x 2 x 8
     assert (group["value"], block["value"], channel["value"]) == (
         chosen["group"], chosen["block"], chosen["most_boosted_channels"][0])
-    figure, readout = app_module.VIEW_HANDLERS["channel"].explore(str(photo), False, "default", "rcan", None, 2, 1, 5)
+    figure, readout = app_module.VIEW_HANDLERS["channel"].explore(str(photo), False, "default", "rcan", None, "auto", 2, 1, 5)
     assert "Group 2, block 1, channel 5" in figure.layout.title.text and "rank" in readout
     assert "<abbr" in readout  # the glossary's tooltips
-    _, refused = app_module.VIEW_HANDLERS["channel"].explore(str(photo), False, "default", "rcan", None, 2, 1, 99)
+    _, refused = app_module.VIEW_HANDLERS["channel"].explore(str(photo), False, "default", "rcan", None, "auto", 2, 1, 99)
     assert refused.startswith("⚠️ channel must be a whole number from 0 to 7")
-    _, safmn = app_module.VIEW_HANDLERS["channel"].explore(str(photo), False, "default", "safmn", None, 1, 1, 0)
+    _, safmn = app_module.VIEW_HANDLERS["channel"].explore(str(photo), False, "default", "safmn", None, "auto", 1, 1, 0)
     assert "needs an RCAN" in safmn
     assert app_module.VIEW_HANDLERS["channel"].start(None) == (app_module.gr.update(),) * 3
-    assert app_module.VIEW_HANDLERS["channel"].explore(None, False, "default", "rcan", None, 1, 1, 0)[0] is None
-    again = app_module.VIEW_HANDLERS["channel"].explore(str(photo), False, "default", "rcan", None, 2, 1, 5)
+    assert app_module.VIEW_HANDLERS["channel"].explore(None, False, "default", "rcan", None, "auto", 1, 1, 0)[0] is None
+    again = app_module.VIEW_HANDLERS["channel"].explore(str(photo), False, "default", "rcan", None, "auto", 2, 1, 5)
     assert again[0] is figure  # the tab opened again: served from the cache, no new passes
 
 
@@ -257,7 +284,7 @@ def test_model_runs_that_open_with_a_tab_explain_a_bad_file_in_one_line(app_modu
     text = tmp_path / "notes.png"
     text.write_bytes(b"this is not a photo")
     for run in (lambda: app_module.step_through_on_open(str(text), "default", "rcan"),
-                lambda: app_module.VIEW_HANDLERS["channel"].explore(str(text), False, "default", "rcan", None, 1, 1, 0)):
+                lambda: app_module.VIEW_HANDLERS["channel"].explore(str(text), False, "default", "rcan", None, "auto", 1, 1, 0)):
         with pytest.raises(gr.Error, match="notes.png is not an image") as error:
             run()
         assert "\n" not in str(error.value)

@@ -419,7 +419,7 @@ def test_every_model_run_stops_between_two_steps_when_nobody_waits(app_module, d
         "explain": lambda: app_module.explain(photo, False, "default", "rcan", None),
         "explain_on_open": lambda: app_module.explain_on_open(photo, True, "default", "rcan", None),
         "step_through_on_open": lambda: app_module.step_through_on_open(photo, "default", "rcan"),
-        "explore_channel_of": lambda: app_module.VIEW_HANDLERS["channel"].explore(photo, False, "default", "rcan", None, 1, 1, 0),
+        "explore_channel_of": lambda: app_module.VIEW_HANDLERS["channel"].explore(photo, False, "default", "rcan", None, "auto", 1, 1, 0),
     }
     with caplog.at_level("INFO", logger="sr_app"), queued_event_gone_at_first_module_call() as seen:
         with pytest.raises(gr.Error, match="Stopped"):
@@ -566,7 +566,7 @@ def test_the_channel_view_refuses_what_explain_refuses(app_module, tmp_path: Pat
     Image.new("RGB", (1, 1)).save(tiny)
     with pytest.raises(gr.Error, match=r"at least 8x8 pixels"):
         app_module.explain(str(tiny))
-    plot, text = app_module.VIEW_HANDLERS["channel"].explore(str(tiny), False, "default", "rcan", None, 1, 1, 0)
+    plot, text = app_module.VIEW_HANDLERS["channel"].explore(str(tiny), False, "default", "rcan", None, "auto", 1, 1, 0)
     assert plot is None and "at least 8x8 pixels" in text
 
 

@@ -157,7 +157,7 @@ def test_safmn_runs_shows_its_modulation_maps_and_the_chart(page) -> None:
     page.get_by_role("tab", name="Upscale").click()
     page.set_input_files("#upload input[type=file]", str(PHOTO))
     page.locator("#ready").get_by_text("Ready: 192×140 px").wait_for()
-    page.locator("#model").get_by_label("SAFMN — fast").check()
+    page.locator("#model label").filter(has_text="SAFMN").click()
     page.click("#run")
     page.locator("#info").get_by_text("SAFMN ×3").wait_for()
     page.wait_for_function("Array.from(document.querySelectorAll('#slider img')).every(i => i.naturalWidth === 576)")

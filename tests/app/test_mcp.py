@@ -78,7 +78,8 @@ def test_schema_lists_both_tools_with_their_parameters(app_url):
     assert properties["precision"]["enum"] == ["auto", "fp32", "bf16"] and properties["precision"]["default"] == "auto"
     assert properties["tile"]["description"].startswith("Tile size in input pixels")  # from the docstring's Args
     explain = tools["explain"]["inputSchema"]["properties"]
-    assert list(explain) == ["image", "have_original", "weights", "model"]
+    assert list(explain) == ["image", "have_original", "weights", "model", "precision"]  # new ones last
+    assert tools["explain"]["inputSchema"]["required"] == ["image"] and explain["precision"]["default"] == "auto"
     assert explain["have_original"]["type"] == "boolean" and explain["have_original"]["description"]
 
 

@@ -235,3 +235,13 @@ def test_a_run_scope_stops_any_pass_between_two_modules_and_only_its_own() -> No
     assert len(other) == 1 and complete > 10
     assert not torch.nn.modules.module._global_forward_pre_hooks  # nothing left behind
     model(x)  # outside the scope the set flag means nothing
+
+
+def test_an_image_becomes_a_tensor_in_the_models_range_and_back() -> None:
+    """The one image-to-tensor conversion every model run uses (the engine, the explainers, the step-through)."""
+    rgb = np.random.default_rng(4).random((5, 7, 3), dtype=np.float32)
+    x = engine.image_tensor(rgb, 255.0)
+    assert x.shape == (1, 3, 5, 7) and x.dtype == torch.float32
+    assert torch.allclose(x[0, :, 2, 3], torch.from_numpy(rgb[2, 3]) * 255)
+    assert np.allclose(engine.tensor_image(x, 255.0), rgb, atol=1e-6)
+    assert engine.tensor_image(x[0] * 2, 255.0).max() == 1.0  # clipped to [0, 1], with or without the batch axis

@@ -17,12 +17,15 @@ import torch
 from PIL import Image
 
 from sr_core.engine import Upscaler
-from sr_core.hub import SAFMN_HUB, hub_settings
+from sr_core.hub import hub_settings
 from sr_core.image_io import to_uint8
+from sr_core.models import architecture_named
 from sr_core.models.safmn import SAFMN
 from tests.app_server import running_app
 from tests.conftest import official_layout_safmn
 from tests.hub_standin import REPO_ROOT, HubStandIn, hub_env
+
+SAFMN_HUB = architecture_named("SAFMN").hub().hub  # where the authors' weights are looked up
 
 REPO_ID, FILENAME = "Meloo/SAFMN", "SAFMN_DF2K_x3.pth"
 COMMIT = "5afe" * 10  # the commit of the hand-filled cache
