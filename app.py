@@ -84,7 +84,7 @@ def upscale(
         tile: Tile size in input pixels: 128, 256, 512 or 1024. Smaller uses less memory; the result is identical.
         ensemble: True averages 8 flipped and rotated passes (RCAN+): slightly sharper, 8 times slower.
         weights: RCAN's weights: "default" (the server's choice: its file, else its Hub repo, else the bundled model; without a server file a JPEG photo gets the JPEG-aware RCAN, and the info line says why), "bundled" (trained on clean images), "bundled-jpeg" (the JPEG-aware RCAN), or "hub" where the server lists it.
-        model: "rcan" for the best textures (default) or "safmn" for a much faster, lighter network.
+        model: which network enlarges: "rcan" (default; the JPEG-aware one for JPEG photos) or "safmn", a lighter, faster one (the quality chart compares them, measured on the server).
         precision: "auto" (default: bf16 on CPUs with native bf16, fp16 on a GPU, else fp32), "fp32" or "bf16".
         centre: For a photo over the server's pixel limit, "x,y": the centre (in pixels of the photo) of the region that is enlarged, as large as the limit allows; empty for the photo's centre.
 
