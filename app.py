@@ -661,12 +661,23 @@ def step_through_section() -> StepThrough:
     return StepThrough(steps, index, image, caption, previous, next_, strip)
 
 
+@on_gpu(duration=ZEROGPU_DEFAULT_S)  # each served model on five small photos, once per weights and precision
+@model_run
+def quality_on_open(weights: str, precision: str = "auto", progress: gr.Progress = gr.Progress()) -> tuple:
+    """Opening the workflow tab measures the models this server serves on the example photos (once per weights and
+    precision, then kept) and redraws the quality chart, its caption and the trade-off line under the model choice."""
+    progress(0, desc="Measuring the served models on the example photos")
+    served = jobs.served_quality(weights, precision)
+    figure, caption, record = quality_section(served)
+    return figure, caption, gr.update(info=tradeoff_line(record, served))
+
+
 def workflow_tab(upscaled: UpscaleTab, explained: ExplainTab, quality_figure, quality_text: str) -> None:
     study_figure, study_text = study_section()
     with gr.Tab("Workflow & sources", id="workflow", elem_id="tab-workflow") as tab:
         gr.Markdown("### Quality versus time: which model to choose")
-        gr.Plot(quality_figure, label="Quality versus time", format="png", elem_id="plot-quality")
-        gr.Markdown(quality_text, elem_classes=["caption"], elem_id="quality-caption")
+        quality_plot = gr.Plot(quality_figure, label="Quality versus time", format="png", elem_id="plot-quality")
+        quality_caption = gr.Markdown(quality_text, elem_classes=["caption"], elem_id="quality-caption")
         gr.Markdown(f"### {STUDY_CAPTION}")
         gr.Plot(study_figure, label="PSNR against the share of the training data", format="png",
                 elem_id="plot-distill-study")
@@ -677,6 +688,8 @@ def workflow_tab(upscaled: UpscaleTab, explained: ExplainTab, quality_figure, qu
 
         explained.follow(tab.select(explain_on_open, explained.inputs, explained.outputs, api_visibility="private",
                                     show_progress_on=explained.outputs[-1:], **MODEL_RUNS))
+        tab.select(quality_on_open, [upscaled.weights, upscaled.precision], [quality_plot, quality_caption,
+                   upscaled.model], api_visibility="private", show_progress_on=[quality_plot], **MODEL_RUNS)
 
 
 def build_demo() -> gr.Blocks:

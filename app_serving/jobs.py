@@ -22,10 +22,11 @@ from explain.analysis import (analyze_any, build_figures, explainer_markdown, ex
 from explain.glossary import with_tooltips
 from explain.jpeg_view import note_jpeg
 from explain.pipeline import explained_input
+from explain.served_quality import measure_served
 from explain.results import BaseAnalysis
 from explain.steps import Step, step_through_photo
 from explain.summary import slot_figures, summary_markdown
-from sr_core.choice import app_weights_choice
+from sr_core.choice import NEAR_LOSSLESS_FROM, app_weights_choice
 from sr_core.estimate import format_duration
 from sr_core.image_io import InputImage, enlarge, from_uint8, image_size, save_png, to_uint8
 from sr_core.photo_region import SOURCE_MAX_PIXELS, parse_centre, read_region, region_around, region_note
@@ -34,7 +35,7 @@ from sr_core.run_folders import RunFolders
 from sr_core.serving import RecentResults, ServedModel, ServedModels
 from sr_core.models import ARCHITECTURES
 from sr_core.tiling import CancelFlag, Progress
-from sr_core.weights import choice_label
+from sr_core.weights import DEFAULT_MODEL, choice_label
 
 ENGINES = ServedModels()  # each (weights, model, precision) loaded once, with its measured speed
 RUN_FOLDERS = RunFolders()
@@ -50,6 +51,9 @@ EXPLAINED: RecentResults[tuple, tuple] = RecentResults(size=6)
 EXPLORED: RecentResults[tuple, tuple] = RecentResults(size=12)
 # Step-throughs by (photo's content hash, weights, model, ground-truth mode, precision): each is a whole pass.
 STEPPED: RecentResults[tuple[str, str, str, bool, str], list[Step]] = RecentResults()
+# The quality chart's points of the served models, by (weights that served, precision that ran, device): measured
+# once, when the chart is first shown.
+MEASURED: RecentResults[tuple[str, str, str], dict] = RecentResults(size=16)
 
 
 def model_choices() -> list[tuple[str, str]]:
@@ -240,3 +244,22 @@ def steps_of(image: str, weights: str, model: str, have_original: bool, precisio
         steps = step_through_photo(engine.upscaler.model, rgb)
         STEPPED.put(key, steps)
     return steps
+
+
+def served_quality(weights: str, precision: str) -> list[dict]:
+    """The quality chart's points of the models this server serves, in `precision`: each model choice (the
+    default model with the `weights` chosen) and, where JPEG photos get other weights, those; each measured on the
+    example photos once per (weights, precision that ran, device) (explain.served_quality.measure_served)."""
+    served = [(ENGINES.get(weights, arch.key, precision), "choice") for arch in ARCHITECTURES]
+    jpeg, chosen = app_weights_choice(weights, DEFAULT_MODEL, NEAR_LOSSLESS_FROM - 1)  # what a JPEG photo gets
+    if chosen is not None and chosen.jpeg:
+        served.append((ENGINES.get(jpeg, DEFAULT_MODEL, precision), "jpeg"))
+    points = []
+    for engine, role in served:
+        key = (engine.weights.location, engine.upscaler.precision, engine.upscaler.device.type)
+        point = MEASURED.get(key)
+        if point is None:
+            point = measure_served(engine, role)
+            MEASURED.put(key, point)
+        points.append({**point, "role": role})  # the same weights may serve another role for another choice
+    return points

@@ -21,10 +21,8 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,6 +37,7 @@ from explain.quality import QUALITY_VS_TIME, load_quality_vs_time  # noqa: E402
 from sr_core.tools.bench import random_rcan  # noqa: E402
 from sr_core.engine import Upscaler  # noqa: E402
 from sr_core.protocol.evaluate import evaluate_set  # noqa: E402
+from sr_core.serving import processor_name  # noqa: E402
 from sr_core.image_io import from_uint8, to_uint8  # noqa: E402
 from sr_core.models.rcan import RCANConfig  # noqa: E402
 from sr_core.models.safmn import SAFMN, SAFMNConfig  # noqa: E402
@@ -52,18 +51,6 @@ PUBLISHED = {
     "RCAN": (34.74, "RCAN paper (Zhang et al., ECCV 2018, arXiv 1807.02758), Table 3, Set5 x3 34.74 dB"),
     "SAFMN": (34.34, "SAFMN paper (Sun et al., ICCV 2023, arXiv 2302.13800), efficient-SR table, Set5 x3 34.34 dB"),
 }
-
-
-def cpu_name() -> str:
-    """lscpu's model name (the machine as its owner would name it), else what Python knows."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return platform.processor() or platform.machine()
-    names = [line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name:")]
-    cores = [line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("CPU(s):")]
-    name = names[0] if names else platform.machine()
-    return f"{name}, {cores[0]} CPUs" if cores else name
 
 
 def ms_per_output_mp(upscaler: Upscaler, side: int, runs: int) -> tuple[float, list[float]]:
@@ -199,7 +186,7 @@ def main() -> None:
         "what": "PSNR on Set5 x3 against milliseconds per output megapixel (engine, CPU, float32)",
         "command": "python " + " ".join(shlex.quote(a) for a in [str(Path(sys.argv[0])), *sys.argv[1:]]),
         "machine": {
-            "cpu": cpu_name(),
+            "cpu": processor_name(),
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
             "load_average": {"before": load_before, "after": [round(x, 2) for x in os.getloadavg()]},

@@ -1,5 +1,6 @@
 """The figures every architecture shares (texture evidence and ground truth, error maps, experiments, workflow),
-the helpers the architectures' own figures use (`explain/<arch>/figures.py`), and the quality-versus-time chart.
+and the helpers the architectures' own figures use (`explain/<arch>/figures.py`); the quality-versus-time
+chart is explain/quality_chart.py.
 
 Colour scales are fixed where a value has a meaning of its own: signed differences use a diverging scale centred
 at 0 (blue below, white at 0, red above), symmetric about 0; every colourbar names its unit.
@@ -426,54 +427,3 @@ def workflow_figure(analysis: BaseAnalysis) -> go.Figure:
                       height=60 * len(stages) + 100, font=FONT, margin=dict(l=10, r=10, t=60, b=10),
                       plot_bgcolor="white")
     return fig
-
-
-def quality_vs_time_figure(data: dict) -> go.Figure:
-    """PSNR on Set5 against milliseconds per output megapixel (log scale): the bundled models as measured on
-    this machine, and the full-size models at their published PSNR, joined to the bundled model of the same
-    architecture. `data` is explain/quality_vs_time.json (bench/quality_vs_time.py)."""
-    points = data["points"]
-    log_x = np.log10([p["ms_per_mp"] for p in points])
-    psnr = [p["psnr_set5"] for p in points]
-    middle = (log_x.min() + log_x.max()) / 2
-    fig = go.Figure()
-    for arch in sorted({p["arch"] for p in points}):
-        pair = [p for p in points if p["arch"] == arch]
-        if len(pair) == 2:
-            fig.add_trace(go.Scatter(
-                x=[p["ms_per_mp"] for p in pair], y=[p["psnr_set5"] for p in pair], mode="lines",
-                line=dict(color="#bbb", dash="dot"), hoverinfo="skip", showlegend=False))
-    styles = {
-        "measured": ("bundled model: PSNR and speed measured here", dict(symbol="circle", size=13)),
-        "published": ("full-size model: published PSNR, speed measured here (random weights)",
-                      dict(symbol="diamond-open", size=14, line=dict(width=2))),
-    }
-    for kind, (name, marker) in styles.items():
-        chosen = [p for p in points if p["kind"] == kind]
-        if not chosen:
-            continue
-        fig.add_trace(go.Scatter(
-            x=[p["ms_per_mp"] for p in chosen], y=[p["psnr_set5"] for p in chosen], mode="markers+text",
-            name=name, text=[p["label"] for p in chosen],
-            textposition=["top right" if math.log10(p["ms_per_mp"]) <= middle else "top left" for p in chosen],
-            marker=dict(color=[ARCH_COLOURS.get(p["arch"], "#555") for p in chosen], **marker),
-            customdata=[[p["n_params"] / 1e6, p["psnr_source"], p["speed_source"]] for p in chosen],
-            hovertemplate=("<b>%{text}</b><br>%{y:.2f} dB (%{customdata[1]})<br>%{x:,.0f} ms per output MP "
-                           "(%{customdata[2]})<br>%{customdata[0]:.2f} M parameters<extra></extra>"),
-        ))
-    machine = data["machine"]
-    ticks_ms = [100, 250, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000]
-    fig.update_xaxes(type="log", title_text="time per megapixel of output (log scale; left = faster)",
-                     range=[log_x.min() - 0.3, log_x.max() + 0.3],  # room for the labels beside the end points
-                     tickvals=ticks_ms, ticktext=[f"{ms / 1000:g} s" for ms in ticks_ms],
-                     tickfont=dict(size=13), title_font=dict(size=14))
-    fig.update_yaxes(title_text="quality: PSNR on Set5 ×3 (dB; up = better)", range=[min(psnr) - 0.4, max(psnr) + 0.4],
-                     tickfont=dict(size=13), title_font=dict(size=14))
-    fig.update_layout(
-        title=f"Quality versus time on {machine['cpu']} ({machine['threads']} threads, {machine['date'][:10]})",
-        height=520, font=FONT, margin=dict(l=60, r=20, t=60, b=120),
-        legend=dict(orientation="h", x=0, xanchor="left", y=-0.2, yanchor="top"),
-    )
-    return fig
-
-

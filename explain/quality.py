@@ -1,8 +1,10 @@
-"""The quality-versus-time record: PSNR on Set5 x3 against milliseconds per output megapixel, for the bundled
-models (measured on one machine) and the full-size published ones (published PSNR, speed measured there).
+"""The quality-versus-time chart's content: the record, and the measurements of the models a server serves.
 
-`bench/quality_vs_time.py` writes it; the file ships in the repo, so the app draws the chart without the
-benchmark data. `explain.figures.quality_vs_time_figure` draws it.
+The record: PSNR on Set5 x3 against milliseconds per output megapixel, for the bundled models (measured on one
+machine) and the full-size published ones (published PSNR, speed measured there). `bench/quality_vs_time.py`
+writes it; the file ships in the repo, so the app draws the chart before anything is measured. Once the served
+models are measured on the server (explain/served_quality.py), the chart and the trade-off line say what they
+measured, with the record kept in its own panel (explain/quality_chart.py draws both).
 """
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from explain.figures import quality_vs_time_figure
+from explain.quality_chart import quality_vs_time_figure, served_quality_figure
+from explain.served_quality import served_caption, served_tradeoff
 
 QUALITY_VS_TIME = Path(__file__).resolve().parent / "quality_vs_time.json"
 POINT_KEYS = ("label", "arch", "kind", "psnr_set5", "ms_per_mp", "n_params", "psnr_source", "speed_source")
@@ -54,9 +57,12 @@ def quality_caption(data: dict) -> str:
     )
 
 
-def tradeoff_line(quality: dict | None) -> str:
-    """The trade-off in one line under the model choice, from the measured points when there are any: the fastest
+def tradeoff_line(quality: dict | None, served: list[dict] | None = None) -> str:
+    """The trade-off in one line under the model choice: from the served models' measurements on this server when
+    there are any (explain.served_quality.served_tradeoff), else from the record's measured points: the fastest
     model against the one that scores highest."""
+    if sum(p["role"] == "choice" for p in served or []) >= 2:
+        return served_tradeoff(served)
     measured = [p for p in (quality or {}).get("points", []) if p["kind"] == "measured"]
     if len(measured) < 2:
         return "The chart under Workflow & sources compares the models' quality and speed."
@@ -69,11 +75,16 @@ def tradeoff_line(quality: dict | None) -> str:
             "Workflow & sources).")
 
 
-def quality_section(path: Path = QUALITY_VS_TIME) -> tuple[go.Figure | None, str, dict | None]:
-    """(chart, its caption, the record) for the app; without a usable record, no chart and a line saying how to
-    make it."""
+def quality_section(served: list[dict] | None = None,
+                    path: Path = QUALITY_VS_TIME) -> tuple[go.Figure | None, str, dict | None]:
+    """(chart, its caption, the record) for the app: the `served` models' measurements beside the record when
+    there are any, else the record alone; with neither, no chart and a line saying how to make the record."""
     try:
         data = load_quality_vs_time(path)
     except (FileNotFoundError, ValueError) as exc:
+        if served:
+            return served_quality_figure(served, None), served_caption(served, with_record=False), None
         return None, f"*No quality-versus-time record ({exc}); `python bench/quality_vs_time.py` writes it.*", None
+    if served:
+        return served_quality_figure(served, data), served_caption(served), data
     return quality_vs_time_figure(data), quality_caption(data), data

@@ -7,6 +7,8 @@ weights note, the engine and the estimate mean the same everywhere.
 from __future__ import annotations
 
 import logging
+import platform
+import subprocess
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -37,6 +39,19 @@ def measure_speed(upscaler: Upscaler) -> Throughput | None:
     except RuntimeError as exc:  # e.g. ZeroGPU, where CUDA exists only inside spaces.GPU functions
         log.warning("speed probe failed, no time estimates: %s", exc)
         return None
+
+
+def processor_name() -> str:
+    """lscpu's model name and CPU count (the machine as its owner would name it, read when asked: a server's
+    measurements name the processor they ran on), else what Python knows."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return platform.processor() or platform.machine()
+    names = [line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name:")]
+    cores = [line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("CPU(s):")]
+    name = names[0] if names else platform.machine()
+    return f"{name}, {cores[0]} CPUs" if cores else name
 
 
 def device_label(device: torch.device) -> str:

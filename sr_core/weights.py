@@ -59,7 +59,7 @@ class LoadedWeights:
         if self.source == "hub":
             return next((f"{w.origin}, {self.location}" for w in described if w.hub), self.location)
         origin = next((w.origin for w in described if w.file == Path(self.location).name), "bundled")
-        return f"{origin} (the Hub could not serve)" if self.fallback_reason else origin
+        return f"{origin} (the Hub could not serve)" if self.fallback_reason == "hub-unavailable" else origin
 
     def provenance(self) -> dict:
         """Which file served, JSON-ready, for reports."""
@@ -201,4 +201,14 @@ def choice_label(arch: Architecture, loaded: LoadedWeights | None = None) -> str
     jpeg = next((w for w in arch.weights if w.jpeg), None)
     if jpeg and arch.key == DEFAULT_MODEL and os.environ.get(WEIGHTS_ENV, "").strip() in ("", "auto"):
         words += f"; JPEG photos: the one {jpeg.origin}"  # sr_core.choice
-    return f"{arch.name}{'' if size is None else f' · {size / 1e6:.2f} M parameters'} · {words}"
+    return size_label(arch.name, size, words)
+
+
+def weights_label(loaded: LoadedWeights) -> str:
+    """The same words for weights already served (no JPEG note: the JPEG-aware weights are named as themselves),
+    e.g. "RCAN · 1.77 M parameters · trained here on JPEG photos": how the quality chart names its points."""
+    return size_label(loaded.arch, loaded.n_params, loaded.origin)
+
+
+def size_label(name: str, size: int | None, words: str) -> str:
+    return f"{name}{'' if size is None else f' · {size / 1e6:.2f} M parameters'} · {words}"
