@@ -345,6 +345,26 @@ def test_the_quality_chart_speaks_to_visitors(app_module) -> None:
     assert "bench/" not in caption and "`" not in caption and "ms_per_mp" not in caption  # no script, no keys
 
 
+def test_the_quality_chart_measures_the_models_this_server_serves(app_module, demo) -> None:
+    """Opening the workflow tab measures each served choice (SR_WEIGHTS and SR_SAFMN_WEIGHTS: tiny models) on the
+    example photos, once, and the chart, its caption and the line under the model choice say so."""
+    from app_serving import jobs
+    from sr_core.weights import weights_label
+
+    figure, caption, choice = app_module.quality_on_open("default", "fp32")
+    served = [jobs.ENGINES.get("default", key, "fp32").weights for key in ("rcan", "safmn")]
+    labels = [weights_label(weights) for weights in served]
+    assert "tiny_rcan.safetensors" in labels[0] and "tiny_safmn.safetensors" in labels[1]
+    assert {trace.name for trace in figure.data if trace.xaxis == "x"} == set(labels)  # no JPEG point: SR_WEIGHTS
+    assert "example photos" in caption and "CPU: " in caption and "fp32" in caption
+    assert choice["info"].startswith("Measured on this server's example photos")
+    before = len(jobs.MEASURED.keys())
+    app_module.quality_on_open("default", "fp32")
+    assert len(jobs.MEASURED.keys()) == before  # kept per (weights, precision): measured once
+    event = next(fn for fn in demo.fns.values() if fn.name == "quality_on_open")
+    assert (event.queue, event.concurrency_id, event.concurrency_limit) == (True, "model", 1)
+
+
 def test_examples_are_small_credited_pngs() -> None:
     files = sorted(EXAMPLES.glob("*.png"))
     licences = (EXAMPLES / "LICENSES.md").read_text()

@@ -457,7 +457,7 @@ def test_direct_rest_calls_cannot_skip_the_queue(app_module, demo) -> None:
 
 def test_every_model_run_is_queued_under_the_one_limit(demo) -> None:
     names = ("upscale", "explain", "load_example_output", "explain_on_open", "step_through_on_open",
-             "explore_channel_of")
+             "explore_channel_of", "quality_on_open")
     runs = [fn for fn in demo.fns.values() if fn.name in names]
     assert {fn.name for fn in runs} == set(names)
     assert {(fn.queue, fn.concurrency_id, fn.concurrency_limit) for fn in runs} == {(True, "model", 1)}

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from explain.analysis import MAX_SIDE, analyze_any, build_figures, explainer_markdown
 from explain.safmn.analysis import analyze as analyze_safmn
-from explain.figures import quality_vs_time_figure
+from explain.quality_chart import quality_vs_time_figure
 from explain.quality import QUALITY_VS_TIME, load_quality_vs_time
 from explain.safmn.capture import capture_modulation, modulation_texture
 from tests.conftest import tiny_random_rcan, tiny_safmn
