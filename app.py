@@ -9,11 +9,8 @@ Run: `python app.py` (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are honoured by Gr
 """
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -22,13 +19,16 @@ from torch import nn
 from app_serving import jobs
 from app_serving.inputs import checked_upload, shown, strict_bool, strict_choice, strict_number
 from app_serving.launch import launch_options as serving_launch_options
-from app_serving.jobs import Enlargement, clicked_point, file_digest, ready_text
-from app_serving.limits import VISITOR_RAISE_HINT, max_upload_bytes, read_photo
+from app_serving.jobs import Enlargement, clicked_point, estimate_text
+from app_serving.page import (CSS, EXAMPLES, EXAMPLES_DIR, EXPLAIN_INTRO, NOT_EXPLAINED, NOT_STEPPED, intro,
+                              is_example, theme)
+from app_serving.views import VIEW_HANDLERS, arrange_explain_tab
+from app_serving.limits import read_photo
 from app_serving.runs import (MODEL_CONCURRENCY, QUEUE_SIZE, STOP_FLAGS, model_queue, model_run,
                               progress_reporter, queue_options, session_of, share_model_limit)
 from app_serving.wording import banner_text
 from app_serving.zerogpu import ZEROGPU_DEFAULT_S, on_gpu, upscale_gpu_seconds
-from explain.explainers import View, explainers
+from explain.explainers import View
 from explain.captions import STUDY_CAPTION
 from explain.distill_study import study_section
 from explain.glossary import TOOLTIP_CSS, with_tooltips
@@ -37,20 +37,17 @@ from explain.steps import Step
 from explain.lesson import MAIN_PATH
 from explain.summary import (
     EXPLAIN_FIGURES, EXPLORE_FURTHER, FIGURE_CAPTIONS, FIRST_SLOT, OWN_SLOTS, SECTION_HEADINGS, first_slot,
-    lesson_glossary, own_slots_shown,
+    lesson_glossary,
 )
 from sr_core.engine import DEFAULT_TILE
 from sr_core.errors import WeightsError
 from sr_core.estimate import format_duration
-from sr_core.image_io import ImageError, image_size
-from sr_core.photo_region import SOURCE_MAX_PIXELS
 from sr_core.serving import ServedModel, device_label
-from sr_core.models import ARCHITECTURES, architecture_keyed
+from sr_core.models import architecture_keyed
 from sr_core.weights import DEFAULT_MODEL, weight_choices
 
 log = logging.getLogger("sr_app")
 
-EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 TILE_CHOICES = [128, 256, 512, 1024]
 LONG_RUN_S = 10.0  # announce the estimate before runs expected to take longer than this
 
@@ -117,18 +114,6 @@ def stop_run(request: gr.Request) -> None:
         gr.Info("Stopped. Nothing was saved.", title="Stopped")
     else:
         gr.Info("Nothing is running.", title="Stop")
-
-
-def estimate_text(image: str | None, tile: int, ensemble: bool, weights: str, model: str,
-                  precision: str = "auto") -> str:
-    """Shown as soon as a photo is chosen: its size and the expected run time, before anyone presses Enlarge."""
-    if not image:
-        return ""
-    try:  # the header alone: this event is unqueued, so it must not decode (see checked_upload)
-        width, height = image_size(image, SOURCE_MAX_PIXELS, max_upload_bytes(), VISITOR_RAISE_HINT)
-    except ImageError as exc:
-        return f"⚠️ {exc}"
-    return ready_text(width, height, int(tile), ensemble, weights, model, precision)
 
 
 def show_model_used(weights: str, model: str, precision: str = "auto") -> tuple[dict, dict, dict]:
@@ -222,71 +207,6 @@ def not_explained_yet() -> tuple:
     return (*(None for _ in EXPLAIN_FIGURES), NOT_EXPLAINED, None, None, NOT_EXPLAINED)
 
 
-def arrange_explain_tab(metrics: dict | None) -> tuple:
-    """After an explanation: the sections of the model that ran, and the error maps only with an original.
-
-    Outputs, in order: the first slot's heading, plot (label) and help text; the columns of OWN_SLOTS; the error
-    maps' column. A new photo (no metrics) keeps the layout and hides the error maps."""
-    if metrics is None:
-        return (*(gr.update() for _ in range(3 + len(OWN_SLOTS))), gr.update(visible=False))
-    arch = metrics["model"]["arch"]
-    heading, caption, help_text = first_slot(arch)
-    return (
-        gr.update(value=f"### {heading}"),
-        gr.update(label=caption),
-        gr.update(value=help_text),
-        *(gr.update(visible=shown) for shown in own_slots_shown(arch)),
-        gr.update(visible=bool(metrics["texture"]["original"])),
-    )
-
-
-@dataclass(frozen=True)
-class ViewHandlers:
-    """The two handlers of an explainer's interactive view (explain.explainers.View): `explore`, a model run (its
-    controls' values over the explanation's region, kept), and `start`, where its controls start after an
-    explanation. Named after the view, e.g. explore_channel_of and channel_sliders_for."""
-
-    view: View
-    explore: Callable
-    start: Callable
-
-
-def view_handlers(view: View) -> ViewHandlers:
-    @on_gpu(duration=ZEROGPU_DEFAULT_S)  # a few passes over at most a 128×128 region
-    @model_run
-    def explore(image: str | None, have_original: bool, weights: str, model: str, clicked: tuple | None,
-                precision: str, *values: float) -> tuple:
-        if not image:
-            return None, view.empty_text
-        figure, text = jobs.view_result(view.key, image, have_original, weights, model, precision,
-                                        clicked_point(image, clicked), values)
-        return figure, with_tooltips(text)
-
-    def start(metrics: dict | None) -> tuple:
-        started = view.start(metrics or {})
-        if started is None:
-            return tuple(gr.update() for _ in view.controls)
-        return tuple(gr.update(maximum=highest, value=value) for highest, value in started)
-
-    explore.__name__ = explore.__qualname__ = f"explore_{view.key}_of"  # the event's name in the page's config
-    start.__name__ = start.__qualname__ = f"{view.key}_sliders_for"
-    return ViewHandlers(view, explore, start)
-
-
-# Every explainer's interactive views, by key: drawn under their figure slot whichever model is served.
-VIEW_HANDLERS = {view.key: view_handlers(view) for explainer in explainers().values() for view in explainer.views}
-
-
-def is_example(image: str | None) -> bool:
-    """Whether the photo is one of the bundled examples (by content: Gradio serves copies under other paths)."""
-    return bool(image) and file_digest(image) in example_digests()
-
-
-@functools.lru_cache(maxsize=1)
-def example_digests() -> frozenset[str]:
-    return frozenset(file_digest(str(EXAMPLES_DIR / file)) for file, _ in EXAMPLES)
-
-
 def original_mode_for(image: str | None) -> dict:
     """The examples are their own originals: ground-truth mode is on for them, off for other photos."""
     return gr.update(value=is_example(image))
@@ -327,64 +247,6 @@ def show_step(steps: list[Step], index: int) -> tuple[int, np.ndarray | None, st
 
 
 # --- Layout --------------------
-
-def intro(scale: int) -> str:
-    """The page's opening: what it does, with the models registered (sr_core.models)."""
-    names = " or ".join(f"**{arch.name}**" for arch in ARCHITECTURES)
-    return (f"# Super-resolution ×{scale}, explained\nUpload a photo: {names} enlarges it {scale} times, next to "
-            "ordinary **bicubic** enlargement; drag the slider to compare. The download is a lossless PNG that "
-            "keeps transparency, 16-bit grey and the colour profile. The other tabs show *why* fine textures "
-            "survive, and what each model costs in time and keeps in texture, measured on the models served here.")
-
-
-EXPLAIN_INTRO = """\
-### What technology keeps fine textures so clean?
-The answer comes first, written from this photo's own numbers; below it, the lesson in six figures, each titled
-with its claim and its number, with how to read it beside it; the rest is under *Explore further*. Hover or tap an
-underlined term for its definition. Everything is computed for the photo in the **Upscale** tab with the model chosen
-there, when you open this tab (or press *Explain*), so enlarging never waits for it: the experiments change the network and show what happens to *your*
-photo. **I have the original** treats your upload as the sharp original: it is shrunk ×3 the way the RCAN paper
-does (bicubic), enlarged back, and everything is compared with the original, the only way to tell real detail from
-invented detail. It is on for the examples, which are their own originals.
-"""
-
-NOT_EXPLAINED = ("*Nothing explained yet: choose a photo in the **Upscale** tab (or an example), then open this tab "
-                 "or press **Explain this photo**.*")
-
-EXAMPLES = [
-    ("fabric_astronaut.png", "Fabric"),
-    ("fur_cat.png", "Fur"),
-    ("wood_coffee.png", "Wood grain"),
-    ("brick_wall.png", "Brick (grey)"),
-    ("foliage_grass.png", "Foliage (grey)"),
-]
-
-CSS = """
-#banner { border: 1px solid var(--color-accent); border-radius: 8px; padding: 4px 12px;
-          background: var(--color-accent-soft); }
-.caption { color: var(--body-text-color-subdued); font-size: 0.95em; margin: 0 0 18px 4px; }
-/* Tables keep their words whole; a table wider than its column scrolls instead. */
-.prose table { display: block; overflow-x: auto; }
-.prose td, .prose th { word-break: normal !important; overflow-wrap: normal !important; hyphens: manual; }
-.how-to-read { margin-top: 2.2em; }
-/* Numbered lists of 10 or more items: room for two-digit markers ("10.", not ".0."). */
-.prose ol, .md ol { padding-left: 2.6em; list-style-position: outside; }
-#slider-hint { color: var(--body-text-color-subdued); margin-top: -6px; }
-"""
-
-
-def theme() -> gr.themes.Base:
-    # System fonts only: the Space must render the same offline, without fetching Google Fonts.
-    return gr.themes.Soft(
-        primary_hue="indigo",
-        font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "sans-serif"],
-        font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
-    )
-
-
-NOT_STEPPED = ("*Choose a photo in the **Upscale** tab, then open **Explore further** (close and open it again after a "
-               "change): the analysed image's run through the network appears here, step by step.*")
-
 
 def example_gallery(photo: gr.Image, outputs: list) -> gr.Examples:
     """The example photos as thumbnails (no `example_labels`: labels would replace the pictures; the textures are

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app_serving.limits import VISITOR_RAISE_HINT, max_pixels, read_photo
+from app_serving.limits import VISITOR_RAISE_HINT, max_pixels, max_upload_bytes, read_photo
 from app_serving.wording import run_info
 from explain.analysis import (analyze_any, build_figures, explainer_markdown, explore_view, metrics,
                               recording_for)
@@ -28,7 +28,7 @@ from explain.steps import Step, step_through_photo
 from explain.summary import slot_figures, summary_markdown
 from sr_core.choice import NEAR_LOSSLESS_FROM, app_weights_choice
 from sr_core.estimate import format_duration
-from sr_core.image_io import InputImage, enlarge, from_uint8, image_size, save_png, to_uint8
+from sr_core.image_io import ImageError, InputImage, enlarge, from_uint8, image_size, save_png, to_uint8
 from sr_core.photo_region import SOURCE_MAX_PIXELS, parse_centre, read_region, region_around, region_note
 from sr_core.protocol.imresize import imresize
 from sr_core.run_folders import RunFolders
@@ -103,6 +103,18 @@ def ready_text(width: int, height: int, tile: int, ensemble: bool, weights: str,
     scale = (engine or ENGINES.get("default")).upscaler.scale
     timing = f" · expected time: about {format_duration(estimate)}" if estimate is not None else ""
     return f"{over}Ready: {part[0]}×{part[1]} px → {part[0] * scale}×{part[1] * scale} px{timing}"
+
+
+def estimate_text(image: str | None, tile: int, ensemble: bool, weights: str, model: str,
+                  precision: str = "auto") -> str:
+    """Shown as soon as a photo is chosen: its size and the expected run time, before anyone presses Enlarge."""
+    if not image:
+        return ""
+    try:  # the header alone: this event is unqueued, so it must not decode (see checked_upload)
+        width, height = image_size(image, SOURCE_MAX_PIXELS, max_upload_bytes(), VISITOR_RAISE_HINT)
+    except ImageError as exc:
+        return f"⚠️ {exc}"
+    return ready_text(width, height, int(tile), ensemble, weights, model, precision)
 
 
 @dataclass
