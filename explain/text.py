@@ -19,7 +19,7 @@ from explain.results import BaseAnalysis
 from explain.retrained import Retrained
 from sr_core.models import Architecture, architecture_named, recipe_architecture
 from sr_core.protocol import SOURCE as PROTOCOL_SOURCE
-from sr_core.tools.ablation import DATA_CONFIG, RCAN_CONFIG, Effect
+from sr_core.tools.ablation import Effect, arm_named
 from explain.tiles import TEXTURE_QUANTILE
 from explain.workflow import chw
 
@@ -192,7 +192,8 @@ def retrained_text(a: BaseAnalysis) -> str:
         verdicts.append(f"- **{c.mechanism}**: {_db(e)} on {c.evidence if c.evidence == 'this photo' else 'Set14'}'s "
                         f"textured tiles (n = {e.n}), {verdict}{study}.")
     steps = sorted(set(r.steps.values()))
-    fine_tuned, from_scratch = recipe_architecture(RCAN_CONFIG), recipe_architecture(DATA_CONFIG).name
+    fine_tuned = recipe_architecture(arm_named("control").recipe)
+    from_scratch = recipe_architecture(arm_named("data_texture").recipe).name
     return (
         "### Cause and effect: networks retrained without one part each (*retrained* and *retrained effects* "
         "figures)\n\n"
