@@ -16,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 
 from explain.measures import luminance
-from explain.results import BaseAnalysis
+from explain.region import Box
 from sr_core.engine import Upscaler
 from sr_core.models import architecture_of
 from sr_core.protocol.imresize import imresize
@@ -98,24 +98,16 @@ def engine(spec: str) -> Upscaler:
     return Upscaler(load_weights(spec).model, "cpu", precision="fp32")
 
 
-def jpeg_view(analysis: BaseAnalysis) -> JpegView | None:
-    """The comparison for a JPEG photo (analysis.jpeg_quality set); None for any other photo."""
-    if analysis.jpeg_quality is None:
-        return None
-    s, region = analysis.scale, analysis.region
-    bicubic = np.clip(imresize(np.asarray(analysis.lr_region, np.float32), s), 0, 1)
-    bicubic_energy = fine_detail_map(luminance(bicubic), s)
-    on_grid = grid_mask(bicubic_energy.shape, s, (region.left, region.top))
+def jpeg_view(quality: int, lr_region: np.ndarray, sr_region: np.ndarray, region: Box, zoom: Box,
+              scale: int) -> JpegView:
+    """The comparison for a region of a photo saved as a JPEG at `quality`: the served enlargement `sr_region`
+    and both bundled RCANs' on and off the block grid, and their crops at `zoom`."""
+    bicubic = np.clip(imresize(np.asarray(lr_region, np.float32), scale), 0, 1)
+    bicubic_energy = fine_detail_map(luminance(bicubic), scale)
+    on_grid = grid_mask(bicubic_energy.shape, scale, (region.left, region.top))
     engines = {name: engine(spec) for name, spec in MODELS.items()}
-    outputs = {name: upscaler.upscale(analysis.lr_region) for name, upscaler in engines.items()}
-    detail = {name: grid_detail(image, bicubic_energy, on_grid, s)
-              for name, image in {"served": analysis.sr_region, **outputs}.items()}
-    zooms = {name: analysis.texture.zoom.crop(image, s) for name, image in outputs.items()}
-    return JpegView(analysis.jpeg_quality, float(on_grid.mean()), detail, zooms,
-                    architecture_of(engines["clean"].model).name)
-
-
-def note_jpeg(analysis: BaseAnalysis, quality: int | None) -> None:
-    """Record that the analysed photo was saved as a JPEG at `quality` (None: it was not), with its comparison."""
-    analysis.jpeg_quality = quality
-    analysis.jpeg = jpeg_view(analysis)
+    outputs = {name: upscaler.upscale(lr_region) for name, upscaler in engines.items()}
+    detail = {name: grid_detail(image, bicubic_energy, on_grid, scale)
+              for name, image in {"served": sr_region, **outputs}.items()}
+    zooms = {name: zoom.crop(image, scale) for name, image in outputs.items()}
+    return JpegView(quality, float(on_grid.mean()), detail, zooms, architecture_of(engines["clean"].model).name)
