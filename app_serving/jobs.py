@@ -17,10 +17,9 @@ import numpy as np
 
 from app_serving.limits import VISITOR_RAISE_HINT, max_pixels, max_upload_bytes, read_photo
 from app_serving.wording import run_info
-from explain.analysis import (analyze_any, build_figures, explainer_markdown, explore_view, metrics,
+from explain.analysis import (analyze_any, build_figures, explainer_markdown, explore_view, metrics, note_jpeg,
                               recording_for)
 from explain.glossary import with_tooltips
-from explain.jpeg_view import note_jpeg
 from explain.pipeline import explained_input
 from explain.served_quality import measure_served
 from explain.results import BaseAnalysis

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from torch import nn
 
 from explain.explainers import explainer_for_model, explainer_of, explainers, view_named
+from explain.jpeg_view import jpeg_view
 from explain.pipeline import MAX_SIDE
 from explain.results import BaseAnalysis, json_ready
 from explain.text import short_answer
@@ -19,7 +20,7 @@ from sr_core.choice import DEFAULT_ARCH, JPEG_WEIGHTS
 from sr_core.engine import Upscaler
 
 __all__ = ["MAX_SIDE", "BaseAnalysis", "analyze_any", "build_figures", "explainer_markdown", "explore_view",
-           "metrics", "recording_for", "view_highest"]
+           "metrics", "note_jpeg", "recording_for", "view_highest"]
 
 
 def analyze_any(
@@ -90,3 +91,11 @@ def explore_view(key: str, model: nn.Module, rgb: np.ndarray, values: tuple, foc
 def view_highest(key: str, model: nn.Module) -> tuple[int, ...] | None:
     """The highest value of each of the view's controls for `model`; None where the view cannot look inside it."""
     return view_named(key)[1].highest(model)
+
+
+def note_jpeg(analysis: BaseAnalysis, quality: int | None) -> None:
+    """Record that the analysed photo was saved as a JPEG at `quality` (None: it was not), with its comparison of
+    the served model's and both bundled RCANs' detail on and off the block grid."""
+    analysis.jpeg_quality = quality
+    analysis.jpeg = None if quality is None else jpeg_view(
+        quality, analysis.lr_region, analysis.sr_region, analysis.region, analysis.texture.zoom, analysis.scale)

@@ -2,6 +2,8 @@
 and the report; each architecture keeps its own figures' words (explain/<arch>/text.py, registered in its explainer)."""
 from __future__ import annotations
 
+from sr_core.protocol import SOURCE as PROTOCOL_SOURCE
+
 # Figure titles, by the figures' stable keys (explain.analysis.build_figures).
 CAPTIONS = {
     "texture_evidence": "Ground truth and texture evidence: original | bicubic | the network, and their spectra",
@@ -28,7 +30,7 @@ HOW_TO_READ: dict[str, str] = {
     "original_errors": (
         "Only with “I have the original”: where each method is wrong against the real photo, in brightness levels "
         "(Y channel, 0..255; brighter = larger error), with the protocol's border left out, and PSNR and SSIM as in "
-        "the RCAN paper."
+        f"the {PROTOCOL_SOURCE} paper."
     ),
     "retrained": (
         "Each crop is the same spot enlarged by a different network, all trained with one recipe: the network "

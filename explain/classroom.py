@@ -21,7 +21,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from explain.analysis import BaseAnalysis, build_figures, short_answer
-from explain.glossary import GLOSSARY, with_tooltips
+from explain.glossary import glossary, with_tooltips
 from explain.lesson import (LessonFigure, data_claim, effect_phrase, main_path, main_path_terms, part_claims,
                             where)
 from explain.report import (LOADER, PAGE, REPORT_FILES, STYLE, figure_block, markdown_to_html, plotly_gzip,
@@ -189,7 +189,8 @@ def questions(analysis: BaseAnalysis, path: list[LessonFigure]) -> list[tuple[st
 def questions_page(analysis: BaseAnalysis, qa: list[tuple[str, str]], about: str) -> str:
     items = "".join(f"<li>{with_tooltips(html.escape(q))}</li>" for q, _ in qa)
     terms = sorted(main_path_terms(analysis, short_answer(analysis)), key=str.lower)
-    words = "".join(f"<p><strong>{html.escape(t)}</strong>: {html.escape(GLOSSARY[t])}</p>" for t in terms)
+    definitions = glossary()
+    words = "".join(f"<p><strong>{html.escape(t)}</strong>: {html.escape(definitions[t])}</p>" for t in terms)
     return (f'<section class="sheet" id="page-questions"><h2>Questions</h2>'
             "<p>Answer each from the figures and numbers of this handout.</p>"
             f'<ol class="questions">{items}</ol><h2>Words used</h2><div class="glossary">{words}</div>'

@@ -14,6 +14,8 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from sr_core.models import recipe_architecture
+from sr_core.protocol import SOURCE as PROTOCOL_SOURCE
 from sr_core.tools.distill import PAPER_KEEP
 from sr_core.tools.study import ROW_KEYS
 
@@ -62,6 +64,11 @@ def gaps(rows: list[dict]) -> dict[str, dict[str, float]]:
             for row in rows if row["arm"] != "full"}
 
 
+def trained(rows: list[dict]) -> str:
+    """The architecture the study trained (every arm the same recipe)."""
+    return recipe_architecture(rows[0]["config"]).name
+
+
 def _signed(db: float) -> str:
     return f"{db:+.2f}".replace("-", "−")
 
@@ -76,7 +83,7 @@ def finding(rows: list[dict]) -> str:
     worst = min(gap[arm][key] for arm in subsets for key, _ in SETS)
     verdict = "about as well as" if worst > -NOISE_DB else "worse than"
     per_arm = ", ".join(f"{arm} {_signed(gap[arm]['set5'])} / {_signed(gap[arm]['set14'])} dB" for arm in subsets)
-    return (f"A small SAFMN trained on only 8.88% of the training patches, for the same {full['steps']:,} steps, "
+    return (f"A small {trained(rows)} trained on only 8.88% of the training patches, for the same {full['steps']:,} steps, "
             f"scored {verdict} one trained on all of them (Set5 / Set14 against the full set: {per_arm}; "
             f"another training seed alone moves the full set by up to {NOISE_DB:.2f} dB).")
 
@@ -87,12 +94,12 @@ def caption(rows: list[dict]) -> str:
     return (
         f"Made with `{COMMAND}` (bench/results/distill_study.json; each row reproduced by "
         f"`python -m sr_core evaluate Set5 Set14 --weights CHECKPOINT`) on a 2-core AMD EPYC CPU, one thread per arm. "
-        f"Every arm: the same `{config}` recipe (a 56,643-parameter SAFMN), seed, steps and schedule; "
-        "PSNR on the Y channel, x3, the RCAN paper's protocol; Set5 and Set14 are never trained on. "
+        f"Every arm: the same `{config}` recipe (a 56,643-parameter {trained(rows)}), seed, steps and schedule; "
+        f"PSNR on the Y channel, x3, the {PROTOCOL_SOURCE} paper's protocol; Set5 and Set14 are never trained on. "
         "The share is of the candidate 144 px patches; in pixels, 8.88% of them are 6.7% of the full images. "
         "Unlike the paper (arXiv 2502.03656): x3 instead of x2 and x4, T91 + BSD200 + General100 instead of DIV2K, "
-        "a small SAFMN instead of its models, and no latent-space (generator) arm. One seed per arm: the full "
-        "arm trained again with seed 1 scored 0.13 dB (Set5) and 0.09 dB (Set14) lower, so smaller gaps are noise."
+        f"a small {trained(rows)} instead of its models, and no latent-space (generator) arm. One seed per arm: the "
+        "full arm trained again with seed 1 scored 0.13 dB (Set5) and 0.09 dB (Set14) lower, so smaller gaps are noise."
     )
 
 
@@ -101,7 +108,7 @@ def distill_study_figure(rows: list[dict]) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, subplot_titles=[title for _, title in SETS], horizontal_spacing=0.12)
     add_study_panels(fig, rows, row=1, cols={key: col for col, (key, _) in enumerate(SETS, start=1)})
     fig.update_layout(
-        title="How much data do textures need? One small SAFMN per arm, same steps",
+        title=f"How much data do textures need? One small {trained(rows)} per arm, same steps",
         height=440, font=dict(size=12), margin=dict(l=60, r=20, t=70, b=110),
         legend=dict(orientation="h", x=0, xanchor="left", y=-0.25, yanchor="top"),
     )

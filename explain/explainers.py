@@ -70,7 +70,7 @@ class Explainer:
     how_to_read: dict[str, str]  # how to read each figure only it draws, by key
     ablation: str  # the key of its knock-out in metrics["experiments"] (its mechanism switched off)
     ablation_label: str  # that knock-out in two words, e.g. "Attention off"
-    glossary: dict[str, str]  # its own terms -> definitions
+    glossary: dict[str, str]  # its own terms -> definitions (explain.glossary merges them with the shared ones)
     own_slots: tuple[str, ...] = ()  # slots of EXPLAIN_FIGURES only it fills
     summary_lines: Callable[[dict], list[str]] = lambda metrics: []  # its own headline numbers (markdown)
     # What to record while the engine enlarges a photo, so the explanation need not enlarge it again:
@@ -79,6 +79,8 @@ class Explainer:
     views: tuple[View, ...] = field(default=())
     # Which of its figures follow which part of its text in the report, by the start of the part's heading
     figures_after: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    glossary_aliases: dict[str, str] = field(default_factory=dict)  # other spellings of its terms -> the term
+    sources: str = ""  # its papers and tools, as markdown list items for the explanation's "Papers and tools"
 
 
 @lru_cache(maxsize=1)

@@ -20,7 +20,6 @@ from PIL import Image
 from plotly.subplots import make_subplots
 
 from explain.distill_study import add_study_panels, load_study
-from explain.jpeg_view import LABELS
 from explain.lesson import title_main_path
 from explain.measures import luminance
 from explain.results import BaseAnalysis
@@ -339,7 +338,7 @@ def photo_figure(analysis: BaseAnalysis) -> go.Figure:
 
 def training_data_figure(analysis: BaseAnalysis, study: list[dict] | None) -> go.Figure | None:
     """Top, the zoomed spot enlarged by networks that differ only in their training data (the study's textured
-    and flat arms; for a JPEG, the RCANs trained on clean photos and on JPEGs); below, the dataset-distillation study's PSNR on Set14 against the share of the data, with the
+    and flat arms; for a JPEG, the default model trained on clean photos and on JPEGs); below, the dataset-distillation study's PSNR on Set14 against the share of the data, with the
     seed noise as error bars. None when this copy has neither."""
     tex, s = analysis.texture, analysis.scale
     arms = [] if analysis.retrained is None else [a for a in analysis.retrained.arms
@@ -347,7 +346,7 @@ def training_data_figure(analysis: BaseAnalysis, study: list[dict] | None) -> go
     crops = ([("original", tex.original_zoom)] if tex.original_zoom is not None else []) + \
         [(arm_title(a), tex.zoom.crop(a.output, s)) for a in arms]
     if analysis.jpeg is not None:  # what a network learned from: clean photos or JPEGs, on this JPEG
-        crops += [(f"{LABELS[name]}<br>detail {analysis.jpeg.detail[name].off_grid:.2f}x off the 8x8 grid, "
+        crops += [(f"{analysis.jpeg.label(name)}<br>detail {analysis.jpeg.detail[name].off_grid:.2f}x off the 8x8 grid, "
                    f"{analysis.jpeg.detail[name].on_grid:.2f}x on it", zoom)
                   for name, zoom in analysis.jpeg.zooms.items()]
     has_crops = bool(arms) or analysis.jpeg is not None

@@ -2,19 +2,25 @@
 (the `title` of `<abbr title=... tabindex="0">`) and on tap or keyboard focus (TOOLTIP_CSS shows the same text
 under the term, since touch screens and paper have no hover), in the app's markdown and in the report's HTML.
 
-Terms are matched as whole words: acronyms and names (PSNR, PixelShuffle) exactly, other terms in any case.
+The terms every model shares live here; each architecture's own terms come from its explainer
+(`Explainer.glossary`, `Explainer.glossary_aliases`) and are merged in. Terms are matched as whole words: a spelling
+with a capital letter after its first character (PSNR, PixelShuffle, dB) exactly, other terms in any case.
 """
 from __future__ import annotations
 
 import html
 import re
+from functools import lru_cache
 
-# term -> definition. The key is how the term is written in the text; ALIASES maps other spellings onto it.
-GLOSSARY: dict[str, str] = {
+from explain import explainers as registry
+
+# term -> definition, for the terms every model shares. The key is how the term is written in the text; ALIASES maps
+# other spellings onto it.
+SHARED: dict[str, str] = {
     "super-resolution": "Making a photo larger by predicting the fine detail its pixels do not hold. "
     "Single-image super-resolution uses only the one photo.",
     "bicubic": "Ordinary enlargement: each new pixel is a smooth weighted average of the 16 nearest old ones "
-    "(MATLAB's imresize, the RCAN paper's baseline). It cannot create detail.",
+    "(MATLAB's imresize, the baseline super-resolution papers compare against). It cannot create detail.",
     "deep network": "A program made of many stacked layers of simple learned filters. Its numbers (parameters) "
     "were set by training, not written by hand.",
     "training": "Showing the network many pairs of a small photo and its large original, and adjusting its "
@@ -22,17 +28,6 @@ GLOSSARY: dict[str, str] = {
     "parameters": "The learned numbers inside the network (filter weights).",
     "skip connection": "A shortcut that adds a stage's input to its output, so the stage only computes a "
     "correction to what passes through unchanged.",
-    "residual-in-residual": "RCAN's nesting of skip connections: skips around every block, around every group "
-    "of blocks (short skips) and around the whole body (the long skip).",
-    "long skip": "The skip connection around RCAN's whole body: the shallow features are added to its output.",
-    "residual group": "In RCAN, a stack of residual blocks plus a convolution, wrapped in its own skip "
-    "connection.",
-    "residual block": "A small stage (convolution, ReLU, convolution, then channel attention in RCAN) whose "
-    "output is added to its input.",
-    "RCAB": "Residual channel attention block: RCAN's residual block, ending in channel attention.",
-    "channel attention": "RCAN's mechanism in every block: each feature channel is averaged over the whole photo "
-    "and a tiny network turns those averages into one gate per channel.",
-    "CALayer": "The code name of RCAN's channel attention layer.",
     "gate": "A number between 0 and 1 that multiplies a feature channel: near 1 it passes, near 0 it is muted.",
     "sigmoid": "The function 1/(1+e^-x), which squeezes any number into the range 0..1; it makes the gates.",
     "feature channel": "One of the dozens of maps a layer computes from the photo, each responding to some "
@@ -51,7 +46,7 @@ GLOSSARY: dict[str, str] = {
     "closer; +1 dB means about 21% less squared error.",
     "SSIM": "Structural similarity, 0 to 1: how well local brightness, contrast and structure match the "
     "original. Higher is closer; 1 is identical.",
-    "Y channel": "The brightness part of a colour picture; the RCAN paper scores PSNR and SSIM on it.",
+    "Y channel": "The brightness part of a colour picture; super-resolution papers score PSNR and SSIM on it.",
     "working region": "The part of the photo the per-pixel views and experiments run on (its most textured "
     "128x128 square at most), to keep the explanation to seconds.",
     "tile": "A small square window of the working region (16 input pixels a side) over which local statistics "
@@ -65,20 +60,12 @@ GLOSSARY: dict[str, str] = {
     "neighbours, weighted by distance and by how similar a guide image's colours are, so edges follow the guide.",
     "cosine similarity": "How alike two lists of numbers are in direction, from -1 (opposite) through 0 "
     "(unrelated) to 1 (same).",
-    "SAFM": "Spatially-adaptive feature modulation, SAFMN's core: from features pooled at several sizes it "
-    "computes a factor for every pixel and channel that scales the features up or down.",
-    "modulation": "In SAFMN, the factor SAFM multiplies the features by at each pixel and channel.",
-    "GELU": "A smooth version of ReLU: keeps large positive values, shrinks negative ones towards 0.",
-    "LayerNorm": "Rescales the feature channels at each pixel to a fixed mean and spread before a stage uses them.",
     "dB": "Decibel: a logarithmic unit; for PSNR, 10 x log10 of the peak squared value over the mean squared "
     "error.",
 }
 
 ALIASES: dict[str, str] = {
     "skip connections": "skip connection",
-    "residual groups": "residual group",
-    "residual blocks": "residual block",
-    "RCABs": "RCAB",
     "gates": "gate",
     "feature channels": "feature channel",
     "convolutions": "convolution",
@@ -89,47 +76,54 @@ ALIASES: dict[str, str] = {
     "spectra": "spectrum",
     "tiles": "tile",
     "bootstrap intervals": "bootstrap interval",
-    "modulation map": "modulation",
-    "modulation maps": "modulation",
     "Joint bilateral upsampling": "JBU",
     "joint bilateral upsampler": "JBU",
 }
 
-# Written exactly as in GLOSSARY/ALIASES (acronyms, code names); every other term matches in any case.
-CASE_SENSITIVE = {"RCAB", "RCABs", "CALayer", "ReLU", "PixelShuffle", "PSNR", "SSIM", "PCA", "JBU", "SAFM", "GELU",
-                  "LayerNorm", "dB", "SISR", "Y channel", "conv"}
-
 _PROTECTED = re.compile(r"<abbr\b.*?</abbr>|<[^>]+>|\]\([^)]*\)|`[^`]*`|https?://\S+", re.S)
 
 
+def glossary() -> dict[str, str]:
+    """Every term -> its definition: the shared ones and every registered explainer's own."""
+    return {**SHARED, **{term: text for e in registry.explainers().values() for term, text in e.glossary.items()}}
+
+
 def _spellings() -> dict[str, str]:
-    return {**{term: term for term in GLOSSARY}, **ALIASES}
+    """Every spelling -> its term."""
+    own_aliases = {alias: term for e in registry.explainers().values() for alias, term in e.glossary_aliases.items()}
+    return {**{term: term for term in glossary()}, **ALIASES, **own_aliases}
 
 
-def _pattern() -> re.Pattern:
-    spellings = sorted(_spellings(), key=len, reverse=True)
-    parts = [(f"(?-i:{re.escape(s)})" if s in CASE_SENSITIVE else re.escape(s)) for s in spellings]
+def _exact(spelling: str) -> bool:
+    """Acronyms and code names (a capital after the first character) match only as written."""
+    return any(c.isupper() for c in spelling[1:])
+
+
+@lru_cache(maxsize=4)
+def _pattern(spellings: tuple[str, ...]) -> re.Pattern:
+    parts = [(f"(?-i:{re.escape(s)})" if _exact(s) else re.escape(s)) for s in sorted(spellings, key=len, reverse=True)]
     return re.compile(r"(?<![\w-])(" + "|".join(parts) + r")(?![\w-])", re.I)
 
 
-_TERMS = _pattern()
+def _terms() -> re.Pattern:
+    return _pattern(tuple(sorted(_spellings())))
 
 
 def definition(spelling: str) -> str | None:
     """The definition of a term as written in the text (any listed spelling), else None."""
-    lookup = {s.lower() if s not in CASE_SENSITIVE else s: term for s, term in _spellings().items()}
+    lookup = {s if _exact(s) else s.lower(): term for s, term in _spellings().items()}
     term = lookup.get(spelling) or lookup.get(spelling.lower())
-    return None if term is None else GLOSSARY[term]
+    return None if term is None else glossary()[term]
 
 
 def terms_in(text: str) -> set[str]:
     """The glossary terms (canonical keys) that `text` uses."""
-    return {_canonical(m[1]) for m in _TERMS.finditer(text)}
+    return {_canonical(m[1]) for m in _terms().finditer(text)}
 
 
 def _canonical(spelling: str) -> str:
     for s, term in _spellings().items():
-        if s == spelling or (s not in CASE_SENSITIVE and s.lower() == spelling.lower()):
+        if s == spelling or (not _exact(s) and s.lower() == spelling.lower()):
             return term
     raise KeyError(spelling)
 
@@ -147,16 +141,19 @@ def with_tooltips(text: str) -> str:
 
 
 def _annotate(segment: str) -> str:
+    definitions = glossary()
+
     def wrap(match: re.Match) -> str:
-        title = html.escape(GLOSSARY[_canonical(match[1])], quote=True)
+        title = html.escape(definitions[_canonical(match[1])], quote=True)
         return f'<abbr title="{title}" tabindex="0">{match[1]}</abbr>'
 
-    return _TERMS.sub(wrap, segment)
+    return _terms().sub(wrap, segment)
 
 
 def glossary_markdown(terms: set[str] | None = None) -> str:
     """The glossary as a markdown list, each term defined once: `terms` (canonical keys) only, when given."""
-    chosen = GLOSSARY if terms is None else {term: GLOSSARY[term] for term in terms}
+    definitions = glossary()
+    chosen = definitions if terms is None else {term: definitions[term] for term in terms}
     return "\n".join(f"- **{term}**: {text}" for term, text in sorted(chosen.items(), key=lambda kv: kv[0].lower()))
 
 

@@ -16,15 +16,16 @@ from functools import lru_cache
 import numpy as np
 
 from explain.measures import luminance
-from explain.results import BaseAnalysis
+from explain.region import Box
 from sr_core.engine import Upscaler
+from sr_core.models import architecture_of
 from sr_core.protocol.imresize import imresize
 from sr_core.weights import load_weights
 
 BLOCK = 8  # JPEG's block side, input pixels
 GRID_HALF_WIDTH = 1.5  # output pixels either side of a block boundary that count as "on the grid"
-MODELS = {"clean": "bundled", "jpeg": "bundled-jpeg"}  # the RCAN trained on clean photos, and on JPEGs
-LABELS = {"clean": "RCAN trained on clean photos", "jpeg": "RCAN trained on JPEGs"}
+MODELS = {"clean": "bundled", "jpeg": "bundled-jpeg"}  # the default model trained on clean photos, and on JPEGs
+TRAINED_ON = {"clean": "clean photos", "jpeg": "JPEGs"}
 
 
 @dataclass
@@ -46,6 +47,11 @@ class JpegView:
     grid_share: float  # share of the region's output pixels on the grid
     detail: dict[str, GridDetail]  # "served", "clean", "jpeg"
     zooms: dict[str, np.ndarray]  # "clean", "jpeg": each model's pixels at the zoomed spot
+    arch: str  # the architecture of the two compared models
+
+    def label(self, name: str) -> str:
+        """How the compared model `name` ("clean", "jpeg") is shown."""
+        return f"{self.arch} trained on {TRAINED_ON[name]}"
 
     def to_dict(self) -> dict:
         return {"quality": self.quality, "grid_share": self.grid_share,
@@ -88,26 +94,20 @@ def grid_detail(output: np.ndarray, bicubic_energy: np.ndarray, on_grid: np.ndar
 
 @lru_cache(maxsize=2)
 def engine(spec: str) -> Upscaler:
-    """A bundled RCAN and its engine, built once per process."""
+    """A bundled model and its engine, built once per process."""
     return Upscaler(load_weights(spec).model, "cpu", precision="fp32")
 
 
-def jpeg_view(analysis: BaseAnalysis) -> JpegView | None:
-    """The comparison for a JPEG photo (analysis.jpeg_quality set); None for any other photo."""
-    if analysis.jpeg_quality is None:
-        return None
-    s, region = analysis.scale, analysis.region
-    bicubic = np.clip(imresize(np.asarray(analysis.lr_region, np.float32), s), 0, 1)
-    bicubic_energy = fine_detail_map(luminance(bicubic), s)
-    on_grid = grid_mask(bicubic_energy.shape, s, (region.left, region.top))
-    outputs = {name: engine(spec).upscale(analysis.lr_region) for name, spec in MODELS.items()}
-    detail = {name: grid_detail(image, bicubic_energy, on_grid, s)
-              for name, image in {"served": analysis.sr_region, **outputs}.items()}
-    zooms = {name: analysis.texture.zoom.crop(image, s) for name, image in outputs.items()}
-    return JpegView(analysis.jpeg_quality, float(on_grid.mean()), detail, zooms)
-
-
-def note_jpeg(analysis: BaseAnalysis, quality: int | None) -> None:
-    """Record that the analysed photo was saved as a JPEG at `quality` (None: it was not), with its comparison."""
-    analysis.jpeg_quality = quality
-    analysis.jpeg = jpeg_view(analysis)
+def jpeg_view(quality: int, lr_region: np.ndarray, sr_region: np.ndarray, region: Box, zoom: Box,
+              scale: int) -> JpegView:
+    """The comparison for a region of a photo saved as a JPEG at `quality`: the served enlargement `sr_region`
+    and both bundled RCANs' on and off the block grid, and their crops at `zoom`."""
+    bicubic = np.clip(imresize(np.asarray(lr_region, np.float32), scale), 0, 1)
+    bicubic_energy = fine_detail_map(luminance(bicubic), scale)
+    on_grid = grid_mask(bicubic_energy.shape, scale, (region.left, region.top))
+    engines = {name: engine(spec) for name, spec in MODELS.items()}
+    outputs = {name: upscaler.upscale(lr_region) for name, upscaler in engines.items()}
+    detail = {name: grid_detail(image, bicubic_energy, on_grid, scale)
+              for name, image in {"served": sr_region, **outputs}.items()}
+    zooms = {name: zoom.crop(image, scale) for name, image in outputs.items()}
+    return JpegView(quality, float(on_grid.mean()), detail, zooms, architecture_of(engines["clean"].model).name)

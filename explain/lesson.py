@@ -130,8 +130,8 @@ def depth_claim(a: BaseAnalysis) -> str:
 def data_claim_text(a: BaseAnalysis) -> str:
     if a.jpeg is not None:
         clean, aware = a.jpeg.detail["clean"], a.jpeg.detail["jpeg"]
-        return (f"Trained on clean photos, RCAN sharpens this JPEG's 8×8 block edges {clean.edge_emphasis:.2f}× as "
-                f"much as the rest; trained on JPEGs, {aware.edge_emphasis:.2f}×")
+        return (f"Trained on clean photos, {a.jpeg.arch} sharpens this JPEG's 8×8 block edges "
+                f"{clean.edge_emphasis:.2f}× as much as the rest; trained on JPEGs, {aware.edge_emphasis:.2f}×")
     claim = data_claim(a)
     if claim is None:
         return "What the network learned from decides what it treats as texture"

@@ -1,5 +1,5 @@
-"""The offline report, a handout for teachers: one self-contained index.html and metrics.json, the contract that
-outside checks read.
+"""The full offline report, for teachers and anyone who wants everything: one self-contained index.html and
+metrics.json, the contract that outside checks read.
 
 The page is one column that fits A4: which weights and options ran (and how to get the same numbers in the app),
 the photo (the input, bicubic, the network's enlargement and the original as lossless PNG crops of the working
@@ -32,7 +32,7 @@ from explain.captions import STUDY_CAPTION
 from explain.explainers import explainers
 from explain.distill_study import study_section
 from explain.glossary import TOOLTIP_CSS, with_tooltips
-from explain.handout import COLUMN_PX, fit_to_column
+from explain.print_figures import COLUMN_PX, fit_to_column
 from explain.lesson import main_path
 from explain.summary import FIGURE_CAPTIONS, FIGURE_HELP
 from sr_core.atomic import write_text_atomic

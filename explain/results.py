@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from explain.experiments import Experiments
+from explain.jpeg_view import JpegView
 from explain.region import Box
 from explain.retrained import Retrained
 from explain.texture import TextureEvidence
 from explain.workflow import Stage
-
-if TYPE_CHECKING:
-    from explain.jpeg_view import JpegView
 
 
 @dataclass(kw_only=True)

@@ -31,7 +31,9 @@ from explain.measures import luminance
 from sr_core.engine import Upscaler
 from sr_core.image_io import to_uint8
 from sr_core.protocol.texture_split import pooled_psnr, texture_tiles, tile_errors
-from sr_core.tools.ablation import MECHANISMS, RESULTS_NAME, Effect, Mechanism, paired_effect, study_effects
+from sr_core.models import recipe_architecture
+from sr_core.tools.ablation import (MECHANISMS, RESULTS_NAME, Effect, Mechanism, arm_named, paired_effect,
+                                    study_effects)
 from sr_core.weights import load_weights
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,16 +41,17 @@ STUDY_JSON = REPO / "bench" / "results" / f"{RESULTS_NAME}.json"
 PRECISION = "fp32"  # as the study scored its arms
 MIN_TILES = 3  # textured 48-pixel tiles needed for a photo's own interval (a region of about 60x60 input px)
 
-# How each arm is shown, in the order of the figure; the seed twins measure chance and are shown last.
+# How each arm is shown ({model}: the architecture it trained), in the order of the figure; the seed twins measure
+# chance and are shown last.
 LABELS = {
-    "control": "RCAN fine-tuned as is (control)",
+    "control": "{model} fine-tuned as is (control)",
     "no_channel_attention": "retrained without channel attention",
     "no_skip": "retrained without skip connections",
     "shallow": "retrained with half the groups",
-    "data_texture": "SAFMN on textured patches only",
-    "data_flat": "SAFMN on flat patches only",
+    "data_texture": "{model} on textured patches only",
+    "data_flat": "{model} on flat patches only",
     "control-seed1": "control, seed 1 (chance alone)",
-    "data_texture-seed1": "textured SAFMN, seed 1 (chance)",
+    "data_texture-seed1": "textured {model}, seed 1 (chance)",
 }
 
 
@@ -114,6 +117,13 @@ def load_study(path: Path = STUDY_JSON) -> list[dict]:
     return json.loads(path.read_text())
 
 
+def arm_label(name: str) -> str:
+    """How the arm `name` is shown, naming the architecture its recipe trains (sr_core.tools.ablation)."""
+    if name not in LABELS:
+        return name
+    return LABELS[name].format(model=recipe_architecture(arm_named(name).recipe).name)
+
+
 def checkpoint_path(row: dict) -> Path:
     path = Path(row["checkpoint"])
     return path if path.is_absolute() else REPO / path
@@ -133,7 +143,7 @@ def run_arm(row: dict, lr_region: np.ndarray, measure: Measure, textured: np.nda
     if textured is not None and measure.hr is not None:
         errors = tile_errors(measure.hr, to_uint8(output), measure.scale)[textured]
         tile_psnr = np.array([pooled_psnr(np.array([e])) for e in np.maximum(errors, 1e-6)])
-    return ArmRun(row["arm"], LABELS.get(row["arm"], row["arm"]), output, measure.psnr(output),
+    return ArmRun(row["arm"], arm_label(row["arm"]), output, measure.psnr(output),
                   measure.hf_ratio(output), measure.texture_share(added), tile_psnr)
 
 

@@ -1,6 +1,6 @@
 """The explanation's text (markdown), written from one run's numbers: the plain answer first, then the details,
 each pointing to its figure and its number, what the experiments revealed, the workflow, the glossary and the
-sources. Only four sources are cited: RCAN, SAFMN, FeatSharp (FeatUp only as the part of FeatSharp it is) and the
+sources. The sources cited are each explainer's own (`Explainer.sources`: its paper and tools) and the
 dataset-distillation study for super-resolution. The architecture-specific parts come from
 `explain/<arch>/text.py`; tooltips are added where the text is shown (`explain.glossary.with_tooltips`).
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 
+from explain import explainers as registry
 from explain.distill_study import finding, load_study
 from explain.experiments import Ablation, Experiments
 from explain.jpeg_view import JpegView
@@ -16,13 +17,12 @@ from explain.glossary import glossary_markdown
 from explain.lesson import data_claim, effect_phrase, main_path_terms, where
 from explain.results import BaseAnalysis
 from explain.retrained import Retrained
-from sr_core.tools.ablation import Effect
+from sr_core.models import Architecture, architecture_named, recipe_architecture
+from sr_core.protocol import SOURCE as PROTOCOL_SOURCE
+from sr_core.tools.ablation import Effect, arm_named
 from explain.tiles import TEXTURE_QUANTILE
 from explain.workflow import chw
 
-RCAN = "[RCAN](https://arxiv.org/abs/1807.02758)"
-SAFMN = "[SAFMN](https://arxiv.org/abs/2302.13800)"
-FEATSHARP = "[FeatSharp](https://arxiv.org/abs/2502.16025)"
 DISTILLATION = "[A Study in Dataset Distillation for Image Super-Resolution](https://arxiv.org/abs/2502.03656)"
 MAX_ANSWER_WORDS = 120
 CLOSE_TO_ORIGINAL = 0.15  # a fine-detail energy within 15% of the original's counts as "close to it"
@@ -35,26 +35,17 @@ def _study_finding() -> str:
         return "its results are not in this checkout (`python -m sr_core study` makes them)."
 
 
+def paper_link(arch: Architecture) -> str:
+    """The architecture's name, linked to its paper (markdown)."""
+    return f"[{arch.name}](https://arxiv.org/abs/{arch.card.arxiv})"
+
+
+# The sources every explanation cites, after the explainers' own.
 SOURCES = """\
-- **RCAN**: Zhang et al., *Image Super-Resolution Using Very Deep Residual Channel Attention Networks*, ECCV 2018,
-  [arXiv 1807.02758](https://arxiv.org/abs/1807.02758), code
-  [github.com/yulunzhang/RCAN](https://github.com/yulunzhang/RCAN). The network, its residual-in-residual design
-  (*depth* figure: the groups bypassed through its long skip), its channel attention (*attention heatmap*, *attention
-  off*), and the PSNR/SSIM protocol of its test code (*ground truth*, *error maps*).
-- **SAFMN**: Sun et al., *Spatially-Adaptive Feature Modulation for Efficient Image Super-Resolution*, ICCV 2023,
-  [arXiv 2302.13800](https://arxiv.org/abs/2302.13800), code
-  [github.com/sunny2109/SAFMN](https://github.com/sunny2109/SAFMN). The fast alternative: per-pixel modulation
-  instead of one gate per channel (*SAFM modulation*, *modulation off*); its speed and PSNR are the points of the
-  *quality versus time* chart.
-- **FeatSharp**: Ranzinger et al., *FeatSharp: Your Vision Model Features, Sharper*, ICML 2025,
-  [arXiv 2502.16025](https://arxiv.org/abs/2502.16025). Enlarges a model's features by fusing FeatUp's joint
-  bilateral upsampler (the part of FeatSharp it builds on) with features of tiled views; the *feature views*
-  figure applies its recipe, training-free, to RCAN's deep features, and scores each view with its consistency
-  and, given the original, against the original's features.
 - **Dataset distillation for SR**: Dietz et al., {distillation},
   [arXiv 2502.03656](https://arxiv.org/abs/2502.03656). SR networks trained on a distilled 9% of their
   training data keep nearly the same PSNR: how much training data a model needs. The bundled models saw 371
-  photos (T91, BSD200, General100; see docs/training.md), where the RCAN paper trained on DIV2K's 800 larger ones.
+  photos (T91, BSD200, General100; see docs/training.md).
   This project re-ran the question on a CPU (chart *How much data do textures need?*, Workflow & sources tab):
   {study}
   Photos from the training set (BSD200) flatter the bundled models.
@@ -201,13 +192,16 @@ def retrained_text(a: BaseAnalysis) -> str:
         verdicts.append(f"- **{c.mechanism}**: {_db(e)} on {c.evidence if c.evidence == 'this photo' else 'Set14'}'s "
                         f"textured tiles (n = {e.n}), {verdict}{study}.")
     steps = sorted(set(r.steps.values()))
+    fine_tuned = recipe_architecture(arm_named("control").recipe)
+    from_scratch = recipe_architecture(arm_named("data_texture").recipe).name
     return (
         "### Cause and effect: networks retrained without one part each (*retrained* and *retrained effects* "
         "figures)\n\n"
-        f"{RCAN}'s own ablation trains the network with and without a part and compares. This project did the "
-        "same, small: the bundled RCAN fine-tuned as it is (the control) and without channel attention, without "
-        "its skip connections, or with half its residual groups, each with one recipe, seed and step count "
-        f"({', '.join(f'{n:,}' for n in steps)} steps); and small SAFMNs trained on only the most textured or only "
+        f"{paper_link(fine_tuned)}'s own ablation trains the network with and without a part and compares. This "
+        f"project did the same, small: the bundled {fine_tuned.name} fine-tuned as it is (the control) and without "
+        "channel attention, without its skip connections, or with half its residual groups, each with one recipe, "
+        f"seed and step count ({', '.join(f'{n:,}' for n in steps)} steps); and small {from_scratch}s trained on "
+        "only the most textured or only "
         f"the flattest 8.88% of the training patches (the share of {DISTILLATION}). A second seed of the control "
         "and of the textured-data network shows what chance alone moves; the intervals count it. Here each of "
         f"them enlarged the working region:\n\n| network | PSNR vs original (dB) | fine detail vs bicubic | "
@@ -243,11 +237,11 @@ def jpeg_text(view: JpegView, model: str) -> str:
         f"fine detail away, and faint block edges remain. So the fine detail is counted apart: on the block edges "
         f"({100 * view.grid_share:.0f}% of the pixels) and away from them, each as a multiple of bicubic's on the "
         f"same pixels. {model}, as it served: {fmt(served.off_grid)}× away from the edges, {fmt(served.on_grid)}× "
-        f"on them. The RCAN trained on clean photos: {fmt(clean.off_grid)}× and {fmt(clean.on_grid)}×; the RCAN "
-        f"trained on JPEGs: {fmt(aware.off_grid)}× and {fmt(aware.on_grid)}×. So the first sharpens the block edges "
-        f"{fmt(clean.edge_emphasis)}× as much as the rest, the second {fmt(aware.edge_emphasis)}× (1 would be no "
-        "difference): a network that never saw a JPEG takes the block edges for texture; one trained on JPEGs "
-        "learned to leave them.\n\n"
+        f"on them. The {view.arch} trained on clean photos: {fmt(clean.off_grid)}× and {fmt(clean.on_grid)}×; the "
+        f"{view.arch} trained on JPEGs: {fmt(aware.off_grid)}× and {fmt(aware.on_grid)}×. So the first sharpens the "
+        f"block edges {fmt(clean.edge_emphasis)}× as much as the rest, the second {fmt(aware.edge_emphasis)}× (1 "
+        "would be no difference): a network that never saw a JPEG takes the block edges for texture; one trained on "
+        "JPEGs learned to leave them.\n\n"
     )
 
 
@@ -290,7 +284,7 @@ def ground_truth(a: BaseAnalysis) -> str:
         f"{fmt(o.psnr_bicubic)} dB, {model} {fmt(o.psnr_model)} dB. SSIM says how well local structure matches "
         f"(0 to 1, 1 is identical): bicubic {fmt(o.ssim_bicubic, '.4f')}, {model} {fmt(o.ssim_model, '.4f')}. Both "
         f"on the Y channel of the whole {o.size[0]}x{o.size[1]} photo, with a {o.shave}-pixel border shaved as in "
-        f"{RCAN}'s test code; the error maps leave out the same border.\n"
+        f"{paper_link(architecture_named(PROTOCOL_SOURCE))}'s test code; the error maps leave out the same border.\n"
     )
 
 
@@ -342,5 +336,5 @@ def explainer_markdown(a: BaseAnalysis, answer: str, details: list[str], reveale
         revealed, workflow(a),
         "## Glossary (hover or tap an underlined term anywhere to see its definition)\n",
         glossary_markdown(main_path_terms(a, answer)) + "\n",
-        "## Papers and tools\n", SOURCES,
+        "## Papers and tools\n", *(e.sources for e in registry.explainers().values() if e.sources), SOURCES,
     ])

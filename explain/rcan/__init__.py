@@ -6,18 +6,16 @@ import numpy as np
 from torch import nn
 
 from explain.explainers import Control, Explainer, View
-from explain.glossary import GLOSSARY
 from explain.rcan.analysis import analyze
 from explain.rcan.capture import recording_gates
 from explain.rcan.channel_view import channel_view
 from explain.rcan.figures import channel_view_figure, rcan_figures
 from explain.rcan.stages import rcan_stages
-from explain.rcan.text import (CAPTIONS, FIGURES_AFTER, HOW_TO_READ, channel_view_text, gates_summary,
-                               rcan_markdown)
+from explain.rcan.text import (CAPTIONS, FIGURES_AFTER, GLOSSARY, GLOSSARY_ALIASES, HOW_TO_READ, SOURCES,
+                               channel_view_text, gates_summary, rcan_markdown)
 from sr_core.models.rcan import RCAN
 
 OWN_FIGURES = ("attention_heatmap", "boosted_channels", "texture_map", "feature_views", "feature_view_metrics")
-TERMS = ("residual-in-residual", "long skip", "residual group", "RCAB", "channel attention", "CALayer")
 
 
 def channel_counts(model: nn.Module) -> tuple[int, int, int] | None:
@@ -75,10 +73,12 @@ EXPLAINER = Explainer(
     how_to_read=HOW_TO_READ,
     ablation="attention_off",
     ablation_label="Attention off",
-    glossary={term: GLOSSARY[term] for term in TERMS},
+    glossary=GLOSSARY,
     own_slots=OWN_FIGURES[1:],
     summary_lines=gates_summary,
     record=recording_gates,
     views=(CHANNEL_EXPLORER,),
     figures_after=FIGURES_AFTER,
+    glossary_aliases=GLOSSARY_ALIASES,
+    sources=SOURCES,
 )

@@ -9,9 +9,13 @@ from explain.rcan.channel_view import ChannelView
 from explain.rcan.feature_views import VIEW_NAMES
 from explain.stats import effect_verdict
 from explain.text import (
-    FEATSHARP, RCAN, ablation_text, added_text, closing, depth_text, explainer_markdown, fmt, ground_truth,
+    ablation_text, added_text, closing, depth_text, explainer_markdown, fmt, ground_truth, paper_link,
     retrained_text, short_answer, task, training_data_text,
 )
+from sr_core.models import architecture_named
+
+RCAN = paper_link(architecture_named("RCAN"))
+FEATSHARP = "[FeatSharp](https://arxiv.org/abs/2502.16025)"
 
 # Its own figures' titles and how to read them, by the figures' stable keys (registered in its explainer).
 CAPTIONS = {
@@ -48,6 +52,34 @@ HOW_TO_READ = {
         "only: nearest enlargement passes it)."
     ),
 }
+# Its own words, merged into the glossary every explanation shows (explain.glossary).
+GLOSSARY = {
+    "residual-in-residual": "RCAN's nesting of skip connections: skips around every block, around every group "
+    "of blocks (short skips) and around the whole body (the long skip).",
+    "long skip": "The skip connection around RCAN's whole body: the shallow features are added to its output.",
+    "residual group": "In RCAN, a stack of residual blocks plus a convolution, wrapped in its own skip "
+    "connection.",
+    "residual block": "A small stage (convolution, ReLU, convolution, then channel attention in RCAN) whose "
+    "output is added to its input.",
+    "RCAB": "Residual channel attention block: RCAN's residual block, ending in channel attention.",
+    "channel attention": "RCAN's mechanism in every block: each feature channel is averaged over the whole photo "
+    "and a tiny network turns those averages into one gate per channel.",
+    "CALayer": "The code name of RCAN's channel attention layer.",
+}
+GLOSSARY_ALIASES = {"residual groups": "residual group", "residual blocks": "residual block", "RCABs": "RCAB"}
+# Its entries in the explanation's "Papers and tools".
+SOURCES = """\
+- **RCAN**: Zhang et al., *Image Super-Resolution Using Very Deep Residual Channel Attention Networks*, ECCV 2018,
+  [arXiv 1807.02758](https://arxiv.org/abs/1807.02758), code
+  [github.com/yulunzhang/RCAN](https://github.com/yulunzhang/RCAN). The network, its residual-in-residual design
+  (*depth* figure: the groups bypassed through its long skip), its channel attention (*attention heatmap*, *attention
+  off*), and the PSNR/SSIM protocol of its test code (*ground truth*, *error maps*). It trained on DIV2K's 800
+  photos, larger than the 371 the bundled models saw.
+- **FeatSharp**: Ranzinger et al., *FeatSharp: Your Vision Model Features, Sharper*, ICML 2025,
+  [arXiv 2502.16025](https://arxiv.org/abs/2502.16025). Enlarges a model's features by fusing FeatUp's joint
+  bilateral upsampler (the part of FeatSharp it builds on) with features of tiled views; the *feature views*
+  figure applies its recipe, training-free, to RCAN's deep features, and scores each view with its consistency
+  and, given the original, against the original's features."""
 # Which of its figures follow which part of its text in the report (by the start of the part's heading).
 FIGURES_AFTER = {"Attention made uniform": ("ablation",),
                  "Channel attention": ("attention_heatmap", "boosted_channels", "texture_map"),

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from explain.explainers import Explainer
-from explain.glossary import GLOSSARY
 from explain.safmn.analysis import analyze
 from explain.safmn.figures import safmn_figures
 from explain.safmn.stages import safmn_stages
-from explain.safmn.text import CAPTIONS, FIGURES_AFTER, HOW_TO_READ, safmn_markdown
+from explain.safmn.text import (CAPTIONS, FIGURES_AFTER, GLOSSARY, GLOSSARY_ALIASES, HOW_TO_READ, SOURCES,
+                                safmn_markdown)
 from sr_core.models.safmn import SAFMN
 
 EXPLAINER = Explainer(
@@ -22,6 +22,8 @@ EXPLAINER = Explainer(
     how_to_read=HOW_TO_READ,
     ablation="modulation_off",
     ablation_label="Modulation off",
-    glossary={term: GLOSSARY[term] for term in ("SAFM", "modulation")},
+    glossary=GLOSSARY,
     figures_after=FIGURES_AFTER,
+    glossary_aliases=GLOSSARY_ALIASES,
+    sources=SOURCES,
 )

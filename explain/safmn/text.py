@@ -5,9 +5,12 @@ import numpy as np
 
 from explain.safmn.analysis import SAFMNAnalysis
 from explain.text import (
-    SAFMN, ablation_text, added_text, closing, depth_text, explainer_markdown, fmt, ground_truth, retrained_text,
-    short_answer, task, training_data_text,
+    ablation_text, added_text, closing, depth_text, explainer_markdown, fmt, ground_truth, paper_link,
+    retrained_text, short_answer, task, training_data_text,
 )
+from sr_core.models import architecture_named
+
+SAFMN = paper_link(architecture_named("SAFMN"))
 
 # Its own figures' titles and how to read them, by the figures' stable keys (registered in its explainer).
 CAPTIONS = {
@@ -22,6 +25,22 @@ HOW_TO_READ = {
         "is mean |m| on textured minus flat 16-pixel tiles."
     ),
 }
+# Its own words, merged into the glossary every explanation shows (explain.glossary).
+GLOSSARY = {
+    "SAFM": "Spatially-adaptive feature modulation, SAFMN's core: from features pooled at several sizes it "
+    "computes a factor for every pixel and channel that scales the features up or down.",
+    "modulation": "In SAFMN, the factor SAFM multiplies the features by at each pixel and channel.",
+    "GELU": "A smooth version of ReLU: keeps large positive values, shrinks negative ones towards 0.",
+    "LayerNorm": "Rescales the feature channels at each pixel to a fixed mean and spread before a stage uses them.",
+}
+GLOSSARY_ALIASES = {"modulation map": "modulation", "modulation maps": "modulation"}
+# Its entry in the explanation's "Papers and tools".
+SOURCES = """\
+- **SAFMN**: Sun et al., *Spatially-Adaptive Feature Modulation for Efficient Image Super-Resolution*, ICCV 2023,
+  [arXiv 2302.13800](https://arxiv.org/abs/2302.13800), code
+  [github.com/sunny2109/SAFMN](https://github.com/sunny2109/SAFMN). The fast alternative: per-pixel modulation
+  instead of one gate per channel (*SAFM modulation*, *modulation off*); its speed and PSNR are the points of the
+  *quality versus time* chart."""
 # Which of its figures follow which part of its text in the report (by the start of the part's heading).
 FIGURES_AFTER = {"Modulation off": ("ablation",), "Spatially-adaptive feature modulation": ("safm_modulation",)}
 

@@ -12,6 +12,7 @@ from sr_core.models.architecture import (
     architecture_of,
     count_parameters,
     model_from_state_dict,
+    recipe_architecture,
     register,
     training_recipes,
 )
@@ -22,4 +23,5 @@ register(RCAN_ARCHITECTURE)
 register(SAFMN_ARCHITECTURE)
 
 __all__ = ["ARCHITECTURES", "Architecture", "HubSource", "ModelCard", "Recipe", "UnsupportedCheckpoint", "Weights",
-           "architecture_keyed", "architecture_named", "architecture_of", "count_parameters", "model_from_state_dict", "register", "training_recipes"]
+           "architecture_keyed", "architecture_named", "architecture_of", "count_parameters", "model_from_state_dict",
+           "recipe_architecture", "register", "training_recipes"]

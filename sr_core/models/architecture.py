@@ -172,6 +172,14 @@ def training_recipes() -> dict[str, Recipe]:
     return {name: recipe for arch in ARCHITECTURES for name, recipe in arch.training.items()}
 
 
+def recipe_architecture(recipe: str) -> Architecture:
+    """The architecture whose training recipe is named `recipe` (a study's "config"); KeyError where none is."""
+    for arch in ARCHITECTURES:
+        if recipe in arch.training:
+            return arch
+    raise KeyError(f"no architecture has a training recipe named {recipe!r}")
+
+
 def count_parameters(model: nn.Module) -> int:
     """Every tensor of the state dict (the fixed mean shifts too): the size a checkpoint of `model` has."""
     return sum(t.numel() for t in model.state_dict().values())

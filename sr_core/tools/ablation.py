@@ -64,6 +64,11 @@ class AblationArm:
     part: str  # an RCAN ablation name, "" for the control; for "data": the sr_core.tools.distill method
     seed: int
 
+    @property
+    def recipe(self) -> str:
+        """The training recipe (sr_core.models) its kind uses by default."""
+        return RCAN_CONFIG if self.kind == "rcan" else DATA_CONFIG
+
 
 ARMS = (
     AblationArm("control", "rcan", "", 0),

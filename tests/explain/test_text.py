@@ -10,7 +10,7 @@ import pytest
 from explain.analysis import analyze_any, explainer_markdown
 from explain.rcan.analysis import analyze
 from explain.text import short_answer
-from explain.glossary import GLOSSARY, definition, terms_in, with_tooltips
+from explain.glossary import definition, glossary, terms_in, with_tooltips
 from explain.text import MAX_ANSWER_WORDS, word_count
 from sr_core.protocol.evaluate import make_lr
 from sr_core.image_io import from_uint8
@@ -84,8 +84,8 @@ def test_every_glossary_term_gets_its_tooltip_outside_links_and_tags():
     assert out.count("<abbr") == 3  # PixelShuffle, gates, channel attention; not inside the code span
     assert '](https://arxiv.org/abs/1807.02758)' in out
     assert with_tooltips(out) == out  # idempotent: no tooltip inside a tooltip
-    for term in GLOSSARY:
-        assert definition(term) == GLOSSARY[term]
+    for term, text in glossary().items():
+        assert definition(term) == text
 
 
 def test_safmns_short_answer_fits_too_even_with_every_clause():
