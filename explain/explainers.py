@@ -81,6 +81,7 @@ class Explainer:
     figures_after: dict[str, tuple[str, ...]] = field(default_factory=dict)
     glossary_aliases: dict[str, str] = field(default_factory=dict)  # other spellings of its terms -> the term
     sources: str = ""  # its papers and tools, as markdown list items for the explanation's "Papers and tools"
+    colour: str = "#555555"  # its colour wherever charts compare models, the same in every chart
 
 
 @lru_cache(maxsize=1)
@@ -110,6 +111,12 @@ def explainer_of(analysis: BaseAnalysis) -> Explainer:
 def explainer_named(arch: str) -> Explainer | None:
     """The explainer of the architecture `arch` (metrics["model"]["arch"]), None where none is registered."""
     return explainers().get(arch)
+
+
+def arch_colour(arch: str) -> str:
+    """The colour of the architecture `arch` in charts that compare models; grey for one without an explainer."""
+    explainer = explainer_named(arch)
+    return explainer.colour if explainer else Explainer.colour
 
 
 def view_named(key: str) -> tuple[Explainer, View]:

@@ -20,6 +20,7 @@ from PIL import Image
 from plotly.subplots import make_subplots
 
 from explain.distill_study import add_study_panels, load_study
+from explain.explainers import arch_colour
 from explain.lesson import title_main_path
 from explain.measures import luminance
 from explain.results import BaseAnalysis
@@ -29,7 +30,6 @@ from sr_core.image_io import to_uint8
 MAX_IMAGE_SIDE = 384
 MAX_MAP_SIDE = 64  # heatmaps overlaid on photos are block-averaged to at most this many cells a side
 FONT = dict(size=12)
-ARCH_COLOURS = {"RCAN": "#3b5bdb", "SAFMN": "#e8590c"}
 DIVERGING = "RdBu_r"  # blue < 0 < red, white at 0
 LEVELS = "brightness levels (0..255)"
 
@@ -108,7 +108,7 @@ def texture_evidence_figure(analysis: BaseAnalysis) -> go.Figure:
     nyquist = 0.5 / analysis.scale
     crops = [("bicubic (MATLAB imresize)", tex.bicubic_zoom), (model, tex.model_zoom)]
     curves = [("bicubic", tex.power_bicubic, "#868e96"),
-              (f"{model} ({tex.hf_energy_ratio:.2f}x)", tex.power_model, ARCH_COLOURS.get(model, "#333"))]
+              (f"{model} ({tex.hf_energy_ratio:.2f}x)", tex.power_model, arch_colour(model))]
     if tex.original_zoom is not None:
         crops.insert(0, ("original", tex.original_zoom))
         curves.append((f"original ({tex.hf_energy_ratio_original:.2f}x)", tex.power_original, "#2b8a3e"))

@@ -9,7 +9,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explain.figures import ARCH_COLOURS, FONT
+from explain.explainers import arch_colour
+from explain.figures import FONT
 
 TICKS_MS = [10, 25, 50, 100, 250, 500, 1000, 2000, 3000, 5000, 10_000, 20_000, 50_000]
 RECORD_STYLES = {
@@ -41,7 +42,7 @@ def add_record(fig: go.Figure, data: dict, row: int | None = None, col: int | No
             x=[p["ms_per_mp"] for p in chosen], y=[p["psnr_set5"] for p in chosen], mode="markers+text",
             name=(names or {}).get(kind, name), text=[p["label"] for p in chosen],
             textposition=["top right" if math.log10(p["ms_per_mp"]) <= middle else "top left" for p in chosen],
-            marker=dict(color=[ARCH_COLOURS.get(p["arch"], "#555") for p in chosen], **marker),
+            marker=dict(color=[arch_colour(p["arch"]) for p in chosen], **marker),
             customdata=[[p["n_params"] / 1e6, p["psnr_source"], p["speed_source"]] for p in chosen],
             hovertemplate=("<b>%{text}</b><br>%{y:.2f} dB (%{customdata[1]})<br>%{x:,.0f} ms per output MP "
                            "(%{customdata[2]})<br>%{customdata[0]:.2f} M parameters<extra></extra>"),
@@ -98,7 +99,7 @@ def served_quality_figure(points: list[dict], record: dict | None) -> go.Figure:
             fig.add_trace(go.Scatter(
                 x=[point["ms_per_mp"]], y=[point[key]], mode="markers", name=point["label"],
                 legendgroup=point["label"], showlegend=col == 1,
-                marker=dict(color=ARCH_COLOURS.get(point["arch"], "#555"), size=13,
+                marker=dict(color=arch_colour(point["arch"]), size=13,
                             symbol=SERVED_SYMBOLS[point["role"]]),
                 hovertemplate=(f"<b>{point['label']}</b><br>%{{y:.2f}} dB<br>%{{x:,.0f}} ms per output MP "
                                f"({point['precision']})<extra></extra>"),

@@ -81,4 +81,5 @@ EXPLAINER = Explainer(
     figures_after=FIGURES_AFTER,
     glossary_aliases=GLOSSARY_ALIASES,
     sources=SOURCES,
+    colour="#3b5bdb",
 )

@@ -26,4 +26,5 @@ EXPLAINER = Explainer(
     figures_after=FIGURES_AFTER,
     glossary_aliases=GLOSSARY_ALIASES,
     sources=SOURCES,
+    colour="#e8590c",
 )

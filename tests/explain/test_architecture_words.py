@@ -15,7 +15,6 @@ from tests.hub_standin import REPO_ROOT
 # module -> (how many names it may keep, why)
 EXCEPTIONS = {
     "explain/cli.py": (1, "the train-featsharp command, a CLI contract, runs the RCAN explainer's own trainer"),
-    "explain/figures.py": (2, "the quality chart's colour per architecture, reworked on its own branch"),
 }
 
 
