@@ -313,7 +313,8 @@ class Upscaler:
 
 def time_candidate(upscaler: Upscaler, name: str, probe: torch.Tensor) -> float:
     """Seconds for the first PROBE_STEPS steps of a probe pass on path `name` (tests replace this to inject
-    timings). The pass is stopped through the tiled forward's own cancel check between two steps."""
+    timings). The pass is stopped through the tiled forward's own cancel check between two steps; a stop of the
+    run it belongs to (`sr_core.tiling.stops_on`) ends the probe, and the run, at once."""
     upscaler._use_path(name)
     stop = threading.Event()
 
@@ -323,6 +324,9 @@ def time_candidate(upscaler: Upscaler, name: str, probe: torch.Tensor) -> float:
 
     counter = StepCounter(upscaler.steps(probe.shape[2], probe.shape[3], PROBE_SIDE, False), stop_after_enough, stop)
     started = time.perf_counter()
-    with contextlib.suppress(Cancelled):
+    try:
         upscaler.forward_once(probe, PROBE_SIDE, counter)
+    except Cancelled:
+        if not stop.is_set():  # the run was stopped (nobody waits), not the probe: the run ends here
+            raise
     return time.perf_counter() - started

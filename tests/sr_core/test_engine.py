@@ -237,6 +237,24 @@ def test_a_run_scope_stops_any_pass_between_two_modules_and_only_its_own() -> No
     model(x)  # outside the scope the set flag means nothing
 
 
+def test_a_stopped_run_ends_the_path_probe_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fp32 path probe stops itself after a few steps; a stop of the run it belongs to must end it, not be
+    taken for that own stop and followed by every other candidate's and round's pass."""
+    from sr_core.tiling import stops_on
+
+    monkeypatch.setattr(engine, "PATH_CHOICES", {})
+    up = Upscaler(tiny_random_rcan(), "cpu", precision="fp32")
+    assert len(up.candidates) > 1  # a probe is due on the first pass
+    passes: list[str] = []
+    forward_once = up.forward_once
+    monkeypatch.setattr(up, "forward_once", lambda *args: (passes.append(up.path), forward_once(*args))[1])
+    flag = threading.Event()
+    flag.set()
+    with stops_on(flag), pytest.raises(Cancelled):
+        up.upscale(np.random.default_rng(0).random((12, 12, 3), dtype=np.float32), tile=8)
+    assert len(passes) == 1  # the first probe pass, stopped before its first module; nothing after it
+
+
 def test_an_image_becomes_a_tensor_in_the_models_range_and_back() -> None:
     """The one image-to-tensor conversion every model run uses (the engine, the explainers, the step-through)."""
     rgb = np.random.default_rng(4).random((5, 7, 3), dtype=np.float32)
