@@ -95,19 +95,24 @@ def test_the_first_run_teaches_the_speed_when_there_was_no_probe(app_module, dem
 
 
 FAKE_SPACES = '''
-durations = []
+guarded = {}
 def GPU(duration=60):
-    durations.append(duration)
-    return lambda fn: fn
+    def guard(fn):
+        guarded[fn.__name__] = duration
+        return fn
+    return guard
 '''
 
 
 def test_on_zerogpu_upscale_gets_a_callable_duration(tmp_path):
     """With a `spaces` package importable, app.py decorates upscale with spaces.GPU(duration=upscale_gpu_seconds)
-    and every other model run (explain, the channel view, the step-through) with a fixed 60 s."""
+    and every other model run (explain, the channel view, the step-through, the quality measurement) with a fixed
+    60 s."""
     (tmp_path / "spaces.py").write_text(FAKE_SPACES)
-    probe = "import app, spaces; print(spaces.durations[0] is app.upscale_gpu_seconds, spaces.durations[1:])"
+    probe = ("import app, spaces; g = spaces.guarded; "
+             "print(g.pop('upscale') is app.upscale_gpu_seconds, sorted(g.items()))")
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120,
                           env={"PYTHONPATH": f"{tmp_path}:{REPO}", "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[0] == "True [60, 60, 60]"
+    assert done.stdout.split("\n")[0] == ("True [('explain', 60), ('explore', 60), ('quality_on_open', 60), "
+                                          "('step_through_on_open', 60)]")
