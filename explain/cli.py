@@ -86,8 +86,7 @@ def check_report_paths(args: argparse.Namespace) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from explain.analysis import analyze_any
-    from explain.analysis import note_jpeg
+    from explain.analysis import analyze_any, note_jpeg
     from explain.report import Options, write_report
     from sr_core.engine import Upscaler, default_device
     from sr_core.protocol.evaluate import make_lr, mod_crop
