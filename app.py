@@ -19,11 +19,10 @@ from torch import nn
 from app_serving import jobs
 from app_serving.inputs import checked_upload, shown, strict_bool, strict_choice, strict_number
 from app_serving.launch import launch_options as serving_launch_options
-from app_serving.jobs import Enlargement, clicked_point, estimate_text
+from app_serving.jobs import Enlargement, estimate_text
 from app_serving.page import (CSS, EXAMPLES, EXAMPLES_DIR, EXPLAIN_INTRO, NOT_EXPLAINED, NOT_STEPPED, intro,
                               is_example, theme)
 from app_serving.views import VIEW_HANDLERS, arrange_explain_tab
-from app_serving.limits import read_photo
 from app_serving.runs import (MODEL_CONCURRENCY, QUEUE_SIZE, STOP_FLAGS, model_queue, model_run,
                               progress_reporter, queue_options, session_of, share_model_limit)
 from app_serving.wording import banner_text
@@ -186,9 +185,9 @@ def explain(
     Returns:
         Fourteen figures (Plotly JSON; empty where the model has none) in this order: texture evidence, error maps, depth, ablation, added detail, the model's own figure (RCAN's gates or SAFMN's modulation maps), then RCAN's boosted channels, texture map, feature views and their scores, the retrained networks and their effects, the photo and its enlargement, and the training data; a summary in Markdown (the plain answer and headline numbers); all the numbers as JSON (metrics, with answer.short); the workflow figure; and the full explanation in Markdown with glossary tooltips.
     """
-    photo = read_photo(image)  # a missing or bad photo is refused before anything is looked up
+    photo, focus, cut = jobs.explained_photo(image, focus)  # a missing or bad photo is refused before any lookup
     progress(0.1, desc="Looking inside the network")
-    return jobs.explanation(image, photo, have_original, weights, model, precision, clicked_point(image, focus))
+    return jobs.explanation(image, photo, have_original, weights, model, precision, focus, cut)
 
 
 def explain_on_open(image: str | None, have_original: bool, weights: str, model: str,
@@ -218,13 +217,13 @@ def original_mode_for(image: str | None) -> dict:
 @on_gpu(duration=ZEROGPU_DEFAULT_S)  # one pass over the photo, bounded by the pixel limit
 @model_run
 def step_through_on_open(image: str | None, weights: str, model: str, precision: str = "auto",
-                         have_original: bool = False) -> tuple:
+                         have_original: bool = False, clicked: tuple | None = None) -> tuple:
     """Opening "Explore further" runs the network (in the precision chosen) once on the image the explanation
     analyses (the whole photo, or with "I have the original" the original shrunk ×3), stage by stage (or shows the
     cached run): the steps, the first step shown, and the overview strip."""
     if not image:
         return not_stepped_yet()
-    steps = jobs.steps_of(image, weights, model, bool(have_original), precision)
+    steps = jobs.steps_of(image, weights, model, bool(have_original), precision, clicked)
     strip = [(step.thumbnail, f"{i + 1}. {step.name}") for i, step in enumerate(steps)]
     return (steps, *show_step(steps, 0), strip)
 
@@ -470,8 +469,8 @@ def explain_tab(upscaled: UpscaleTab, default_engine: ServedModel) -> ExplainTab
                 new_photo.then(lambda text=handlers.view.empty_text: (None, text), None, outputs, **UI_ONLY)
         on_new_photo(photo, examples, original_mode_for, photo, have_original)
         photo.select(not_explained_yet, None, explained.outputs, **UI_ONLY)  # a new focus
-        step_through.wire([photo, upscaled.weights, upscaled.model, upscaled.precision, have_original], explore,
-                          upscaled)
+        step_through.wire([photo, upscaled.weights, upscaled.model, upscaled.precision, have_original,
+                           upscaled.focus], have_original, explore, upscaled)
     return explained
 
 
@@ -487,19 +486,20 @@ class StepThrough:
     next: gr.Button
     strip: gr.Gallery
 
-    def wire(self, inputs: list, explore: gr.Accordion, upscaled: UpscaleTab) -> None:
+    def wire(self, inputs: list, have_original: gr.Checkbox, explore: gr.Accordion, upscaled: UpscaleTab) -> None:
         """Opening "Explore further" runs the network on the very image the explanation analysed, stage by stage
         (with "I have the original", the original shrunk ×3); a new photo or a new choice clears it."""
         shown = [self.index, self.image, self.caption]
         outputs = [self.steps, *shown, self.strip]
         explore.expand(step_through_on_open, inputs, outputs, api_visibility="private",
                        show_progress_on=[self.image], **MODEL_RUNS)
-        inputs[-1].input(not_stepped_yet, None, outputs, **UI_ONLY)  # the analysed image changes with the box
+        have_original.input(not_stepped_yet, None, outputs, **UI_ONLY)  # the analysed image changes with the box
         for button, delta in ((self.previous, -1), (self.next, 1)):
             button.click(lambda steps, index, delta=delta: show_step(steps, index + delta), [self.steps, self.index],
                          shown, **UI_ONLY)
         self.strip.select(jump_to_step, [self.steps], shown, **UI_ONLY)
         on_new_photo(upscaled.photo, upscaled.examples, not_stepped_yet, None, outputs)
+        upscaled.photo.select(not_stepped_yet, None, outputs, **UI_ONLY)  # a click cuts another region of a big photo
 
 
 def step_through_section() -> StepThrough:

@@ -80,6 +80,22 @@ def clicked_point(image: str, clicked: tuple | None) -> tuple[int, int] | None:
     return None if not clicked else (int(clicked[0]), int(clicked[1]))
 
 
+def explained_photo(image: str | None, clicked: tuple | None
+                    ) -> tuple[InputImage, tuple[int, int] | None, tuple[int, int, int, int] | None]:
+    """(the photo the explanation looks at, the click in its pixels, the box it was cut from or None): the whole
+    photo, or over the pixel limit the region `upscale` enlarges around the same click (the photo's centre without
+    one), so that a phone photo is explained, not refused, and the explanation, its views and its step-through
+    look at what was enlarged. The box belongs in every cache key: two clicks cut two regions."""
+    focus = clicked_point(image, clicked)
+    if not image:
+        read_photo(image)  # says how to give one
+    photo, region = read_region(image, max_pixels(), focus, VISITOR_RAISE_HINT)
+    if region is None:
+        return photo, focus, None
+    inside = None if focus is None else (focus[0] - region.left, focus[1] - region.top)
+    return photo, inside, region.box
+
+
 def enlarged_size(width: int, height: int) -> tuple[int, int]:
     """What `upscale` enlarges of a width x height photo: all of it, or over the pixel limit the largest region
     the limit allows (sr_core.photo_region)."""
@@ -187,10 +203,10 @@ class Enlargement:
 
 
 def explanation(image: str, photo: InputImage, have_original: bool, weights: str, model: str, precision: str,
-                focus: tuple[int, int] | None) -> tuple:
+                focus: tuple[int, int] | None, cut: tuple[int, int, int, int] | None = None) -> tuple:
     """The /explain outputs for the photo with the chosen model (kept): EXPLAIN_FIGURES' figures, the summary, the
     numbers, the workflow figure and the explanation with tooltips."""
-    key = (file_digest(image), bool(have_original), weights, model, precision, focus)
+    key = (file_digest(image), bool(have_original), weights, model, precision, focus, cut)
     cached = EXPLAINED.get(key)
     if cached is None:
         analysis = analyze_photo(image, photo, have_original, weights, model, precision, focus)
@@ -225,16 +241,18 @@ def analyze_photo(image: str, photo: InputImage, have_original: bool, weights: s
 
 
 def view_result(key: str, image: str, have_original: bool, weights: str, model: str, precision: str,
-                focus: tuple[int, int] | None, values: tuple) -> tuple[object | None, str]:
+                clicked: tuple | None, values: tuple) -> tuple[object | None, str]:
     """(figure, readout without tooltips) of the interactive view `key` with its controls at `values`, over the
     explanation's region, run by the engine's model in `precision`, or (None, "⚠️ why") for a model or a choice
     it cannot show. Kept."""
-    cache_key = (key, file_digest(image), bool(have_original), weights, model, precision, focus, *values)
+    cache_key = (key, file_digest(image), bool(have_original), weights, model, precision,
+                 clicked_point(image, clicked), *values)
     cached = EXPLORED.get(cache_key)
     if cached is not None:
         return cached
     engine = ENGINES.get(weights, model, precision)
-    rgb, _, focus = explained_input(read_photo(image).rgb, have_original, focus, engine.upscaler.scale)
+    photo, focus, _ = explained_photo(image, clicked)
+    rgb, _, focus = explained_input(photo.rgb, have_original, focus, engine.upscaler.scale)
     try:
         figure, text, _ = explore_view(key, engine.upscaler.model, rgb, values, focus)
     except ValueError as exc:  # a model the view cannot look inside, or a choice it does not have
@@ -243,15 +261,17 @@ def view_result(key: str, image: str, have_original: bool, weights: str, model: 
     return EXPLORED.get(cache_key)
 
 
-def steps_of(image: str, weights: str, model: str, have_original: bool, precision: str) -> list[Step]:
+def steps_of(image: str, weights: str, model: str, have_original: bool, precision: str,
+             clicked: tuple | None = None) -> list[Step]:
     """The network (the engine's model, in `precision`) run once, stage by stage, on the image the explanation
     analyses: the whole photo, or with "I have the original" the original shrunk as the explanation shrinks it;
     kept."""
-    key = (file_digest(image), weights, model, have_original, precision)
+    photo, _, cut = explained_photo(image, clicked)
+    key = (file_digest(image), weights, model, have_original, precision, cut)
     steps = STEPPED.get(key)
     if steps is None:
         engine = ENGINES.get(weights, model, precision)
-        rgb = explained_input(read_photo(image).rgb, have_original, None, engine.upscaler.scale)[0]
+        rgb = explained_input(photo.rgb, have_original, None, engine.upscaler.scale)[0]
         steps = step_through_photo(engine.upscaler.model, rgb)
         STEPPED.put(key, steps)
     return steps

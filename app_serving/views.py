@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import gradio as gr
 
 from app_serving import jobs
-from app_serving.jobs import clicked_point
 from app_serving.runs import model_run
 from app_serving.zerogpu import ZEROGPU_DEFAULT_S, on_gpu
 from explain.explainers import View, explainers
@@ -36,7 +35,7 @@ def view_handlers(view: View) -> ViewHandlers:
         if not image:
             return None, view.empty_text
         figure, text = jobs.view_result(view.key, image, have_original, weights, model, precision,
-                                        clicked_point(image, clicked), values)
+                                        clicked, values)
         return figure, with_tooltips(text)
 
     def start(metrics: dict | None) -> tuple:

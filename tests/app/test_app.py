@@ -134,6 +134,26 @@ def test_a_jpeg_gets_the_jpeg_aware_rcan_and_a_photo_over_the_limit_a_region(app
         app_module.upscale(str(photo), centre="middle")
 
 
+def test_a_photo_over_the_limit_is_explained_on_the_region_upscale_enlarges(app_module, tmp_path: Path,
+                                                                            monkeypatch) -> None:
+    """A phone photo over the pixel limit is explained, not refused: the explanation, its channel view and its
+    step-through look at the region `upscale` enlarges around the same click, with the click in its pixels."""
+    monkeypatch.setenv("SR_MAX_PIXELS", "60000")
+    photo = tmp_path / "holiday.png"  # 300x250 = 75,000 pixels, over the 60,000-pixel limit
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (250, 300, 3), dtype=np.uint8)).save(photo)
+    clicked = (str(photo), 290, 5)  # the region: 268x223 px, left 32, top 0; the click at (258, 5) in it
+
+    *_, numbers, _, _ = app_module.explain(str(photo), False, "default", "rcan", clicked, "fp32")
+    assert numbers["input"]["size"] == [268, 223]
+    box = numbers["input"]["working_region"]  # the analysed part, around the click moved into the region
+    assert box["left"] <= 258 < box["left"] + box["width"] and box["top"] <= 5 < box["top"] + box["height"]
+    steps, *_ = app_module.step_through_on_open(str(photo), "default", "rcan", "fp32", False, clicked)
+    assert steps[0].shape == (3, 223, 268)
+    _, readout = app_module.VIEW_HANDLERS["channel"].explore(str(photo), False, "default", "rcan", clicked, "fp32",
+                                                             1, 1, 0)
+    assert "⚠️" not in readout
+
+
 def test_upload_reaches_the_handler_undecoded(demo, tmp_path: Path) -> None:
     """A file Pillow cannot open must reach read_image (which explains the refusal), not fail inside Gradio."""
     from gradio.data_classes import ImageData

@@ -108,7 +108,9 @@ def test_a_small_data_url_is_stored_undecoded_and_read_like_an_upload(app_module
     Image.new("RGBA", (7, 5), (10, 20, 30, 40)).save(buffer, format="PNG")
     path = component(demo, "upload").preprocess(ImageData(**data_url_payload(buffer.getvalue(), "logo.png")))
     assert Path(path).name == "logo.png" and Path(path).read_bytes() == buffer.getvalue()
-    photo = app_module.read_photo(path)
+    from app_serving.limits import read_photo
+
+    photo = read_photo(path)
     assert photo.size == (7, 5) and photo.output_mode == "RGBA"
 
 
