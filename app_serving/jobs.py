@@ -209,7 +209,7 @@ def explanation(image: str, photo: InputImage, have_original: bool, weights: str
     key = (file_digest(image), bool(have_original), weights, model, precision, focus, cut)
     cached = EXPLAINED.get(key)
     if cached is None:
-        analysis = analyze_photo(image, photo, have_original, weights, model, precision, focus)
+        analysis = analyze_photo(image, photo, have_original, weights, model, precision, focus, cut)
         figures = build_figures(analysis)
         numbers = metrics(analysis)
         cached = (*slot_figures(figures), summary_markdown(numbers), numbers, figures["workflow"],
@@ -219,7 +219,7 @@ def explanation(image: str, photo: InputImage, have_original: bool, weights: str
 
 
 def analyze_photo(image: str, photo: InputImage, have_original: bool, weights: str, model: str, precision: str,
-                  focus: tuple[int, int] | None) -> BaseAnalysis:
+                  focus: tuple[int, int] | None, cut: tuple[int, int, int, int] | None = None) -> BaseAnalysis:
     """The analysis of the photo with the chosen model: of the enlargement the visitor got when it is at hand (and
     its recorded gates), or, with the original, of the photo shrunk x3 and scored against it. The whole photo is
     enlarged in `precision` (the engine's); the explainers' region experiments run the model as trained (fp32),
@@ -236,7 +236,7 @@ def analyze_photo(image: str, photo: InputImage, have_original: bool, weights: s
                                focus=focus)
     analysis.model_info["weights"] = engine.weights.file_name  # metrics.json: the file that served
     analysis.model_info["precision"] = engine.upscaler.precision  # what enlarged the photo, as the report says
-    note_jpeg(analysis, None if have_original else photo.jpeg_quality)
+    note_jpeg(analysis, None if have_original else photo.jpeg_quality, cut[:2] if cut else (0, 0))
     return analysis
 
 

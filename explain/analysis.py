@@ -93,9 +93,11 @@ def view_highest(key: str, model: nn.Module) -> tuple[int, ...] | None:
     return view_named(key)[1].highest(model)
 
 
-def note_jpeg(analysis: BaseAnalysis, quality: int | None) -> None:
+def note_jpeg(analysis: BaseAnalysis, quality: int | None, offset: tuple[int, int] = (0, 0)) -> None:
     """Record that the analysed photo was saved as a JPEG at `quality` (None: it was not), with its comparison of
-    the served model's and both bundled RCANs' detail on and off the block grid."""
+    the served model's and both bundled RCANs' detail on and off the block grid; `offset`: where the analysed
+    image starts in the saved photo, when it was cut from it."""
     analysis.jpeg_quality = quality
     analysis.jpeg = None if quality is None else jpeg_view(
-        quality, analysis.lr_region, analysis.sr_region, analysis.region, analysis.texture.zoom, analysis.scale)
+        quality, analysis.lr_region, analysis.sr_region, analysis.region, analysis.texture.zoom, analysis.scale,
+        offset)

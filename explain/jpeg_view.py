@@ -99,12 +99,13 @@ def engine(spec: str) -> Upscaler:
 
 
 def jpeg_view(quality: int, lr_region: np.ndarray, sr_region: np.ndarray, region: Box, zoom: Box,
-              scale: int) -> JpegView:
+              scale: int, offset: tuple[int, int] = (0, 0)) -> JpegView:
     """The comparison for a region of a photo saved as a JPEG at `quality`: the served enlargement `sr_region`
-    and both bundled RCANs' on and off the block grid, and their crops at `zoom`."""
+    and both bundled RCANs' on and off the block grid, and their crops at `zoom`. `offset`: where the analysed
+    image starts in the saved photo (a part cut from a photo over the pixel limit), since the grid is the photo's."""
     bicubic = np.clip(imresize(np.asarray(lr_region, np.float32), scale), 0, 1)
     bicubic_energy = fine_detail_map(luminance(bicubic), scale)
-    on_grid = grid_mask(bicubic_energy.shape, scale, (region.left, region.top))
+    on_grid = grid_mask(bicubic_energy.shape, scale, (offset[0] + region.left, offset[1] + region.top))
     engines = {name: engine(spec) for name, spec in MODELS.items()}
     outputs = {name: upscaler.upscale(lr_region) for name, upscaler in engines.items()}
     detail = {name: grid_detail(image, bicubic_energy, on_grid, scale)
