@@ -148,9 +148,14 @@ def focus_on_click(image: str | None, event: gr.SelectData) -> tuple:
                            "Open *How textures are kept* to see it.")
 
 
-def centre_on_click(event: gr.SelectData) -> str:
-    """A click on the photo also centres the region enlarged from a photo over the pixel limit."""
-    return f"{int(event.index[0])},{int(event.index[1])}" if event.index else ""
+def centre_on_click(event: gr.SelectData) -> str | dict:
+    """A click on the photo also centres the region enlarged from a photo over the pixel limit; no click (or not
+    two numbers, from an API client), no change."""
+    try:
+        x, y = (int(v) for v in event.index)
+    except (TypeError, ValueError, OverflowError):
+        return gr.update()
+    return f"{x},{y}"
 
 
 # --- "How textures are kept" tab: handlers --------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import mimetypes
 from pathlib import Path
 
 import gradio as gr
@@ -47,20 +46,29 @@ def checked_upload(image: gr.Image) -> gr.Image:
     return image
 
 
+# The photo types a data: URL may carry, with the extension it is stored under (no SVG: it can hold scripts).
+INLINE_IMAGE_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/tiff": ".tif",
+                      "image/bmp": ".bmp", "image/gif": ".gif"}
+
+
 def store_data_url(image: gr.Image, url: str, orig_name: str | None) -> str:
     """Check a data: URL's size (bytes, then header), then write its bytes, undecoded, into Gradio's cache."""
     header, _, encoded = url.partition(",")
-    mime = header[len("data:"):].split(";")[0] or "application/octet-stream"
+    mime = header[len("data:"):].split(";")[0].lower()
     label = orig_name or "image"
     if not header.endswith(";base64"):
         raise gr.Error(f"{label}: only base64 data: URLs are accepted", print_exception=False)
+    if mime not in INLINE_IMAGE_TYPES:  # the bytes are stored where the server serves files from
+        raise gr.Error(f"{label}: a data: URL must hold a photo ({', '.join(sorted(INLINE_IMAGE_TYPES))}), "
+                       f"not {mime[:40] or 'no type'}", print_exception=False)
     check_byte_count(label, len(encoded) * 3 // 4, max_upload_bytes())
     try:
         data = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise gr.Error(f"{label}: the data: URL is not valid base64", print_exception=False) from exc
     refuse_if_too_large(data, label)
-    name = stored_name(orig_name, mimetypes.guess_extension(mime) or "")
+    suffix = INLINE_IMAGE_TYPES[mime]  # the type's own extension, never the client's (no "photo.html")
+    name = stored_name(Path(stored_name(orig_name, suffix)).stem + suffix, suffix)
     path = save_bytes_to_cache(data, name, image.GRADIO_CACHE)
     image.temp_files.add(path)  # deleted by delete_cache like any upload
     trim_folder(Path(image.GRADIO_CACHE), upload_cache_bytes(), keep=Path(path))  # inline images count against the bound too

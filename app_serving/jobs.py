@@ -96,6 +96,13 @@ def explained_photo(image: str | None, clicked: tuple | None
     return photo, inside, region.box
 
 
+def explained_weights(weights: str, model: str, photo: InputImage, have_original: bool) -> str:
+    """The weights that enlarge this photo, as `upscale` chooses them (a JPEG with the default choice gets the
+    JPEG-aware RCAN), so that the explanation, its views and its step-through describe the model that made the
+    picture; with "I have the original" the input is the original shrunk, not a JPEG."""
+    return weights if have_original else app_weights_choice(weights, model, photo.jpeg_quality)[0]
+
+
 def enlarged_size(width: int, height: int) -> tuple[int, int]:
     """What `upscale` enlarges of a width x height photo: all of it, or over the pixel limit the largest region
     the limit allows (sr_core.photo_region)."""
@@ -144,7 +151,7 @@ class Enlargement:
     photo: InputImage
     engine: ServedModel
     why: tuple[str, ...]
-    whole_photo_as_chosen: bool  # what an explanation of (photo, weights, model) would enlarge
+    whole_photo: bool  # what an explanation of (photo, served weights, model) would enlarge
 
     @classmethod
     def prepare(cls, image: str | None, weights: str, model: str, precision: str, centre: str) -> Enlargement:
@@ -156,8 +163,8 @@ class Enlargement:
         if region is not None:
             full = image_size(image, SOURCE_MAX_PIXELS)
             why += (f"Region: {region_note(region, full, max_pixels(), Path(image).name)}",)
-        return cls(image, weights, model, precision, photo, ENGINES.get(served, model, precision), why,
-                   region is None and served == weights)
+        return cls(image, served, model, precision, photo, ENGINES.get(served, model, precision), why,
+                   region is None)
 
     @property
     def scale(self) -> int:
@@ -184,7 +191,7 @@ class Enlargement:
         result = enlarge(self.photo, network, self.scale)
         seconds = time.perf_counter() - started
         self.engine.learn_speed(*self.photo.size, tile, ensemble, seconds)
-        if self.whole_photo_as_chosen:
+        if self.whole_photo:
             RECENT.put((self.image, self.weights, self.model, self.precision), (to_uint8(outputs[0]), recorded))
         return result, seconds
 
@@ -224,6 +231,7 @@ def analyze_photo(image: str, photo: InputImage, have_original: bool, weights: s
     its recorded gates), or, with the original, of the photo shrunk x3 and scored against it. The whole photo is
     enlarged in `precision` (the engine's); the explainers' region experiments run the model as trained (fp32),
     as the report's do."""
+    weights = explained_weights(weights, model, photo, have_original)
     engine = ENGINES.get(weights, model, precision)
     if have_original:
         low_res, original, low_res_focus = explained_input(photo.rgb, True, focus, engine.upscaler.scale)
@@ -250,8 +258,8 @@ def view_result(key: str, image: str, have_original: bool, weights: str, model: 
     cached = EXPLORED.get(cache_key)
     if cached is not None:
         return cached
-    engine = ENGINES.get(weights, model, precision)
     photo, focus, _ = explained_photo(image, clicked)
+    engine = ENGINES.get(explained_weights(weights, model, photo, have_original), model, precision)
     rgb, _, focus = explained_input(photo.rgb, have_original, focus, engine.upscaler.scale)
     try:
         figure, text, _ = explore_view(key, engine.upscaler.model, rgb, values, focus)
@@ -270,7 +278,7 @@ def steps_of(image: str, weights: str, model: str, have_original: bool, precisio
     key = (file_digest(image), weights, model, have_original, precision, cut)
     steps = STEPPED.get(key)
     if steps is None:
-        engine = ENGINES.get(weights, model, precision)
+        engine = ENGINES.get(explained_weights(weights, model, photo, have_original), model, precision)
         rgb = explained_input(photo.rgb, have_original, None, engine.upscaler.scale)[0]
         steps = step_through_photo(engine.upscaler.model, rgb)
         STEPPED.put(key, steps)

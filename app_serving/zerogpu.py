@@ -32,10 +32,11 @@ def on_gpu(duration: int | Callable[..., int]) -> Callable[[Callable], Callable]
 
 
 def upscale_gpu_seconds(image: str | None, tile: int = DEFAULT_TILE, ensemble: bool = False,
-                        weights: str = "default", model: str = DEFAULT_MODEL, *_: object, **__: object) -> int:
+                        weights: str = "default", model: str = DEFAULT_MODEL, precision: str = "auto",
+                        *_: object, **__: object) -> int:
     """Seconds of GPU to reserve for `upscale`: the run-time estimate for this photo and these options, doubled,
     plus a fixed overhead; ZeroGPU's default until the model's speed is known (a short reservation queues first)."""
-    engine = ENGINES.peek(weights, model)
+    engine = ENGINES.peek(weights, model, precision)  # an fp32 run takes longer than a bf16 one
     try:
         with Image.open(image) as header:  # the size only: the pixels are decoded (and checked) by read_image
             width, height = enlarged_size(*header.size)

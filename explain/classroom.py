@@ -93,7 +93,8 @@ def crops_block(analysis: BaseAnalysis, step: LessonFigure) -> str:
         first = ("the pixels the network received", np.repeat(np.repeat(
             tex.zoom.crop(analysis.lr_region), analysis.scale, 0), analysis.scale, 1))
     scores = ({} if o is None else
-              {"bicubic": f", PSNR {o.psnr_bicubic:.2f} dB", model: f", PSNR {o.psnr_model:.2f} dB"})
+              {"bicubic": f", PSNR {o.psnr_bicubic:.2f} dB over the whole photo",
+               model: f", PSNR {o.psnr_model:.2f} dB over the whole photo"})
     crops = [first, ("bicubic", tex.bicubic_zoom), (model, tex.model_zoom)]
     cells = "".join(f'<figure><img alt="{html.escape(name)}" src="{png_data_uri(enlarged(crop, 230))}">'
                     f"<figcaption>{html.escape(name + scores.get(name, ''))}</figcaption></figure>"

@@ -18,7 +18,8 @@ from explain.captions import HOW_TO_READ
 from explain.glossary import terms_in
 from explain.results import BaseAnalysis
 from explain.retrained import Claim
-from sr_core.tools.ablation import MECHANISMS
+from sr_core.models import recipe_architecture
+from sr_core.tools.ablation import MECHANISMS, arm_named
 
 # The main path, in lesson order: the photo, original | bicubic | model, what the network adds, the retrained
 # networks (cause and effect), depth, and the training data.
@@ -106,15 +107,23 @@ def added_claim(a: BaseAnalysis) -> str:
     return f"The network changes bicubic's pixels by up to {largest:.0f} brightness levels{where_}"
 
 
+def studied_network() -> str:
+    """The network the retrained arms are (the study's control recipe's architecture), named, since the photo may
+    have been explained with another."""
+    return f"the {recipe_architecture(arm_named('control').recipe).name}"
+
+
 def retrained_claim(a: BaseAnalysis) -> str:
     claims = part_claims(a)
     if not claims:
         return "No retrained networks in this copy: no part can be named as a cause"
     top = claims[0]
     if top.is_cause:
-        return f"Retrained without its {top.mechanism}, the network loses {effect_phrase(top)} on {where(top)}"
+        return f"Retrained without its {top.mechanism}, {studied_network()} loses {effect_phrase(top)} on {where(top)}"
     study = [c for c in claims if c.study is not None and c.study.supported and c.study.effect_db > 0]
-    text = f"On {where(top)}, removing any one part makes no measurable difference"
+    helped = [c for c in claims if c.supported]  # measurable, but removing the part gained detail
+    text = (f"On {where(top)}, no part is a measurable cause; removing the {helped[0].mechanism} measurably helped "
+            f"(PSNR lost without it: {effect_phrase(helped[0])})" if helped else f"On {where(top)}, removing any one part makes no measurable difference")
     if top.evidence == "this photo" and study:
         best = max(study, key=lambda c: c.study.effect_db)
         text += f"; on Set14's, the {best.mechanism} do ({best.study.effect_db:+.2f} dB)"
@@ -161,11 +170,6 @@ def main_path_terms(a: BaseAnalysis, answer: str) -> set[str]:
     """The glossary terms the short answer and the main path's claims and how-to-read texts use: the glossary a
     learner needs, and no more."""
     return terms_in(" ".join([answer, *(f"{step.claim}. {step.how_to_read}" for step in main_path(a))]))
-
-
-def explore_further(figures: dict) -> list[str]:
-    """Every other figure's key, in the order given."""
-    return [key for key in figures if key not in MAIN_PATH]
 
 
 def title_main_path(a: BaseAnalysis, figures: dict) -> dict:

@@ -28,7 +28,6 @@ EXPLAIN_FIGURES: dict[str, str] = {key: FIGURE_HELP[key] for key in (
 # The order the explain tab shows them in: the lesson's main path (explain.lesson), then "Explore further" (the
 # API's outputs keep the order above, new slots at its end, so positional callers of /explain are not shifted).
 EXPLORE_FURTHER = ("retrained_effects", "original_errors", "ablation", FIRST_SLOT, *OWN_SLOTS)
-LAYOUT_ORDER = MAIN_PATH + EXPLORE_FURTHER
 
 # Section headings of the explain tab, placed before the figure they name (the model's own: `first_slot`).
 SECTION_HEADINGS = {

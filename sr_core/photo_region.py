@@ -47,7 +47,7 @@ def parse_centre(text: str | None) -> tuple[int, int] | None:
     parts = str(text).replace(" ", "").split(",")
     try:
         x, y = (int(float(p)) for p in parts)
-    except ValueError:
+    except (ValueError, OverflowError):  # not two numbers, or "inf" / "1e400"
         raise ValueError(f"region centre must be two numbers 'x,y' in pixels, got {str(text)[:40]!r}") from None
     if x < 0 or y < 0:
         raise ValueError(f"region centre must be inside the photo (x, y >= 0), got {x},{y}")

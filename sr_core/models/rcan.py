@@ -172,7 +172,8 @@ class RCAN(nn.Module):
 def detect_rcan_config(state_dict: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> RCANConfig:
     """Read groups, blocks, features, reduction and scale off the keys and shapes (spandrel-style).
 
-    Channel attention is present when its conv_du keys are; the skips can only be told by the metadata.
+    Channel attention is present when its conv_du keys are; the skips can only be told by the metadata, and the
+    reduction is taken from it when it fits the squeeze width.
     """
     n_feats = state_dict["head.0.weight"].shape[0]
     group_ids = {int(k.split(".")[1]) for k in state_dict if k.startswith("body.") and ".body." in k}
@@ -182,8 +183,13 @@ def detect_rcan_config(state_dict: dict[str, torch.Tensor], metadata: dict[str, 
     }
     n_resblocks = max(block_ids) + 1
     channel_attention = "body.0.body.0.body.3.conv_du.0.weight" in state_dict
-    reduction = n_feats // state_dict["body.0.body.0.body.3.conv_du.0.weight"].shape[0] if channel_attention \
-        else RCANConfig.reduction
+    reduction = RCANConfig.reduction
+    if channel_attention:
+        # The squeeze width is n_feats // reduction, and several reductions give one width (56 // 16 == 56 // 18):
+        # the metadata's reduction wins wherever it fits the shapes.
+        squeeze = state_dict["body.0.body.0.body.3.conv_du.0.weight"].shape[0]
+        named = int((metadata or {}).get("reduction", 0))
+        reduction = named if named and n_feats // named == squeeze else n_feats // squeeze
     residual_skips = (metadata or {}).get("residual_skips", "True") != "False"
     if "tail.0.2.weight" in state_dict:
         scale = 4

@@ -130,8 +130,13 @@ def test_a_jpeg_gets_the_jpeg_aware_rcan_and_a_photo_over_the_limit_a_region(app
     _, forced, info = app_module.upscale(str(photo), weights="bundled", centre="290,5", precision="fp32")
     assert "JPEG-trained" not in info
     assert not np.array_equal(np.asarray(_read_png(forced)), np.asarray(_read_png(download)))
-    with pytest.raises(Exception, match="region centre must be two numbers"):
-        app_module.upscale(str(photo), centre="middle")
+    # the explanation describes the model that made the picture: the JPEG-aware one, unless weights are named
+    for weights, served in (("default", "bundled-jpeg.safetensors"), ("bundled", "bundled.safetensors")):
+        *_, numbers, _, _ = app_module.explain(str(photo), False, weights, "rcan", None, "fp32")
+        assert numbers["model"]["weights"] == served
+    for centre in ("middle", "inf,3", "1e400,5"):  # one line for the visitor, not an unexpected OverflowError
+        with pytest.raises(Exception, match="region centre must be two numbers"):
+            app_module.upscale(str(photo), centre=centre)
 
 
 def test_a_photo_over_the_limit_is_explained_on_the_region_upscale_enlarges(app_module, tmp_path: Path,

@@ -70,16 +70,19 @@ def test_zerogpu_reservation_follows_the_estimate(app_module, monkeypatch, tmp_p
         calls.append((width, height, tile, ensemble))
         return 40.0
 
-    monkeypatch.setattr(jobs.ENGINES, "peek", lambda weights, model: SimpleNamespace(estimate_s=estimate_s))
+    asked: list[str] = []
+    monkeypatch.setattr(jobs.ENGINES, "peek", lambda weights, model, precision: (
+        asked.append(precision), SimpleNamespace(estimate_s=estimate_s))[1])
     assert app_module.upscale_gpu_seconds(str(photo), 128, True, "default", "rcan") == 90  # 2 x 40 s + 10 s
     assert calls == [(200, 100, 128, True)]
     calls.clear()
-    assert app_module.upscale_gpu_seconds(str(photo), 128, False, "default", "rcan", None, None) == 90  # + request
+    assert app_module.upscale_gpu_seconds(str(photo), 128, False, "default", "rcan", "fp32", "", None) == 90  # + request
+    assert asked == ["auto", "fp32"]  # the estimate of the precision that will run
     monkeypatch.setattr(zerogpu, "ZEROGPU_MAX_S", 60)
     assert app_module.upscale_gpu_seconds(str(photo)) == 60
     assert app_module.upscale_gpu_seconds(str(tmp_path / "missing.png")) == app_module.ZEROGPU_DEFAULT_S
     assert app_module.upscale_gpu_seconds(None) == app_module.ZEROGPU_DEFAULT_S
-    monkeypatch.setattr(jobs.ENGINES, "peek", lambda weights, model: None)  # not loaded yet: no speed known
+    monkeypatch.setattr(jobs.ENGINES, "peek", lambda weights, model, precision: None)  # not loaded yet: no speed known
     assert app_module.upscale_gpu_seconds(str(photo)) == app_module.ZEROGPU_DEFAULT_S
 
 

@@ -499,6 +499,24 @@ def test_an_mcp_request_over_the_transport_limit_gets_a_clear_message() -> None:
     assert client.post("/gradio_api/run/predict", content=body).text == f"read {len(body)}"  # the app's own limit
 
 
+def test_a_data_url_must_hold_a_photo_and_is_stored_under_its_types_extension(demo) -> None:
+    """Inline bytes land where the server serves files from: a page or a script (text/html, image/svg+xml) under
+    the client's name would be served back as one."""
+    import gradio as gr
+    from gradio.data_classes import ImageData
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (9, 9), (200, 10, 10)).save(buffer, format="PNG")
+    upload = component(demo, "upload")
+    for mime in ("text/html", "image/svg+xml", ""):
+        payload = data_url_payload(buffer.getvalue(), "page.html")
+        payload["url"] = payload["url"].replace("data:image/png;", f"data:{mime};")
+        with pytest.raises(gr.Error, match="a data: URL must hold a photo"):
+            upload.preprocess(ImageData(**payload))
+    path = Path(upload.preprocess(ImageData(**data_url_payload(buffer.getvalue(), "page.html"))))
+    assert path.name == "page.png" and path.read_bytes() == buffer.getvalue()
+
+
 def test_a_long_file_name_is_shortened_safely(app_module, demo) -> None:
     """Unguarded, a data URL with a 236-character orig_name failed with "[Errno 36] File name too long" and
     showed the server's temp path."""
@@ -580,6 +598,9 @@ def test_the_click_note_echoes_a_huge_number_short(app_module) -> None:
     assert "x=9999999999" in note and len(note) < 200
     assert app_module.focus_on_click("photo.png", gr.SelectData(None, {"index": ["a", "b"], "value": None})) == (
         app_module.gr.update(), app_module.gr.update())
+    for index in (["a", "b"], [], None, [1]):  # the centre of a big photo's region: no change, not an exception
+        assert app_module.centre_on_click(gr.SelectData(None, {"index": index, "value": None})) == app_module.gr.update()
+    assert app_module.centre_on_click(gr.SelectData(None, {"index": [huge, 3], "value": None})).endswith(",3")
 
 
 @pytest.mark.server

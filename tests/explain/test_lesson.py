@@ -38,8 +38,11 @@ def test_the_main_path_is_numbered_in_lesson_order_and_titles_its_figures(analys
 
 def test_a_cause_is_named_only_beyond_its_uncertainty(analysis) -> None:
     analysis.retrained = claims(Effect(1.66, 0.87, 2.44, 14, 0.02), Effect(0.05, -0.01, 0.12, 14, 0.02))
-    assert retrained_claim(analysis) == ("Retrained without its skip connections, the network loses +1.66 dB (95% "
+    assert retrained_claim(analysis) == ("Retrained without its skip connections, the RCAN loses +1.66 dB (95% "
                                          "interval +0.87 to +2.44 dB, n = 14) on Set14's textured tiles")
+    analysis.retrained = claims(Effect(0.3, -0.2, 0.8, 14, 0.02), Effect(-0.3, -0.5, -0.1, 14, 0.02))
+    assert "no part is a measurable cause; removing the channel attention measurably helped" in retrained_claim(
+        analysis)  # not "no measurable difference": one part's removal measurably gained
     analysis.retrained = claims(Effect(0.3, -0.2, 0.8, 14, 0.02), Effect(0.05, -0.01, 0.12, 14, 0.02))
     assert retrained_claim(analysis).startswith("On Set14's textured tiles, removing any one part makes no "
                                                 "measurable difference")

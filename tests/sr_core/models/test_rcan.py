@@ -37,6 +37,14 @@ def test_config_is_detected_from_the_state_dict(scale: int) -> None:
     assert detect_rcan_config(RCAN(config).state_dict()) == config
 
 
+def test_an_ambiguous_reduction_is_read_from_the_metadata_where_it_fits_the_shapes() -> None:
+    """56 features squeeze to 3 channels with reduction 16 and with 18: the shapes alone cannot tell them apart."""
+    state = RCAN(RCANConfig(n_resgroups=1, n_resblocks=1, n_feats=56, reduction=16, scale=3)).state_dict()
+    assert detect_rcan_config(state).reduction == 18  # the shapes' own reading
+    assert detect_rcan_config(state, {"reduction": "16"}).reduction == 16
+    assert detect_rcan_config(state, {"reduction": "4"}).reduction == 18  # metadata that contradicts the shapes
+
+
 def test_mean_shift_tensors_come_from_the_checkpoint() -> None:
     state = tiny_random_rcan().state_dict()
     state["sub_mean.bias"] = torch.tensor([-100.0, -110.0, -120.0])
