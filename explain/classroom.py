@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 
 from explain.analysis import BaseAnalysis, build_figures, short_answer
 from explain.glossary import glossary, with_tooltips
+from explain.text import chance_words
 from explain.lesson import (LessonFigure, data_claim, effect_phrase, main_path, main_path_terms, part_claims,
                             where)
 from explain.report import (LOADER, PAGE, REPORT_FILES, STYLE, figure_block, markdown_to_html, plotly_gzip,
@@ -178,8 +179,9 @@ def questions(analysis: BaseAnalysis, path: list[LessonFigure]) -> list[tuple[st
                    f"the rest of the photo; the network trained on JPEGs {aware.edge_emphasis:.2f}×."))
     elif tex.real_detail_share is not None and math.isfinite(tex.real_detail_share):
         qa.append(("Is all the detail the network adds real? Where does the rest come from?",
-                   f"No: {100 * tex.real_detail_share:.0f}% of the added detail lies where the original's is; the "
-                   "rest is invented, predicted from what similar photos in the training data looked like."))
+                   f"{100 * tex.real_detail_share:.0f}% of the added detail lies where the original's is "
+                   f"({chance_words(tex)}); the rest is not in the original: the network predicted it from what "
+                   "similar photos in its training data looked like."))
     qa.append(("Bicubic cannot create detail that the small photo does not hold. Where does the network's detail "
                "come from?",
                f"From training: {model} learned from many pairs of small and large photos what fine detail "

@@ -89,6 +89,7 @@ def texture_metrics(tex: TextureEvidence, tag: str) -> dict:
         "zoom_box": tex.zoom.to_dict(),
         "real_detail_share": tex.real_detail_share,
         "added_detail_correlation": tex.added_detail_correlation,
+        "chance_detail_share": tex.chance_detail_share,
         "original": None if original is None else {
             "size": list(original.size),
             "psnr_bicubic": original.psnr_bicubic,

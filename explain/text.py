@@ -93,6 +93,14 @@ def causes_sentence(retrained: Retrained | None) -> str:
     return text
 
 
+def chance_words(tex) -> str:  # noqa: ANN001 - explain.texture.TextureEvidence
+    """The real share's baseline in words: what detail unrelated to the original's positions would score."""
+    chance = tex.chance_detail_share
+    if chance is None or not math.isfinite(chance):
+        return "no baseline"
+    return f"detail placed without regard to the original would score {100 * chance:.0f}%"
+
+
 def short_answer(a: BaseAnalysis) -> str:
     """The plain answer, at most MAX_ANSWER_WORDS words: the task, what the retrained networks show (causes only
     where measured beyond their uncertainty), and how much of the added detail is real."""
@@ -105,7 +113,7 @@ def short_answer(a: BaseAnalysis) -> str:
                   if o.psnr_model > o.psnr_bicubic else "no closer to the original than bicubic")
         real = tex.real_detail_share
         where = ("" if real is None or not math.isfinite(real) else
-                 f" {100 * real:.0f}% of the added detail sits where the original's does; the rest is invented.")
+                 f" {100 * real:.0f}% of the added detail sits where the original's does ({chance_words(tex)}).")
         limit = f"It is {closer}.{where}"
     truth = tex.hf_energy_ratio_original
     if truth is not None and math.isfinite(truth) and tex.hf_energy_ratio > truth * (1 + CLOSE_TO_ORIGINAL):
@@ -304,7 +312,8 @@ def closing(a: BaseAnalysis, ablations: list[Ablation], mechanism: str, what: st
     real = a.texture.real_detail_share
     placed = ("" if real is None or not math.isfinite(real) else
               f"- *Is the added detail where the original's is?* {100 * real:.0f}% of its energy is (correlation "
-              f"{fmt(a.texture.added_detail_correlation)} between added and missing detail); the rest is invented.\n")
+              f"{fmt(a.texture.added_detail_correlation)} between added and missing detail; "
+              f"{chance_words(a.texture)}).\n")
     return (
         "## What this run revealed\n\n"
         f"One run, {a.model_name} on {a.region_note}:\n\n"

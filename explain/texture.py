@@ -46,6 +46,7 @@ class TextureEvidence:
     original: OriginalComparison | None = None
     real_detail_share: float | None = None  # of the detail the model adds, the share that is where the original's is
     added_detail_correlation: float | None = None  # the model's added detail against the original's missing detail
+    chance_detail_share: float | None = None  # real_detail_share against the missing detail shifted away: chance's
 
 
 def texture_evidence(
@@ -83,6 +84,7 @@ def texture_evidence(
         evidence.hf_energy_ratio_original = beyond_hr / beyond_bicubic if beyond_bicubic > 0 else float("nan")
         evidence.real_detail_share, evidence.added_detail_correlation = detail_in_place(
             luma_bicubic, luma_model, luma_hr, scale)
+        evidence.chance_detail_share = chance_detail_share(luma_bicubic, luma_model, luma_hr, scale)
     return evidence
 
 
@@ -104,6 +106,15 @@ def detail_in_place(bicubic: np.ndarray, model: np.ndarray, original: np.ndarray
     spread = float(np.std(added) * np.std(missing))
     correlation = float(np.mean((added - added.mean()) * (missing - missing.mean())) / spread) if spread > 0 else float("nan")
     return float(np.sum(real ** 2)) / energy, correlation
+
+
+def chance_detail_share(bicubic: np.ndarray, model: np.ndarray, original: np.ndarray, shave: int) -> float:
+    """The real share `detail_in_place` gives the same added detail against the original moved by half the image
+    each way: what detail with no relation to the original's positions scores, the baseline the real share is
+    read against (detail the right strength lands on some of the missing detail's pixels by chance)."""
+    rows, cols = original.shape[:2]
+    shifted = bicubic + np.roll(original - bicubic, (rows // 2, cols // 2), axis=(0, 1))
+    return detail_in_place(bicubic, model, shifted, shave)[0]
 
 
 def compare_with_original(hr: np.ndarray, lr: np.ndarray, output: np.ndarray, scale: int) -> OriginalComparison:

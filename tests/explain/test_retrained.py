@@ -11,7 +11,7 @@ import pytest
 from explain.experiments import Measure
 from explain.retrained import ArmRun, Claim, Retrained, retrained_experiments
 from explain.text import MAX_ANSWER_WORDS, causes_sentence, word_count
-from explain.texture import detail_in_place
+from explain.texture import chance_detail_share, detail_in_place
 from sr_core import engine
 from sr_core.engine import Upscaler
 from sr_core.image_io import from_uint8
@@ -169,3 +169,17 @@ def test_added_detail_counts_as_real_only_where_the_original_has_it() -> None:
     share, correlation = detail_in_place(bicubic, invented, original, 3)
     assert share < 0.3 and abs(correlation) < 0.2
     assert np.isnan(detail_in_place(bicubic, bicubic, original, 3)[0])  # nothing added
+
+
+
+def test_the_real_share_is_read_against_what_unrelated_detail_scores() -> None:
+    """Detail of the right strength that ignores the original still lands on some missing detail by chance: the
+    baseline (the original shifted away) scores it as the real share does, and scores the exact detail low."""
+    rng = np.random.default_rng(1)
+    bicubic = rng.random((96, 96))
+    original = bicubic + rng.normal(0, 0.1, (96, 96))
+    invented = bicubic + rng.normal(0, 0.1, (96, 96))
+    assert chance_detail_share(bicubic, invented, original, 3) == pytest.approx(
+        detail_in_place(bicubic, invented, original, 3)[0], abs=0.03)
+    assert detail_in_place(bicubic, original, original, 3)[0] == 1.0 > 3 * chance_detail_share(bicubic, original,
+                                                                                                original, 3)
